@@ -1,0 +1,144 @@
+//! Shared-memory layout of a ringflush segment, layout version 1.0.
+//!
+//! A segment is one POSIX shared-memory object: a 4096-byte [`SegmentHeader`]
+//! followed by the data ring of `capacity` bytes (a power of two). Every field
+//! is an atomic because other processes read and write it concurrently; a
+//! zero-filled page is a valid, "not yet initialised" header.
+//!
+//! Hot fields (`tail`, written by every producer; `head`, written by the
+//! flusher; the flusher's sleep word) each own a 128-byte block so that they
+//! never share a cache line (128 covers the adjacent-line prefetcher on x86).
+//!
+//! Versioning: `version` holds `major << 32 | minor` and is written last, with
+//! Release, by the creator (Acquire on open, see `segment.rs`). A reader
+//! accepts an equal major and any minor: minor versions only give meaning to
+//! bytes that are zero in older segments.
+
+use crate::sync::{AtomicU32, AtomicU64};
+
+/// `b"RNGFLUSH"` read as a little-endian u64.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
+pub const VERSION_MAJOR: u32 = 1;
+pub const VERSION_MINOR: u32 = 0;
+/// The packed version as stored in [`Identity::version`].
+pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
+/// Bytes before the data ring; the ring therefore starts page-aligned.
+pub const HEADER_SIZE: usize = 4096;
+pub const MIN_CAPACITY: u64 = 64 * 1024;
+/// Record lengths are 30-bit fields (see `record.rs`), so a padding record,
+/// always shorter than the ring, must fit in 30 bits.
+pub const MAX_CAPACITY: u64 = 1 << 30;
+pub const DEFAULT_CAPACITY: u64 = 64 << 20;
+pub const DEFAULT_MAX_RECORD: u64 = 1 << 20;
+
+/// Written once by the creator; read-only afterwards.
+#[repr(C, align(128))]
+#[derive(Default)]
+pub struct Identity {
+    pub magic: AtomicU64,
+    /// `major << 32 | minor`; 0 until the creator has finished (written last).
+    pub version: AtomicU64,
+    /// Bytes in the data ring, a power of two.
+    pub capacity: AtomicU64,
+    /// Longest record (header included) a producer may claim; <= capacity / 4.
+    pub max_record: AtomicU64,
+    pub created_ns: AtomicU64,
+    pub creator_pid: AtomicU64,
+}
+
+/// A monotonically increasing 64-bit byte position on its own cache lines.
+#[repr(C, align(128))]
+#[derive(Default)]
+pub struct Position(pub AtomicU64);
+
+/// What the running flusher publishes about itself.
+#[repr(C, align(128))]
+#[derive(Default)]
+pub struct FlusherState {
+    /// Futex word: 1 while the flusher is (about to go) asleep. Producers read
+    /// it after each commit and wake the flusher only when it is 1.
+    pub sleeping: AtomicU32,
+    /// Pid of the flusher that last ran (0: never ran).
+    pub pid: AtomicU32,
+    /// Realtime ns of the flusher's last loop; stale means dead or stuck.
+    pub heartbeat_ns: AtomicU64,
+    pub started_ns: AtomicU64,
+    /// Last write error (errno) of the flusher, 0 when writing works.
+    pub write_errno: AtomicU32,
+    pub _reserved: AtomicU32,
+}
+
+/// Producers blocked on a full ring sleep on `seq`; the flusher bumps it and
+/// wakes them after advancing head, but only when `waiters` is non-zero.
+#[repr(C, align(128))]
+#[derive(Default)]
+pub struct SpaceWait {
+    pub seq: AtomicU32,
+    pub waiters: AtomicU32,
+}
+
+/// Event counters, all monotonically increasing.
+#[repr(C, align(128))]
+#[derive(Default)]
+pub struct Counters {
+    /// Records the flusher has written to the log file.
+    pub written: AtomicU64,
+    /// Records producers dropped because the ring stayed full.
+    pub dropped: AtomicU64,
+    /// Claimed records the flusher skipped because their writer died or stalled.
+    pub abandoned: AtomicU64,
+    /// Regions of the ring whose headers or payloads failed validation.
+    pub corrupt: AtomicU64,
+    /// Records whose message was cut to the segment's maximum record size.
+    pub truncated: AtomicU64,
+    /// Commits that came after the flusher had already abandoned the record.
+    pub late_commits: AtomicU64,
+}
+
+/// The flusher's in-flight batch, for crash recovery (positions, file identity).
+#[repr(C, align(128))]
+#[derive(Default)]
+pub struct PendingBatch {
+    pub start: AtomicU64,
+    pub end: AtomicU64,
+    pub file_dev: AtomicU64,
+    pub file_ino: AtomicU64,
+    pub file_size: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// The first [`HEADER_SIZE`] bytes of a segment.
+#[repr(C)]
+#[derive(Default)]
+pub struct SegmentHeader {
+    pub identity: Identity,
+    /// Next position to claim. Producers CAS it forward.
+    pub tail: Position,
+    /// Everything below head is consumed and zeroed. Only the flusher stores it.
+    pub head: Position,
+    pub flusher: FlusherState,
+    pub space: SpaceWait,
+    pub counters: Counters,
+    pub batch: PendingBatch,
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<AtomicU64>() == 8 && align_of::<AtomicU64>() == 8);
+    assert!(size_of::<SegmentHeader>() <= HEADER_SIZE);
+    assert!(size_of::<SegmentHeader>() == 7 * 128);
+    assert!(align_of::<SegmentHeader>() == 128);
+    assert!(offset_of!(SegmentHeader, identity) == 0);
+    assert!(offset_of!(Identity, version) == 8);
+    assert!(offset_of!(Identity, capacity) == 16);
+    assert!(offset_of!(SegmentHeader, tail) == 128);
+    assert!(offset_of!(SegmentHeader, head) == 256);
+    assert!(offset_of!(SegmentHeader, flusher) == 384);
+    assert!(offset_of!(FlusherState, heartbeat_ns) == 8);
+    assert!(offset_of!(SegmentHeader, space) == 512);
+    assert!(offset_of!(SegmentHeader, counters) == 640);
+    assert!(offset_of!(SegmentHeader, batch) == 768);
+    assert!(HEADER_SIZE % 4096 == 0);
+    assert!(MAX_CAPACITY <= 1 << 30);
+};

@@ -1,0 +1,28 @@
+//! Shared code of ringflush's producers and flusher: the segment layout
+//! ([`layout`]), the lock-free ring protocol ([`ring`]), the record codec
+//! ([`codec`]) and, outside loom, shared-memory segments ([`segment`]) and
+//! futex sleep/wake ([`wait`]).
+
+pub mod codec;
+pub mod layout;
+pub mod record;
+pub mod region;
+pub mod ring;
+#[cfg(not(loom))]
+pub mod segment;
+pub mod sync;
+#[cfg(not(loom))]
+pub mod wait;
+
+pub use layout::SegmentHeader;
+pub use region::{HeapRegion, RawRegion, Region};
+pub use ring::{Claim, ClaimError, Consumer, Corruption, LateCommit, RecordRef, Ring, Stop};
+#[cfg(not(loom))]
+pub use segment::{LockError, OpenError, Segment, SegmentOptions};
+
+/// Realtime clock in ns since the Unix epoch (vDSO, no syscall).
+#[inline]
+pub fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}

@@ -1,0 +1,485 @@
+//! The many-producer, one-consumer ring protocol.
+//!
+//! # Algorithm
+//! Agrona's `ManyToOneRingBuffer` (real-logic/agrona, `ManyToOneRingBuffer.java`)
+//! adapted to shared memory across processes, with a self-identifying header
+//! (see `record.rs`):
+//!
+//! 1. **claim**: a producer CASes `tail` forward by the record's aligned
+//!    length, checked against `head` so it never overwrites unconsumed bytes.
+//!    A record that would cross the end of the ring is preceded by a padding
+//!    record that fills the rest of the ring.
+//! 2. Right after the CAS it writes words 1..3 of its header and then word 0
+//!    as `Claimed` (so a stalled or dead writer can be identified), copies the
+//!    payload in place, and **commits** by CASing word 0 from `Claimed` to
+//!    `Committed`. The CAS (rather than a store) makes a late commit to a
+//!    record the flusher has already abandoned fail instead of corrupting
+//!    whatever reuses that memory.
+//! 3. **drain**: the single consumer reads headers in position order from
+//!    `head`, stops at the first one that is not committed, validates every
+//!    header against its position, the ring bounds and `tail` before
+//!    touching the payload, and hands committed payloads to the caller.
+//! 4. **release**: the consumer zeroes everything it consumed and only then
+//!    advances `head`, so producers always claim zeroed memory, and a zero
+//!    word 0 means "claimed but header not written yet".
+//!
+//! # Invariants
+//! - `head <= tail <= head + capacity`; both only grow.
+//! - Bytes in `[tail, head + capacity)` are zero.
+//! - A record never crosses the end of the ring; records and padding tile
+//!   `[head, tail)` exactly.
+//! - Only the producer holding a [`Claim`] writes that record's bytes, until
+//!   it commits; only the consumer touches committed bytes afterwards.
+//!
+//! # Memory-ordering contract (each Release names its Acquire)
+//! - (R1) producer: words 1..3, then word 0 = `Claimed` with **Release** ->
+//!   (A1) consumer's **Acquire** load of word 0 before reading words 1..3.
+//! - (R2) producer: payload, then the commit CAS (**SeqCst**, a Release) ->
+//!   (A1) the same Acquire load, before the payload is read.
+//! - (R3) producer: padding word 0 with **Release** -> (A1).
+//! - (R4) consumer: zeroing, then `head` store (**SeqCst**, a Release) ->
+//!   (A4) producer's `head` load (**SeqCst**) in `try_claim`, before it writes
+//!   into the freed bytes. A head value passed between threads of one
+//!   process through `head_cache` is stored Release and loaded Acquire (A4').
+//! - `tail` is CASed Relaxed: it only hands out positions (atomicity of the
+//!   RMW is all that is needed); no data is published through it. The
+//!   consumer's Acquire load of `tail` happens after (A1), which orders it
+//!   after the claim of every record it has seen.
+//! - Sleep/wake (in `wait.rs`) are Dekker pairs on top: commit CAS (SeqCst)
+//!   then load `flusher.sleeping` (SeqCst), against the flusher's store of
+//!   `sleeping` (SeqCst) then load of word 0 (SeqCst); and `head` store then
+//!   load `space.waiters`, against `waiters` increment then `head` load.
+
+use crate::layout::SegmentHeader;
+use crate::record::{self, State, RECORD_HEADER_LEN};
+use crate::region::Region;
+use crate::sync::{spin_hint, AtomicU64, Ordering};
+
+/// Why a claim failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimError {
+    /// Not enough free space between tail and head + capacity right now.
+    Full,
+    /// The record is shorter than a header or longer than the segment's
+    /// maximum record size.
+    BadLength,
+}
+
+/// The flusher abandoned the record before it was committed; the commit was
+/// refused and counted in `late_commits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateCommit;
+
+/// Ownership of a claimed, uncommitted record. Not `Clone`: exactly one
+/// commit per claim.
+#[derive(Debug)]
+pub struct Claim {
+    pos: u64,
+    len: u64,
+}
+
+impl Claim {
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+    /// Payload bytes available to the producer.
+    pub fn payload_len(&self) -> usize {
+        self.len as usize - RECORD_HEADER_LEN
+    }
+}
+
+/// A ring: the segment's control words plus the data region.
+pub struct Ring<'h, R: Region> {
+    header: &'h SegmentHeader,
+    region: R,
+    capacity: u64,
+    mask: u64,
+    max_record: u64,
+}
+
+impl<'h, R: Region> Ring<'h, R> {
+    /// `header` must have been validated (capacity a power of two equal to the
+    /// region's, `max_record` within `[RECORD_HEADER_LEN, capacity / 4]`).
+    pub fn new(header: &'h SegmentHeader, region: R) -> Self {
+        let capacity = region.capacity();
+        assert!(capacity.is_power_of_two());
+        let max_record = header.identity.max_record.load(Ordering::Relaxed);
+        assert!(max_record >= RECORD_HEADER_LEN as u64 && max_record <= capacity / 4);
+        Self {
+            header,
+            region,
+            capacity,
+            mask: capacity - 1,
+            max_record,
+        }
+    }
+
+    /// The underlying memory (tests use it to play a buggy producer).
+    pub fn region(&self) -> &R {
+        &self.region
+    }
+    pub fn header(&self) -> &'h SegmentHeader {
+        self.header
+    }
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+    /// Longest record, header included.
+    pub fn max_record(&self) -> u64 {
+        self.max_record
+    }
+
+    #[inline]
+    fn offset(&self, pos: u64) -> usize {
+        (pos & self.mask) as usize
+    }
+
+    /// Claim `len` bytes (header included) for a record stamped with `pid` and
+    /// `timestamp_ns`. `head_cache` is a per-producer cache of `head` that
+    /// spares the shared `head` line on most claims.
+    #[inline]
+    pub fn try_claim(
+        &self,
+        len: usize,
+        pid: u32,
+        timestamp_ns: u64,
+        head_cache: &AtomicU64,
+    ) -> Result<Claim, ClaimError> {
+        let len = len as u64;
+        if len < RECORD_HEADER_LEN as u64 || len > self.max_record {
+            return Err(ClaimError::BadLength);
+        }
+        let aligned = record::align(len);
+        // (A4') pairs with the Release store below by another thread of this process.
+        let mut head = head_cache.load(Ordering::Acquire);
+        let mut tail = self.header.tail.0.load(Ordering::Relaxed);
+        let mut refreshed = false;
+        let padding = loop {
+            let to_end = self.capacity - (tail & self.mask);
+            let padding = if aligned > to_end { to_end } else { 0 };
+            // A stale tail may lag a fresher cached head; the CAS then fails.
+            if tail.saturating_sub(head) + padding + aligned > self.capacity {
+                if refreshed {
+                    return Err(ClaimError::Full);
+                }
+                // (A4) pairs with the consumer's head store (R4): the zeroing of
+                // everything below head is visible before we write there.
+                head = self.header.head.0.load(Ordering::SeqCst);
+                head_cache.store(head, Ordering::Release);
+                refreshed = true;
+                continue;
+            }
+            match self.header.tail.0.compare_exchange_weak(
+                tail,
+                tail + padding + aligned,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break padding,
+                Err(now) => {
+                    tail = now;
+                    spin_hint();
+                }
+            }
+        };
+        if padding > 0 {
+            let word = record::encode_word0(tail, padding, State::Padding);
+            // (R3) Release: pairs with the consumer's Acquire (A1).
+            self.region
+                .word(self.offset(tail))
+                .store(word, Ordering::Release);
+        }
+        let pos = tail + padding;
+        let off = self.offset(pos);
+        self.region.word(off + 8).store(pos, Ordering::Relaxed);
+        self.region
+            .word(off + 16)
+            .store(record::encode_word2(pid), Ordering::Relaxed);
+        self.region
+            .word(off + 24)
+            .store(timestamp_ns, Ordering::Relaxed);
+        // (R1) Release: pairs with the consumer's Acquire (A1); words 1..3 first.
+        self.region.word(off).store(
+            record::encode_word0(pos, len, State::Claimed),
+            Ordering::Release,
+        );
+        Ok(Claim { pos, len })
+    }
+
+    /// Write the claimed record's payload in place.
+    #[inline]
+    pub fn fill(&self, claim: &Claim, f: impl FnOnce(&mut [u8])) {
+        let off = self.offset(claim.pos) + RECORD_HEADER_LEN;
+        // SAFETY: the Claim proves this producer owns the record's bytes until
+        // it commits, and try_claim checked they lie inside the ring.
+        unsafe { self.region.fill(off, claim.payload_len(), f) }
+    }
+
+    /// Publish a claimed record to the consumer.
+    #[inline]
+    pub fn commit(&self, claim: Claim) -> Result<(), LateCommit> {
+        let word = self.region.word(self.offset(claim.pos));
+        let claimed = record::encode_word0(claim.pos, claim.len, State::Claimed);
+        let committed = record::encode_word0(claim.pos, claim.len, State::Committed);
+        // (R2) SeqCst (includes Release): pairs with the consumer's Acquire (A1),
+        // and is the producer half of the flusher-sleep Dekker pair.
+        match word.compare_exchange(claimed, committed, Ordering::SeqCst, Ordering::Relaxed) {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                self.header
+                    .counters
+                    .late_commits
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(LateCommit)
+            }
+        }
+    }
+
+    /// Bytes claimed but not yet released by the consumer.
+    pub fn used(&self) -> u64 {
+        let head = self.header.head.0.load(Ordering::Acquire);
+        let tail = self.header.tail.0.load(Ordering::Acquire);
+        tail.saturating_sub(head)
+    }
+
+    /// Whether the record at `head` is ready to drain (committed or padding).
+    /// SeqCst: the flusher half of the sleep Dekker pair.
+    pub fn ready_at(&self, pos: u64) -> bool {
+        let word = self.region.word(self.offset(pos)).load(Ordering::SeqCst);
+        matches!(
+            record::decode_word0(word),
+            Some((tag, _, State::Committed | State::Padding)) if tag == record::tag(pos)
+        )
+    }
+
+    /// The consumer side.
+    ///
+    /// # Safety
+    /// At most one consumer may exist for a segment at a time, across all
+    /// processes (the flusher enforces it with a lock on the segment).
+    pub unsafe fn consumer(&self) -> Consumer<'_, 'h, R> {
+        let head = self.header.head.0.load(Ordering::Acquire);
+        Consumer {
+            ring: self,
+            head,
+            pos: head,
+            tail: head,
+        }
+    }
+}
+
+/// A committed record handed to the consumer.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    pub pos: u64,
+    pub pid: u32,
+    pub timestamp_ns: u64,
+    pub payload: &'a [u8],
+}
+
+/// Why a header failed validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Corruption {
+    /// State bits zero but other bits set.
+    BadState,
+    /// The header's tag does not match its position.
+    WrongPosition,
+    /// Length outside `[header, max_record]`, or a padding record that does
+    /// not run exactly to the end of the ring.
+    BadLength,
+    /// The record would cross the end of the ring.
+    CrossesEnd,
+    /// The record extends beyond `tail`.
+    BeyondTail,
+}
+
+impl std::fmt::Display for Corruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Corruption::BadState => "invalid state bits",
+            Corruption::WrongPosition => "header claims another position",
+            Corruption::BadLength => "invalid length",
+            Corruption::CrossesEnd => "record crosses the end of the ring",
+            Corruption::BeyondTail => "record extends beyond the tail",
+        })
+    }
+}
+
+/// Where a drain stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Word 0 at the position is zero: nothing claimed, or claimed and its
+    /// header not written yet (`tail` tells which).
+    Empty,
+    /// A claimed record whose writer has not committed yet.
+    Claimed { pid: u32, timestamp_ns: u64 },
+    /// The byte budget was reached.
+    Budget,
+    /// The header at the position failed validation.
+    Corrupt(Corruption),
+}
+
+/// The single consumer. Reads from `pos`, releases up to `pos`.
+pub struct Consumer<'r, 'h, R: Region> {
+    ring: &'r Ring<'h, R>,
+    /// Released position (mirror of the shared head).
+    head: u64,
+    /// Read position: everything in `[head, pos)` has been consumed.
+    pos: u64,
+    /// Last tail value seen.
+    tail: u64,
+}
+
+impl<R: Region> Consumer<'_, '_, R> {
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+    /// Reload and return the shared tail.
+    pub fn tail(&mut self) -> u64 {
+        self.tail = self.ring.header.tail.0.load(Ordering::Acquire);
+        self.tail
+    }
+
+    fn within_tail(&mut self, end: u64) -> bool {
+        end <= self.tail || end <= self.tail()
+    }
+
+    /// Validate the header at `pos`: `Ok((len, state))` or why not.
+    fn check(&mut self, pos: u64) -> Result<Option<(u64, State)>, Corruption> {
+        let off = self.ring.offset(pos);
+        // (A1) Acquire: pairs with the producer's Release stores (R1, R3) and
+        // commit (R2), making header words and payload visible.
+        let word = self.ring.region.word(off).load(Ordering::Acquire);
+        if word == 0 {
+            return Ok(None);
+        }
+        let (tag, len, state) = record::decode_word0(word).ok_or(Corruption::BadState)?;
+        if tag != record::tag(pos) {
+            return Err(Corruption::WrongPosition);
+        }
+        let cap = self.ring.capacity;
+        let end = match state {
+            State::Padding => {
+                if len != cap - off as u64 {
+                    return Err(Corruption::BadLength);
+                }
+                pos + len
+            }
+            State::Claimed | State::Committed => {
+                if len < RECORD_HEADER_LEN as u64 || len > self.ring.max_record {
+                    return Err(Corruption::BadLength);
+                }
+                if off as u64 + record::align(len) > cap {
+                    return Err(Corruption::CrossesEnd);
+                }
+                if self.ring.region.word(off + 8).load(Ordering::Relaxed) != pos {
+                    return Err(Corruption::WrongPosition);
+                }
+                pos + record::align(len)
+            }
+        };
+        if !self.within_tail(end) {
+            return Err(Corruption::BeyondTail);
+        }
+        Ok(Some((len, state)))
+    }
+
+    /// Hand committed records to `visit` in position order, starting at the
+    /// read position, until one is not committed or `budget` bytes were read.
+    /// Nothing is released: call [`Consumer::release`] once they are written.
+    pub fn drain(&mut self, budget: u64, mut visit: impl FnMut(RecordRef<'_>)) -> Stop {
+        let start = self.pos;
+        loop {
+            // Bytes in [head, pos) are consumed but not yet zeroed; their
+            // offsets alias the positions a capacity further on.
+            if self.pos - start >= budget || self.pos - self.head >= self.ring.capacity {
+                return Stop::Budget;
+            }
+            let pos = self.pos;
+            let off = self.ring.offset(pos);
+            let (len, state) = match self.check(pos) {
+                Ok(Some(found)) => found,
+                Ok(None) => return Stop::Empty,
+                Err(why) => return Stop::Corrupt(why),
+            };
+            match state {
+                State::Padding => self.pos += len,
+                State::Claimed => {
+                    let region = &self.ring.region;
+                    return Stop::Claimed {
+                        pid: region.word(off + 16).load(Ordering::Relaxed) as u32,
+                        timestamp_ns: region.word(off + 24).load(Ordering::Relaxed),
+                    };
+                }
+                State::Committed => {
+                    let region = &self.ring.region;
+                    let pid = region.word(off + 16).load(Ordering::Relaxed) as u32;
+                    let timestamp_ns = region.word(off + 24).load(Ordering::Relaxed);
+                    let payload_len = len as usize - RECORD_HEADER_LEN;
+                    // SAFETY: check() validated the record lies inside the ring,
+                    // and the Acquire above made its committed payload visible;
+                    // producers do not write it again until we release it.
+                    unsafe {
+                        region.view(off + RECORD_HEADER_LEN, payload_len, |payload| {
+                            visit(RecordRef {
+                                pos,
+                                pid,
+                                timestamp_ns,
+                                payload,
+                            })
+                        })
+                    };
+                    self.pos += record::align(len);
+                }
+            }
+        }
+    }
+
+    /// After [`Stop::Corrupt`]: skip to the next position below `tail` that
+    /// holds a header valid for that position. Returns the bytes skipped, or
+    /// `None` when no valid header follows yet (the caller retries later).
+    /// The skipped bytes are zeroed by the next release.
+    pub fn skip_corrupt(&mut self) -> Option<u64> {
+        let tail = self.tail();
+        let mut q = self.pos + record::ALIGN;
+        while q < tail {
+            if matches!(self.check(q), Ok(Some(_))) {
+                let skipped = q - self.pos;
+                self.pos = q;
+                return Some(skipped);
+            }
+            q += record::ALIGN;
+        }
+        None
+    }
+
+    /// Skip `len` bytes at the read position (an abandoned record).
+    pub fn skip(&mut self, len: u64) {
+        self.pos += len;
+    }
+
+    /// Zero everything consumed and advance the shared head to the read
+    /// position, handing the space back to producers.
+    pub fn release(&mut self) {
+        if self.pos == self.head {
+            return;
+        }
+        let cap = self.ring.capacity;
+        let mut from = self.head;
+        while from < self.pos {
+            let off = self.ring.offset(from);
+            let n = (self.pos - from).min(cap - off as u64);
+            // SAFETY: [head, pos) was consumed by us and is not yet released,
+            // so no producer may write it; n keeps the range inside the ring.
+            unsafe { self.ring.region.zero(off, n as usize) };
+            from += n;
+        }
+        // (R4) SeqCst (includes Release): pairs with the producers' head load
+        // (A4); zeroing above happens-before their writes to these bytes.
+        self.ring.header.head.0.store(self.pos, Ordering::SeqCst);
+        self.head = self.pos;
+    }
+}

@@ -1,0 +1,472 @@
+//! POSIX shared-memory segments: create or open by name, validate, map.
+//!
+//! Creation follows Aeron's rule: the creator (whoever wins `O_CREAT |
+//! O_EXCL`) sizes the object, fills the header and writes `version` last with
+//! Release; everyone else maps it and waits, bounded, for that Acquire to see
+//! a non-zero version. Nothing beyond the size reported by `fstat` is ever
+//! mapped and the header is validated before the ring is touched, so a wrong
+//! or truncated object is an [`OpenError`], never SIGBUS or a panic. (A
+//! process that shrinks the object after it was mapped can still cause SIGBUS;
+//! that needs write access to the segment, which is 0600 by default.)
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapOptions, MmapRaw};
+use rustix::fs::{FlockOperation, Mode};
+use rustix::shm;
+
+use crate::layout::{self, SegmentHeader, HEADER_SIZE};
+use crate::region::RawRegion;
+use crate::ring::Ring;
+use crate::sync::Ordering;
+
+/// How to open or create a segment.
+#[derive(Debug, Clone)]
+pub struct SegmentOptions {
+    /// Create the segment when it does not exist.
+    pub create: bool,
+    /// Ring capacity for a segment this call creates (power of two).
+    pub capacity: u64,
+    /// When set, an existing segment must have exactly this capacity.
+    pub require_capacity: bool,
+    /// Longest record, header included; defaults to min(1 MiB, capacity / 4).
+    pub max_record: Option<u64>,
+    /// Permission bits of a segment this call creates.
+    pub mode: u32,
+    /// How long to wait for another process to finish creating the segment.
+    pub ready_timeout: Duration,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        Self {
+            create: true,
+            capacity: layout::DEFAULT_CAPACITY,
+            require_capacity: false,
+            max_record: None,
+            mode: 0o600,
+            ready_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why a segment could not be opened or created.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The name is not `/something` without further slashes.
+    InvalidName { name: String },
+    /// The requested capacity or maximum record size is out of range.
+    InvalidOption { reason: String },
+    /// No such segment, and creation was not asked for.
+    NotFound { name: String },
+    /// A system call failed.
+    Io {
+        name: String,
+        op: &'static str,
+        source: io::Error,
+    },
+    /// The segment exists but its creator never finished initialising it.
+    NotInitialised { name: String, waited: Duration },
+    /// The object is smaller than its header says.
+    Truncated {
+        name: String,
+        size: u64,
+        expected: u64,
+    },
+    /// The object does not start with ringflush's magic number.
+    NotASegment { name: String },
+    /// The layout's major version differs from ours.
+    IncompatibleVersion {
+        name: String,
+        major: u32,
+        minor: u32,
+    },
+    /// A header field is out of range.
+    BadHeader { name: String, reason: String },
+    /// The segment exists with another capacity than required.
+    CapacityMismatch {
+        name: String,
+        existing: u64,
+        requested: u64,
+    },
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::InvalidName { name } => write!(
+                f,
+                "invalid shared-memory name {name:?}: it must look like /applog (one leading slash, no other, at most 255 bytes)"
+            ),
+            OpenError::InvalidOption { reason } => f.write_str(reason),
+            OpenError::NotFound { name } => write!(
+                f,
+                "no segment {name} (no flusher or producer has created it yet)"
+            ),
+            OpenError::Io { name, op, source } => write!(f, "segment {name}: {op}: {source}"),
+            OpenError::NotInitialised { name, waited } => write!(
+                f,
+                "segment {name} was not initialised within {waited:?} (its creator may have died); remove {}",
+                shm_path(name)
+            ),
+            OpenError::Truncated {
+                name,
+                size,
+                expected,
+            } => write!(
+                f,
+                "segment {name} is truncated: {size} bytes, expected {expected}; remove {}",
+                shm_path(name)
+            ),
+            OpenError::NotASegment { name } => write!(
+                f,
+                "{} is not a ringflush segment (bad magic number); remove it or pick another --shm name",
+                shm_path(name)
+            ),
+            OpenError::IncompatibleVersion { name, major, minor } => write!(
+                f,
+                "segment {name} has layout version {major}.{minor}, this build speaks {}.{}; stop its users and remove {}",
+                layout::VERSION_MAJOR,
+                layout::VERSION_MINOR,
+                shm_path(name)
+            ),
+            OpenError::BadHeader { name, reason } => {
+                write!(f, "segment {name} has a corrupt header: {reason}")
+            }
+            OpenError::CapacityMismatch {
+                name,
+                existing,
+                requested,
+            } => write!(
+                f,
+                "segment {name} exists with capacity {existing} bytes, but {requested} was asked for; remove {} or drop the size option",
+                shm_path(name)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Where Linux keeps a POSIX shared-memory object.
+pub fn shm_path(name: &str) -> String {
+    format!("/dev/shm{name}")
+}
+
+fn check_name(name: &str) -> Result<(), OpenError> {
+    let ok = name.len() > 1
+        && name.len() <= 255
+        && name.starts_with('/')
+        && !name[1..].contains('/')
+        && !name.contains('\0')
+        && name != "/."
+        && name != "/..";
+    if ok {
+        Ok(())
+    } else {
+        Err(OpenError::InvalidName { name: name.into() })
+    }
+}
+
+/// Check a capacity and maximum record size; returns the maximum record size.
+pub fn check_sizes(capacity: u64, max_record: Option<u64>) -> Result<u64, OpenError> {
+    if !capacity.is_power_of_two()
+        || !(layout::MIN_CAPACITY..=layout::MAX_CAPACITY).contains(&capacity)
+    {
+        return Err(OpenError::InvalidOption {
+            reason: format!(
+                "ring size {capacity} must be a power of two between {} and {} bytes",
+                layout::MIN_CAPACITY,
+                layout::MAX_CAPACITY
+            ),
+        });
+    }
+    let max = max_record.unwrap_or(layout::DEFAULT_MAX_RECORD.min(capacity / 4));
+    if max < 256 || max > capacity / 4 {
+        return Err(OpenError::InvalidOption {
+            reason: format!(
+                "maximum record size {max} must be between 256 bytes and a quarter of the ring ({})",
+                capacity / 4
+            ),
+        });
+    }
+    Ok(max)
+}
+
+/// An open, validated, mapped segment.
+pub struct Segment {
+    name: String,
+    fd: OwnedFd,
+    map: MmapRaw,
+    capacity: u64,
+    created: bool,
+}
+
+impl Segment {
+    /// Open the segment `name` (e.g. `/applog`), creating it when allowed.
+    pub fn open(name: &str, opts: &SegmentOptions) -> Result<Self, OpenError> {
+        check_name(name)?;
+        let max_record = check_sizes(opts.capacity, opts.max_record)?;
+        let io_err = |op, source: rustix::io::Errno| OpenError::Io {
+            name: name.into(),
+            op,
+            source: source.into(),
+        };
+        // A segment unlinked between our two opens is simply created again.
+        for _ in 0..100 {
+            if opts.create {
+                match shm::open(
+                    name,
+                    shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+                    Mode::from_raw_mode(opts.mode),
+                ) {
+                    Ok(fd) => return Self::create(name, fd, opts, max_record),
+                    Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(io_err("shm_open", e)),
+                }
+            }
+            match shm::open(name, shm::OFlags::RDWR, Mode::empty()) {
+                Ok(fd) => return Self::attach(name, fd, opts),
+                Err(rustix::io::Errno::NOENT) if opts.create => continue,
+                Err(rustix::io::Errno::NOENT) => {
+                    return Err(OpenError::NotFound { name: name.into() })
+                }
+                Err(e) => return Err(io_err("shm_open", e)),
+            }
+        }
+        Err(io_err("shm_open", rustix::io::Errno::AGAIN))
+    }
+
+    fn create(
+        name: &str,
+        fd: OwnedFd,
+        opts: &SegmentOptions,
+        max_record: u64,
+    ) -> Result<Self, OpenError> {
+        let fail = |op, source: io::Error| {
+            let _ = shm::unlink(name);
+            OpenError::Io {
+                name: name.into(),
+                op,
+                source,
+            }
+        };
+        // The umask applied to shm_open's mode; set exactly what was asked.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(opts.mode))
+            .map_err(|e| fail("fchmod", e.into()))?;
+        let size = HEADER_SIZE as u64 + opts.capacity;
+        rustix::fs::ftruncate(&fd, size).map_err(|e| fail("ftruncate", e.into()))?;
+        let map = map(&fd, size).map_err(|e| fail("mmap", e))?;
+        let seg = Segment {
+            name: name.into(),
+            fd,
+            map,
+            capacity: opts.capacity,
+            created: true,
+        };
+        let id = &seg.header().identity;
+        id.magic.store(layout::MAGIC, Ordering::Relaxed);
+        id.capacity.store(opts.capacity, Ordering::Relaxed);
+        id.max_record.store(max_record, Ordering::Relaxed);
+        id.created_ns.store(crate::now_ns(), Ordering::Relaxed);
+        id.creator_pid
+            .store(std::process::id() as u64, Ordering::Relaxed);
+        // Release: pairs with the Acquire in `attach`; the header fields above
+        // are visible to whoever sees the version.
+        id.version.store(layout::VERSION, Ordering::Release);
+        Ok(seg)
+    }
+
+    fn attach(name: &str, fd: OwnedFd, opts: &SegmentOptions) -> Result<Self, OpenError> {
+        let deadline = Instant::now() + opts.ready_timeout;
+        let io_err = |op, source: io::Error| OpenError::Io {
+            name: name.into(),
+            op,
+            source,
+        };
+        loop {
+            let size = rustix::fs::fstat(&fd)
+                .map_err(|e| io_err("fstat", e.into()))?
+                .st_size as u64;
+            if size > 0 && size < HEADER_SIZE as u64 {
+                return Err(OpenError::Truncated {
+                    name: name.into(),
+                    size,
+                    expected: HEADER_SIZE as u64,
+                });
+            }
+            if size > 0 {
+                // Map only what fstat reported, so reading the header cannot fault.
+                let map = map(&fd, size).map_err(|e| io_err("mmap", e))?;
+                // SAFETY: the mapping is page-aligned and at least HEADER_SIZE
+                // bytes; an all-zero or arbitrary header is a valid value of
+                // this all-atomics type.
+                let header = unsafe { &*(map.as_ptr() as *const SegmentHeader) };
+                // Acquire: pairs with the creator's Release store of `version`.
+                let version = header.identity.version.load(Ordering::Acquire);
+                let magic = header.identity.magic.load(Ordering::Relaxed);
+                if magic != 0 && magic != layout::MAGIC {
+                    return Err(OpenError::NotASegment { name: name.into() });
+                }
+                if version != 0 {
+                    if magic != layout::MAGIC {
+                        return Err(OpenError::NotASegment { name: name.into() });
+                    }
+                    let capacity = validate(name, header, size)?;
+                    if opts.require_capacity && capacity != opts.capacity {
+                        return Err(OpenError::CapacityMismatch {
+                            name: name.into(),
+                            existing: capacity,
+                            requested: opts.capacity,
+                        });
+                    }
+                    return Ok(Segment {
+                        name: name.into(),
+                        fd,
+                        map,
+                        capacity,
+                        created: false,
+                    });
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(OpenError::NotInitialised {
+                    name: name.into(),
+                    waited: opts.ready_timeout,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+    /// Whether this call created the segment.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub fn header(&self) -> &SegmentHeader {
+        // SAFETY: the mapping is page-aligned, at least HEADER_SIZE bytes and
+        // lives as long as self; every field is an atomic, valid for any bytes.
+        unsafe { &*(self.map.as_ptr() as *const SegmentHeader) }
+    }
+
+    /// The ring in this segment.
+    pub fn ring(&self) -> Ring<'_, RawRegion> {
+        // SAFETY: the mapping holds HEADER_SIZE + capacity bytes (validated on
+        // open), starts page-aligned, and outlives the returned ring.
+        let region = unsafe {
+            RawRegion::new(
+                self.map.as_mut_ptr().add(HEADER_SIZE),
+                self.capacity,
+            )
+        };
+        Ring::new(self.header(), region)
+    }
+
+    /// Set the permission bits and, optionally, the group of the segment.
+    pub fn set_permissions(&self, mode: u32, gid: Option<u32>) -> io::Result<()> {
+        if let Some(gid) = gid {
+            let gid = rustix::fs::Gid::from_raw(gid);
+            rustix::fs::fchown(&self.fd, None, Some(gid))?;
+        }
+        rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(mode))?;
+        Ok(())
+    }
+
+    /// Take the segment's flusher lock without blocking. The kernel releases
+    /// it when this process dies, so a crashed flusher never blocks the next.
+    pub fn try_lock_flusher(&self) -> Result<(), LockError> {
+        match rustix::fs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(LockError::Held {
+                pid: self.header().flusher.pid.load(Ordering::Relaxed),
+            }),
+            Err(e) => Err(LockError::Io(e.into())),
+        }
+    }
+
+    /// Remove the name (mappings stay valid until unmapped).
+    pub fn unlink(name: &str) -> io::Result<()> {
+        Ok(shm::unlink(name)?)
+    }
+}
+
+/// Why the flusher lock was not taken.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another live process holds it; `pid` is the flusher pid it published.
+    Held { pid: u32 },
+    Io(io::Error),
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::Held { pid } => write!(f, "the flusher lock is held by pid {pid}"),
+            LockError::Io(e) => write!(f, "flock: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LockError {}
+
+fn map(fd: &OwnedFd, size: u64) -> io::Result<MmapRaw> {
+    MmapOptions::new().len(size as usize).map_raw(fd)
+}
+
+/// Validate an initialised header against the object's size; returns capacity.
+fn validate(name: &str, header: &SegmentHeader, size: u64) -> Result<u64, OpenError> {
+    let version = header.identity.version.load(Ordering::Relaxed);
+    let (major, minor) = ((version >> 32) as u32, version as u32);
+    if major != layout::VERSION_MAJOR {
+        return Err(OpenError::IncompatibleVersion {
+            name: name.into(),
+            major,
+            minor,
+        });
+    }
+    let bad = |reason: String| OpenError::BadHeader {
+        name: name.into(),
+        reason,
+    };
+    let capacity = header.identity.capacity.load(Ordering::Relaxed);
+    let max_record = header.identity.max_record.load(Ordering::Relaxed);
+    check_sizes(capacity, Some(max_record)).map_err(|e| bad(e.to_string()))?;
+    let expected = HEADER_SIZE as u64 + capacity;
+    if size < expected {
+        return Err(OpenError::Truncated {
+            name: name.into(),
+            size,
+            expected,
+        });
+    }
+    if size > expected {
+        return Err(bad(format!(
+            "object is {size} bytes, its capacity says {expected}"
+        )));
+    }
+    let head = header.head.0.load(Ordering::Relaxed);
+    let tail = header.tail.0.load(Ordering::Relaxed);
+    if head > tail || tail - head > capacity || head % 8 != 0 || tail % 8 != 0 {
+        return Err(bad(format!("head {head} and tail {tail} are inconsistent")));
+    }
+    Ok(capacity)
+}

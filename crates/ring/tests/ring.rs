@@ -1,0 +1,172 @@
+//! The ring protocol on a heap region, on threads.
+#![cfg(not(loom))]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ringflush_ring::record::{self, RECORD_HEADER_LEN};
+use ringflush_ring::{ClaimError, HeapRegion, Region, Ring, SegmentHeader, Stop};
+
+fn header(max_record: u64, start: u64) -> SegmentHeader {
+    let h = SegmentHeader::default();
+    h.identity.max_record.store(max_record, Ordering::Relaxed);
+    h.head.0.store(start, Ordering::Relaxed);
+    h.tail.0.store(start, Ordering::Relaxed);
+    h
+}
+
+fn write(ring: &Ring<'_, HeapRegion>, cache: &AtomicU64, payload: &[u8]) -> Result<(), ClaimError> {
+    let claim = ring.try_claim(RECORD_HEADER_LEN + payload.len(), 7, 99, cache)?;
+    ring.fill(&claim, |buf| buf.copy_from_slice(payload));
+    ring.commit(claim).unwrap();
+    Ok(())
+}
+
+fn drain_all(ring: &Ring<'_, HeapRegion>) -> (Vec<Vec<u8>>, Stop) {
+    // SAFETY: one consumer in this test.
+    let mut c = unsafe { ring.consumer() };
+    let mut out = Vec::new();
+    let stop = c.drain(u64::MAX, |r| {
+        assert_eq!((r.pid, r.timestamp_ns), (7, 99));
+        out.push(r.payload.to_vec())
+    });
+    c.release();
+    (out, stop)
+}
+
+#[test]
+fn records_come_out_in_order_across_the_wrap() {
+    let cap = 1024;
+    let h = header(256, cap - 48);
+    let ring = Ring::new(&h, HeapRegion::new(cap));
+    let cache = AtomicU64::new(cap - 48);
+    for i in 0..3u8 {
+        write(&ring, &cache, &[i; 20]).unwrap();
+    }
+    let (out, stop) = drain_all(&ring);
+    assert_eq!(stop, Stop::Empty);
+    assert_eq!(out, vec![vec![0u8; 20], vec![1; 20], vec![2; 20]]);
+    // 48 bytes before the end: record 0 (56 aligned) does not fit -> padding.
+    assert_eq!(h.head.0.load(Ordering::Relaxed), cap + 3 * 56);
+    assert_eq!(ring.used(), 0);
+}
+
+#[test]
+fn full_ring_refuses_until_released_and_memory_is_zeroed() {
+    let cap = 1024;
+    let h = header(256, 0);
+    let ring = Ring::new(&h, HeapRegion::new(cap));
+    let cache = AtomicU64::new(0);
+    let mut n = 0;
+    while write(&ring, &cache, &[0xAB; 96]).is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, 1024 / 128);
+    assert_eq!(
+        ring.try_claim(RECORD_HEADER_LEN + 96, 7, 99, &cache).unwrap_err(),
+        ClaimError::Full
+    );
+    // A completely full ring drains in one call and stops at head + capacity
+    // (found by loom: beyond it lie consumed, not yet zeroed bytes).
+    let (out, stop) = drain_all(&ring);
+    assert_eq!(out.len(), n);
+    assert_eq!(stop, Stop::Budget);
+    // Space is back, and the claimed memory is zero (except what we write).
+    let claim = ring.try_claim(RECORD_HEADER_LEN + 96, 7, 99, &cache).unwrap();
+    ring.fill(&claim, |buf| assert!(buf.iter().all(|&b| b == 0)));
+    ring.commit(claim).unwrap();
+}
+
+#[test]
+fn bad_lengths_are_refused() {
+    let h = header(256, 0);
+    let ring = Ring::new(&h, HeapRegion::new(1024));
+    let cache = AtomicU64::new(0);
+    assert_eq!(ring.try_claim(8, 1, 1, &cache).unwrap_err(), ClaimError::BadLength);
+    assert_eq!(ring.try_claim(257, 1, 1, &cache).unwrap_err(), ClaimError::BadLength);
+}
+
+#[test]
+fn a_commit_after_the_record_was_skipped_fails_and_is_counted() {
+    let h = header(256, 0);
+    let ring = Ring::new(&h, HeapRegion::new(1024));
+    let cache = AtomicU64::new(0);
+    let claim = ring.try_claim(64, 1, 1, &cache).unwrap();
+    // SAFETY: one consumer in this test.
+    let mut c = unsafe { ring.consumer() };
+    assert!(matches!(c.drain(u64::MAX, |_| {}), Stop::Claimed { pid: 1, .. }));
+    c.skip(64);
+    c.release();
+    // Another producer reuses nothing yet; the late commit still must fail.
+    assert!(ring.commit(claim).is_err());
+    assert_eq!(h.counters.late_commits.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn garbage_header_is_skipped_to_the_next_valid_record() {
+    let h = header(256, 0);
+    let ring = Ring::new(&h, HeapRegion::new(1024));
+    let cache = AtomicU64::new(0);
+    write(&ring, &cache, &[1; 24]).unwrap(); // at 0, 56 bytes
+    write(&ring, &cache, &[2; 24]).unwrap(); // at 56
+    // Clobber the first header's word 0 with a huge length, as a buggy producer would.
+    let bogus = record::encode_word0(0, 1 << 29, record::State::Committed);
+    ring.region().word(0).store(bogus, Ordering::Relaxed);
+    // SAFETY: one consumer in this test.
+    let mut c = unsafe { ring.consumer() };
+    let mut seen = Vec::new();
+    let stop = c.drain(u64::MAX, |r| seen.push(r.payload[0]));
+    assert!(matches!(stop, Stop::Corrupt(_)), "{stop:?}");
+    assert_eq!(c.skip_corrupt(), Some(56));
+    assert_eq!(c.drain(u64::MAX, |r| seen.push(r.payload[0])), Stop::Empty);
+    assert_eq!(seen, vec![2]);
+    c.release();
+    assert_eq!(ring.used(), 0);
+}
+
+#[test]
+fn many_threads_every_record_once_in_per_thread_order() {
+    const THREADS: u64 = 4;
+    const PER: u64 = 50_000;
+    let cap = 64 * 1024;
+    let h: &'static SegmentHeader = Box::leak(Box::new(header(1024, 0)));
+    let ring = Arc::new(Ring::new(h, HeapRegion::new(cap)));
+    let producers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let ring = ring.clone();
+            std::thread::spawn(move || {
+                let cache = AtomicU64::new(0);
+                for i in 0..PER {
+                    // Vary the length so records wrap at every alignment.
+                    let len = 16 + (i % 13) as usize * 8;
+                    let mut payload = vec![0u8; len];
+                    payload[..8].copy_from_slice(&t.to_le_bytes());
+                    payload[8..16].copy_from_slice(&i.to_le_bytes());
+                    while write(&ring, &cache, &payload).is_err() {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut next = [0u64; THREADS as usize];
+    let mut total = 0;
+    // SAFETY: this thread is the only consumer.
+    let mut c = unsafe { ring.consumer() };
+    while total < THREADS * PER {
+        c.drain(8192, |r| {
+            let t = u64::from_le_bytes(r.payload[..8].try_into().unwrap()) as usize;
+            let i = u64::from_le_bytes(r.payload[8..16].try_into().unwrap());
+            assert_eq!(i, next[t], "thread {t} out of order");
+            assert_eq!(r.payload.len(), 16 + (i % 13) as usize * 8);
+            next[t] += 1;
+            total += 1;
+        });
+        c.release();
+    }
+    for p in producers {
+        p.join().unwrap();
+    }
+    assert!(h.tail.0.load(Ordering::Relaxed) > 20 * cap, "the ring wrapped many times");
+    assert_eq!(h.counters.late_commits.load(Ordering::Relaxed), 0);
+}
