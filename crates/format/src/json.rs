@@ -1,0 +1,153 @@
+//! JSON Lines: one object per record, keys named after Python's LogRecord
+//! attributes, plus the producer's `extra` fields.
+
+use ringflush_ring::codec::level;
+
+use crate::clock::Clock;
+use crate::text::lossy;
+use crate::Entry;
+
+const STANDARD_KEYS: &[&str] = &[
+    "time", "created", "levelname", "levelno", "name", "message", "process", "processName",
+    "thread", "threadName", "pathname", "filename", "module", "funcName", "lineno", "taskName",
+];
+
+pub struct JsonFormatter {
+    clock: Clock,
+}
+
+fn key(out: &mut Vec<u8>, k: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn string(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &*lossy(bytes));
+}
+
+fn opt_string(out: &mut Vec<u8>, k: &str, bytes: &[u8]) {
+    if !bytes.is_empty() {
+        key(out, k);
+        string(out, bytes);
+    }
+}
+
+impl JsonFormatter {
+    pub(crate) fn new(clock: Clock) -> Self {
+        Self { clock }
+    }
+
+    pub fn format(&mut self, e: &Entry<'_>, out: &mut Vec<u8>) {
+        let r = &e.record;
+        out.extend_from_slice(b"{\"time\":\"");
+        self.clock.iso(e.created_ns, out);
+        out.push(b'"');
+        key(out, "created");
+        let _ = write_f64(out, e.created_ns);
+        key(out, "levelname");
+        string(out, level::name(r.level).as_bytes());
+        key(out, "levelno");
+        out.extend_from_slice(r.level.to_string().as_bytes());
+        key(out, "name");
+        string(out, if r.logger.is_empty() { b"root" } else { r.logger });
+        key(out, "message");
+        string(out, r.message);
+        key(out, "process");
+        out.extend_from_slice(e.pid.to_string().as_bytes());
+        opt_string(out, "processName", r.process_name);
+        if r.thread_id != 0 {
+            key(out, "thread");
+            out.extend_from_slice(r.thread_id.to_string().as_bytes());
+        }
+        opt_string(out, "threadName", r.thread_name);
+        if !r.pathname.is_empty() {
+            opt_string(out, "pathname", r.pathname);
+            let file = match r.pathname.iter().rposition(|&b| b == b'/') {
+                Some(i) => &r.pathname[i + 1..],
+                None => r.pathname,
+            };
+            opt_string(out, "filename", file);
+        }
+        opt_string(out, "module", r.module);
+        opt_string(out, "funcName", r.func);
+        if r.line != 0 {
+            key(out, "lineno");
+            out.extend_from_slice(r.line.to_string().as_bytes());
+        }
+        opt_string(out, "taskName", r.task_name);
+        if !r.extra.is_empty() {
+            self.extra(r.extra, out);
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
+    /// Merge the producer's `extra` object; keys that would shadow a standard
+    /// one are prefixed with `extra.`, and a value that is not a JSON object is
+    /// kept whole under `extra`.
+    fn extra(&self, extra: &[u8], out: &mut Vec<u8>) {
+        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(extra) {
+            Ok(map) => {
+                for (k, v) in map {
+                    if STANDARD_KEYS.contains(&k.as_str()) {
+                        key(out, &format!("extra.{k}"));
+                    } else {
+                        out.push(b',');
+                        let _ = serde_json::to_writer(&mut *out, &k);
+                        out.push(b':');
+                    }
+                    let _ = serde_json::to_writer(&mut *out, &v);
+                }
+            }
+            Err(_) => {
+                key(out, "extra");
+                string(out, extra);
+            }
+        }
+    }
+}
+
+/// `created` as seconds with microseconds, like Python's float.
+fn write_f64(out: &mut Vec<u8>, ns: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    write!(out, "{}.{:06}", ns / 1_000_000_000, ns / 1000 % 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Entry, FormatSpec, Formatter};
+    use ringflush_ring::codec::Record;
+
+    #[test]
+    fn json_lines_escape_and_merge_extra() {
+        let spec = FormatSpec {
+            format: Some("json".into()),
+            utc: true,
+            ..FormatSpec::default()
+        };
+        let mut f = Formatter::new(&spec, 0).unwrap();
+        let mut out = Vec::new();
+        let e = Entry {
+            created_ns: 1_709_720_253_045_678_912,
+            pid: 7,
+            record: Record {
+                level: 20,
+                logger: b"app",
+                message: b"two\nlines \"q\" \xff",
+                extra: br#"{"user":"ann","message":"shadow","n":3}"#,
+                ..Record::default()
+            },
+        };
+        f.format(&e, &mut out);
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["time"], "2024-03-06T10:17:33.045678+00:00");
+        assert_eq!(v["created"], 1709720253.045678);
+        assert_eq!(v["levelname"], "INFO");
+        assert_eq!(v["message"], "two\nlines \"q\" \u{fffd}");
+        assert_eq!(v["user"], "ann");
+        assert_eq!(v["extra.message"], "shadow");
+        assert_eq!(v["n"], 3);
+    }
+}

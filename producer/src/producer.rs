@@ -1,0 +1,222 @@
+//! [`Producer`]: open a segment and write records into its ring.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ringflush_ring::codec::{Encoding, Record};
+use ringflush_ring::record::RECORD_HEADER_LEN;
+use ringflush_ring::{wait, ClaimError, OpenError, RawRegion, Ring, Segment, SegmentOptions};
+
+use crate::identity;
+
+/// What a producer does when the ring is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullPolicy {
+    /// Wait for the flusher to free space, up to `timeout`, then drop.
+    Block { timeout: Duration },
+    /// Drop the record at once.
+    Drop,
+}
+
+impl Default for FullPolicy {
+    fn default() -> Self {
+        FullPolicy::Block {
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why a record was not written. Every such record is counted in the segment
+/// (`dropped` or `late_commits`) and reported by the flusher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteError {
+    /// The ring stayed full (no flusher, or it cannot keep up); dropped.
+    Full,
+    /// Even without its message the record exceeds the segment's maximum
+    /// record size; dropped.
+    TooLarge,
+    /// The writer stalled so long that the flusher gave the record up.
+    Abandoned,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriteError::Full => "ring full: record dropped",
+            WriteError::TooLarge => "record fields exceed the maximum record size: record dropped",
+            WriteError::Abandoned => "record abandoned by the flusher before it was committed",
+        })
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// Options for [`Producer`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    name: String,
+    policy: FullPolicy,
+    segment: SegmentOptions,
+}
+
+impl Builder {
+    /// What to do when the ring is full (default: block up to 1 s, then drop).
+    pub fn full_policy(mut self, policy: FullPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+    /// Ring capacity if this producer is the one that creates the segment.
+    pub fn capacity(mut self, bytes: u64) -> Self {
+        self.segment.capacity = bytes;
+        self
+    }
+    /// Fail instead of creating the segment when it does not exist.
+    pub fn create(mut self, create: bool) -> Self {
+        self.segment.create = create;
+        self
+    }
+    /// How long to wait for a segment another process is still creating.
+    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
+        self.segment.ready_timeout = timeout;
+        self
+    }
+
+    pub fn open(self) -> Result<Producer, OpenError> {
+        let segment = Segment::open(&self.name, &self.segment)?;
+        // SAFETY: the ring borrows the mapping owned by `segment`, which the
+        // Producer keeps alive (and never unmaps) for as long as the ring; the
+        // mapping's address does not change when the Segment value moves.
+        let ring: Ring<'static, RawRegion> = unsafe { std::mem::transmute(segment.ring()) };
+        let head = ring.header().head.0.load(Ordering::Acquire);
+        Ok(Producer {
+            ring,
+            _segment: segment,
+            head_cache: AtomicU64::new(head),
+            policy: self.policy,
+        })
+    }
+}
+
+/// A handle on a segment's ring, shared by all threads of a process.
+pub struct Producer {
+    ring: Ring<'static, RawRegion>,
+    _segment: Segment,
+    head_cache: AtomicU64,
+    policy: FullPolicy,
+}
+
+impl Producer {
+    /// Open (or create) the segment `name`, e.g. `/applog`, with defaults.
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::builder(name).open()
+    }
+
+    pub fn builder(name: &str) -> Builder {
+        Builder {
+            name: name.into(),
+            policy: FullPolicy::default(),
+            segment: SegmentOptions::default(),
+        }
+    }
+
+    /// Log `message` at `level` (see [`crate::level`]) as logger `logger`,
+    /// stamped with this thread's id and name.
+    #[inline]
+    pub fn log(&self, level: u8, logger: &str, message: &str) -> Result<(), WriteError> {
+        identity::with_thread(|thread_id, thread_name| {
+            self.write(&Record {
+                level,
+                thread_id,
+                thread_name,
+                logger: logger.as_bytes(),
+                message: message.as_bytes(),
+                ..Record::default()
+            })
+        })
+    }
+
+    /// Write a fully described record (thread fields as given).
+    #[inline]
+    pub fn write(&self, record: &Record<'_>) -> Result<(), WriteError> {
+        self.write_at(record, ringflush_ring::now_ns())
+    }
+
+    /// Write a record with an explicit timestamp (ns since the Unix epoch).
+    pub fn write_at(&self, record: &Record<'_>, timestamp_ns: u64) -> Result<(), WriteError> {
+        let max_payload = self.ring.max_record() as usize - RECORD_HEADER_LEN;
+        let (record, enc) = fit(record, max_payload).ok_or_else(|| self.drop_record(WriteError::TooLarge))?;
+        let header = self.ring.header();
+        if enc.truncated() {
+            header.counters.truncated.fetch_add(1, Ordering::Relaxed);
+        }
+        let claim = self.claim(RECORD_HEADER_LEN + enc.len, timestamp_ns)?;
+        self.ring.fill(&claim, |buf| record.encode(&enc, buf));
+        self.ring.commit(claim).map_err(|_| WriteError::Abandoned)?;
+        wait::wake_flusher(header);
+        Ok(())
+    }
+
+    fn claim(&self, len: usize, timestamp_ns: u64) -> Result<ringflush_ring::Claim, WriteError> {
+        let pid = identity::pid();
+        match self.ring.try_claim(len, pid, timestamp_ns, &self.head_cache) {
+            Ok(claim) => return Ok(claim),
+            Err(ClaimError::BadLength) => return Err(self.drop_record(WriteError::TooLarge)),
+            Err(ClaimError::Full) => {}
+        }
+        let FullPolicy::Block { timeout } = self.policy else {
+            return Err(self.drop_record(WriteError::Full));
+        };
+        let header = self.ring.header();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seq = wait::register_space_waiter(header);
+            match self.ring.try_claim(len, pid, timestamp_ns, &self.head_cache) {
+                Ok(claim) => {
+                    wait::cancel_space_wait(header);
+                    return Ok(claim);
+                }
+                Err(_) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        wait::cancel_space_wait(header);
+                        return Err(self.drop_record(WriteError::Full));
+                    }
+                    // Wake up now and then even without a flusher's wake-up,
+                    // so a deadline is never overslept by much.
+                    let nap = (deadline - now).min(Duration::from_millis(50));
+                    wait::wait_for_space(header, seq, nap);
+                }
+            }
+        }
+    }
+
+    fn drop_record(&self, why: WriteError) -> WriteError {
+        self.ring
+            .header()
+            .counters
+            .dropped
+            .fetch_add(1, Ordering::Relaxed);
+        why
+    }
+
+    /// Longest payload a record may have (longer messages are truncated).
+    pub fn max_record(&self) -> u64 {
+        self.ring.max_record()
+    }
+}
+
+/// Fit a record into `max` payload bytes: cut the message first; if the other
+/// fields alone are too long, drop the optional ones (extra, location).
+fn fit<'a>(record: &Record<'a>, max: usize) -> Option<(Record<'a>, Encoding)> {
+    if let Some(enc) = record.fit(max) {
+        return Some((*record, enc));
+    }
+    let bare = Record {
+        extra: b"",
+        pathname: b"",
+        func: b"",
+        module: b"",
+        ..*record
+    };
+    bare.fit(max).map(|enc| (bare, enc))
+}
