@@ -317,6 +317,8 @@ pub enum Stop {
     Budget,
     /// The header at the position failed validation.
     Corrupt(Corruption),
+    /// The visitor declined the record at the position.
+    Visitor,
 }
 
 /// The single consumer. Reads from `pos`, releases up to `pos`.
@@ -388,9 +390,10 @@ impl<R: Region> Consumer<'_, '_, R> {
     }
 
     /// Hand committed records to `visit` in position order, starting at the
-    /// read position, until one is not committed or `budget` bytes were read.
+    /// read position, until one is not committed, `budget` bytes were read,
+    /// or `visit` returns false (that record stays unconsumed: [`Stop::Visitor`]).
     /// Nothing is released: call [`Consumer::release`] once they are written.
-    pub fn drain(&mut self, budget: u64, mut visit: impl FnMut(RecordRef<'_>)) -> Stop {
+    pub fn drain(&mut self, budget: u64, mut visit: impl FnMut(RecordRef<'_>) -> bool) -> Stop {
         let start = self.pos;
         loop {
             // Bytes in [head, pos) are consumed but not yet zeroed; their
@@ -422,7 +425,7 @@ impl<R: Region> Consumer<'_, '_, R> {
                     // SAFETY: check() validated the record lies inside the ring,
                     // and the Acquire above made its committed payload visible;
                     // producers do not write it again until we release it.
-                    unsafe {
+                    let consumed = unsafe {
                         region.view(off + RECORD_HEADER_LEN, payload_len, |payload| {
                             visit(RecordRef {
                                 pos,
@@ -432,6 +435,9 @@ impl<R: Region> Consumer<'_, '_, R> {
                             })
                         })
                     };
+                    if !consumed {
+                        return Stop::Visitor;
+                    }
                     self.pos += record::align(len);
                 }
             }
@@ -456,9 +462,61 @@ impl<R: Region> Consumer<'_, '_, R> {
         None
     }
 
-    /// Skip `len` bytes at the read position (an abandoned record).
+    /// Skip `len` bytes at the read position.
     pub fn skip(&mut self, len: u64) {
         self.pos += len;
+    }
+
+    /// Give up the claimed record at the read position (its writer is dead or
+    /// stuck): clear its word 0 with a CAS, so that a late commit fails
+    /// instead of publishing, and skip it. Returns the bytes skipped, or
+    /// `None` when the record is no longer in the claimed state (it was just
+    /// committed: drain it instead).
+    pub fn abandon_claimed(&mut self) -> Option<u64> {
+        let word = self.ring.region.word(self.ring.offset(self.pos));
+        let seen = word.load(Ordering::Acquire);
+        match record::decode_word0(seen) {
+            Some((tag, len, State::Claimed)) if tag == record::tag(self.pos) => {
+                // AcqRel: orders against the producer's SeqCst commit CAS on the
+                // same word; exactly one of the two CASes wins.
+                word.compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .ok()?;
+                let skipped = record::align(len);
+                self.pos += skipped;
+                Some(skipped)
+            }
+            _ => None,
+        }
+    }
+
+    /// Give up a claim whose header was never written (word 0 still zero),
+    /// as Agrona's `unblock()` does: find the next valid header below `tail`,
+    /// or `tail` itself, and skip there if every byte in between is still
+    /// zero (so no writer has started on it). Returns the bytes skipped.
+    pub fn abandon_unwritten(&mut self) -> Option<u64> {
+        let tail = self.tail();
+        if tail <= self.pos {
+            return None;
+        }
+        let mut q = self.pos;
+        while q < tail {
+            if q > self.pos && matches!(self.check(q), Ok(Some(_))) {
+                break;
+            }
+            let off = self.ring.offset(q);
+            if self.ring.region.word(off).load(Ordering::Acquire) != 0 {
+                return None;
+            }
+            q += record::ALIGN;
+        }
+        let skipped = q - self.pos;
+        self.pos = q;
+        Some(skipped)
+    }
+
+    /// Forget what was read since the last release, to read it again.
+    pub fn rewind(&mut self) {
+        self.pos = self.head;
     }
 
     /// Zero everything consumed and advance the shared head to the read

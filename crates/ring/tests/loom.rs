@@ -54,6 +54,7 @@ fn consume(ring: &Ring<'_, &HeapRegion>, total: usize) -> Vec<(u8, u8)> {
             assert!(r.payload.iter().all(|&x| x == b), "torn payload");
             assert_eq!(r.pid as u8, b / 16);
             seen.push((b / 16, b % 16));
+            true
         });
         if let Stop::Corrupt(_) = stop {
             let off = (c.position() % ring.capacity()) as usize;

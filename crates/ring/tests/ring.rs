@@ -28,7 +28,8 @@ fn drain_all(ring: &Ring<'_, HeapRegion>) -> (Vec<Vec<u8>>, Stop) {
     let mut out = Vec::new();
     let stop = c.drain(u64::MAX, |r| {
         assert_eq!((r.pid, r.timestamp_ns), (7, 99));
-        out.push(r.payload.to_vec())
+        out.push(r.payload.to_vec());
+        true
     });
     c.release();
     (out, stop)
@@ -94,8 +95,8 @@ fn a_commit_after_the_record_was_skipped_fails_and_is_counted() {
     let claim = ring.try_claim(64, 1, 1, &cache).unwrap();
     // SAFETY: one consumer in this test.
     let mut c = unsafe { ring.consumer() };
-    assert!(matches!(c.drain(u64::MAX, |_| {}), Stop::Claimed { pid: 1, .. }));
-    c.skip(64);
+    assert!(matches!(c.drain(u64::MAX, |_| true), Stop::Claimed { pid: 1, .. }));
+    assert_eq!(c.abandon_claimed(), Some(64));
     c.release();
     // Another producer reuses nothing yet; the late commit still must fail.
     assert!(ring.commit(claim).is_err());
@@ -115,10 +116,16 @@ fn garbage_header_is_skipped_to_the_next_valid_record() {
     // SAFETY: one consumer in this test.
     let mut c = unsafe { ring.consumer() };
     let mut seen = Vec::new();
-    let stop = c.drain(u64::MAX, |r| seen.push(r.payload[0]));
+    let stop = c.drain(u64::MAX, |r| {
+        seen.push(r.payload[0]);
+        true
+    });
     assert!(matches!(stop, Stop::Corrupt(_)), "{stop:?}");
     assert_eq!(c.skip_corrupt(), Some(56));
-    assert_eq!(c.drain(u64::MAX, |r| seen.push(r.payload[0])), Stop::Empty);
+    assert_eq!(c.drain(u64::MAX, |r| {
+        seen.push(r.payload[0]);
+        true
+    }), Stop::Empty);
     assert_eq!(seen, vec![2]);
     c.release();
     assert_eq!(ring.used(), 0);
@@ -161,6 +168,7 @@ fn many_threads_every_record_once_in_per_thread_order() {
             assert_eq!(r.payload.len(), 16 + (i % 13) as usize * 8);
             next[t] += 1;
             total += 1;
+            true
         });
         c.release();
     }
