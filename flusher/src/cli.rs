@@ -1,0 +1,163 @@
+//! Command-line interface (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// One flusher drains a shared-memory ring that many processes log into,
+/// formats the records and owns the (rotating) log file.
+#[derive(Parser, Debug)]
+#[command(name = "ringflush", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub flusher: Option<FlusherArgs>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Turn every line on stdin into one record (for shell scripts).
+    Pipe(PipeArgs),
+    /// Show a segment's capacity, fill, flusher liveness and counters.
+    Stat(StatArgs),
+    /// Start a flusher and 8 workers in a temp dir and check nothing is lost.
+    Demo(DemoArgs),
+    /// (internal) a Rust producer process writing numbered records.
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FlusherArgs {
+    /// Shared-memory name, e.g. /applog (/dev/shm/applog).
+    #[arg(long, required = true)]
+    pub shm: String,
+    /// Log file; default `<name>.log` in the current directory.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Python logging %-style format string, or `json` for JSON Lines.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// strftime format for %(asctime)s (Python's default when absent).
+    #[arg(long)]
+    pub datefmt: Option<String>,
+    /// Escape newlines and control characters: one record, one line.
+    #[arg(long)]
+    pub escape: bool,
+    /// Ring size if the flusher creates the segment (e.g. 64M, 1G; power of two).
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<u64>,
+    /// Permission bits of the segment (octal), e.g. 660 to let a group in.
+    #[arg(long, value_parser = parse_mode, default_value = "600")]
+    pub mode: u32,
+    /// Group (name or gid) to give the segment.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Rotate at S, M, H, D, midnight or W0-W6 (as TimedRotatingFileHandler).
+    #[arg(long)]
+    pub when: Option<String>,
+    /// Rotate every N units of --when.
+    #[arg(long, default_value_t = 1)]
+    pub interval: u32,
+    /// Keep this many rotated files (0 keeps all).
+    #[arg(long, default_value_t = 0)]
+    pub backup_count: usize,
+    /// Use UTC for rotation times and names.
+    #[arg(long)]
+    pub utc: bool,
+    /// Time of day (HH:MM[:SS]) for midnight and weekly rotation.
+    #[arg(long)]
+    pub at_time: Option<String>,
+    /// Give up a record whose live writer has not committed it after this
+    /// many seconds (a dead writer's record is given up within a second).
+    #[arg(long, default_value_t = 10.0)]
+    pub unblock_timeout: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct PipeArgs {
+    #[arg(long)]
+    pub shm: String,
+    /// Logger name of the records.
+    #[arg(long, default_value = "pipe")]
+    pub name: String,
+    /// Level name or number.
+    #[arg(long, default_value = "INFO")]
+    pub level: String,
+}
+
+#[derive(Args, Debug)]
+pub struct StatArgs {
+    #[arg(long)]
+    pub shm: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Seconds the workers log for.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Worker processes.
+    #[arg(long, default_value_t = 8)]
+    pub workers: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    #[arg(long)]
+    pub shm: String,
+    #[arg(long)]
+    pub id: u32,
+    /// Records to write (0: until --seconds pass).
+    #[arg(long, default_value_t = 0)]
+    pub count: u64,
+    #[arg(long, default_value_t = 0.0)]
+    pub seconds: f64,
+    /// Pause between records, in microseconds.
+    #[arg(long, default_value_t = 0)]
+    pub pause_us: u64,
+}
+
+/// `64M`, `1G`, `65536`, `64MiB`: binary units.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected e.g. 64M"))?;
+    let mult: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(format!("invalid size {s:?}: unit must be K, M or G")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!("invalid mode {s:?}: expected octal permission bits like 600 or 660")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_modes() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("lots").is_err());
+        assert_eq!(parse_mode("660"), Ok(0o660));
+        assert!(parse_mode("999").is_err());
+    }
+}

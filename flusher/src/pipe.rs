@@ -1,0 +1,46 @@
+//! `ringflush pipe`: each stdin line becomes one record.
+
+use std::io::{BufRead, Read};
+
+use anyhow::{bail, Context, Result};
+use ringflush_producer::{level, Producer, Record};
+
+use crate::cli::PipeArgs;
+
+pub fn run(args: &PipeArgs, input: impl Read) -> Result<()> {
+    let lvl = level::parse(&args.level)
+        .with_context(|| format!("invalid --level {:?}: use DEBUG, INFO, WARNING, ERROR, CRITICAL, TRACE or a number", args.level))?;
+    let producer = Producer::open(&args.shm)?;
+    let mut input = std::io::BufReader::with_capacity(1 << 16, input);
+    let mut line = Vec::with_capacity(4096);
+    let (mut sent, mut failed) = (0u64, 0u64);
+    let thread_id = rustix::thread::gettid().as_raw_nonzero().get() as u64;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line).context("reading stdin")? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        }
+        let rec = Record {
+            level: lvl,
+            thread_id,
+            thread_name: b"MainThread",
+            logger: args.name.as_bytes(),
+            message: &line,
+            ..Record::default()
+        };
+        match producer.write(&rec) {
+            Ok(()) => sent += 1,
+            Err(_) => failed += 1,
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} lines were not logged (ring full or records abandoned); see the log and `ringflush stat`", sent + failed);
+    }
+    Ok(())
+}
