@@ -67,7 +67,10 @@ fn run_workers(exe: &Path, shm: &str, args: &DemoArgs) -> Result<BTreeMap<u64, u
         if !out.status.success() {
             bail!("worker {id} failed ({})", out.status);
         }
-        let n: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().context("worker output")?;
+        let n: u64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .context("worker output")?;
         expected.insert(id, n);
     }
     Ok(expected)
@@ -77,7 +80,10 @@ fn report(log: &Path, dir: &Path, expected: &BTreeMap<u64, u64>) -> Result<bool>
     let files = verify::log_files(log)?;
     let tally = verify::check(&files, expected)?;
     for (path, n) in &tally.files {
-        println!("  {:<40} {n:>9} records", path.file_name().unwrap_or_default().to_string_lossy());
+        println!(
+            "  {:<40} {n:>9} records",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
     }
     let written: u64 = expected.values().sum();
     println!(
@@ -89,7 +95,10 @@ fn report(log: &Path, dir: &Path, expected: &BTreeMap<u64, u64>) -> Result<bool>
         tally.out_of_order
     );
     if tally.ok() {
-        println!("OK: every record exactly once, in order per worker. Files kept in {}", dir.display());
+        println!(
+            "OK: every record exactly once, in order per worker. Files kept in {}",
+            dir.display()
+        );
     } else {
         println!("FAILED: files kept in {}", dir.display());
     }

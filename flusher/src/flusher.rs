@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use ringflush_format::{Entry, FormatSpec, Formatter};
 use ringflush_ring::codec::{level, Record};
-use ringflush_ring::layout::{DEFAULT_CAPACITY, SegmentHeader};
+use ringflush_ring::layout::{SegmentHeader, DEFAULT_CAPACITY};
 use ringflush_ring::{wait, LockError, Segment, SegmentOptions, Stop};
 
 use crate::liveness::writer_alive;
@@ -49,7 +49,8 @@ impl Signals {
     pub fn install() -> Result<Self> {
         let s = Signals::default();
         for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            signal_hook::flag::register(sig, s.terminate.clone()).context("installing signal handlers")?;
+            signal_hook::flag::register(sig, s.terminate.clone())
+                .context("installing signal handlers")?;
         }
         signal_hook::flag::register(signal_hook::consts::SIGHUP, s.reopen.clone())
             .context("installing signal handlers")?;
@@ -78,11 +79,31 @@ impl Reported {
                 *last = now;
             }
         };
-        check(&mut self.dropped, c.dropped.load(Ordering::Relaxed), "records dropped by producers (ring full)");
-        check(&mut self.truncated, c.truncated.load(Ordering::Relaxed), "records truncated to the maximum record size");
-        check(&mut self.abandoned, c.abandoned.load(Ordering::Relaxed), "records abandoned (writer died or stalled before committing)");
-        check(&mut self.corrupt, c.corrupt.load(Ordering::Relaxed), "corrupt ring regions skipped");
-        check(&mut self.late_commits, c.late_commits.load(Ordering::Relaxed), "late commits refused (record already abandoned)");
+        check(
+            &mut self.dropped,
+            c.dropped.load(Ordering::Relaxed),
+            "records dropped by producers (ring full)",
+        );
+        check(
+            &mut self.truncated,
+            c.truncated.load(Ordering::Relaxed),
+            "records truncated to the maximum record size",
+        );
+        check(
+            &mut self.abandoned,
+            c.abandoned.load(Ordering::Relaxed),
+            "records abandoned (writer died or stalled before committing)",
+        );
+        check(
+            &mut self.corrupt,
+            c.corrupt.load(Ordering::Relaxed),
+            "corrupt ring regions skipped",
+        );
+        check(
+            &mut self.late_commits,
+            c.late_commits.load(Ordering::Relaxed),
+            "late commits refused (record already abandoned)",
+        );
         lines
     }
 }
@@ -104,7 +125,15 @@ pub fn group_id(group: &str) -> Result<u32> {
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call and buf's length is passed.
-    let rc = unsafe { libc::getgrnam_r(name.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc != 0 || result.is_null() {
         bail!("unknown group {group:?}");
     }
@@ -139,9 +168,15 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
     }
     let header = seg.header();
     let start_ns = ringflush_ring::now_ns();
-    header.flusher.pid.store(std::process::id(), Ordering::Relaxed);
+    header
+        .flusher
+        .pid
+        .store(std::process::id(), Ordering::Relaxed);
     header.flusher.started_ns.store(start_ns, Ordering::Relaxed);
-    header.flusher.heartbeat_ns.store(start_ns, Ordering::Relaxed);
+    header
+        .flusher
+        .heartbeat_ns
+        .store(start_ns, Ordering::Relaxed);
 
     let mut formatter = Formatter::new(&cfg.format, start_ns)?;
     let mut out = Output::open(&cfg.file, cfg.rotation.clone(), unix_now())?;
@@ -177,7 +212,12 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
             last_report = Instant::now();
             for line in reported.news(header) {
                 eprintln!("ringflush: {line}");
-                formatter.notice(now_ns, level::WARNING, &format!("ringflush: {line}"), &mut buf);
+                formatter.notice(
+                    now_ns,
+                    level::WARNING,
+                    &format!("ringflush: {line}"),
+                    &mut buf,
+                );
             }
             if out.moved() {
                 out.reopen()?;
@@ -209,7 +249,10 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
                 true
             });
             if bad_payloads > 0 {
-                header.counters.corrupt.fetch_add(bad_payloads, Ordering::Relaxed);
+                header
+                    .counters
+                    .corrupt
+                    .fetch_add(bad_payloads, Ordering::Relaxed);
                 eprintln!("ringflush: {bad_payloads} records with undecodable payloads skipped");
             }
         }
@@ -253,7 +296,10 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
         }
         if written_of_buf == buf.len() && consumer.position() != consumer.head() {
             consumer.release();
-            header.counters.written.fetch_add(batch_records, Ordering::Relaxed);
+            header
+                .counters
+                .written
+                .fetch_add(batch_records, Ordering::Relaxed);
             wait::wake_space_waiters(header);
             total += batch_records;
             progressed = true;
@@ -267,7 +313,9 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
         if rotate && buf.is_empty() {
             match out.rotate(unix_now()) {
                 Ok(_) => {}
-                Err(e) => eprintln!("ringflush: rotation failed: {e}; will retry at the next rollover"),
+                Err(e) => {
+                    eprintln!("ringflush: rotation failed: {e}; will retry at the next rollover")
+                }
             }
         }
         if rotate {
@@ -308,20 +356,18 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
                         !writer_alive(pid, timestamp_ns)
                     };
                 if dead || timed_out {
-                    consumer.abandon_claimed().map(|n| {
+                    consumer.abandon_claimed().inspect(|n| {
                         header.counters.abandoned.fetch_add(1, Ordering::Relaxed);
                         let why = if dead { "its writer died" } else { "its writer stalled" };
                         eprintln!("ringflush: abandoned the record of pid {pid} at position {pos} ({n} bytes): {why}");
-                        n
                     })
                 } else {
                     None
                 }
             }
-            Stop::Empty if timed_out => consumer.abandon_unwritten().map(|n| {
+            Stop::Empty if timed_out => consumer.abandon_unwritten().inspect(|n| {
                 header.counters.abandoned.fetch_add(1, Ordering::Relaxed);
                 eprintln!("ringflush: abandoned {n} claimed bytes at position {pos} whose header was never written");
-                n
             }),
             Stop::Corrupt(why) => {
                 let found = consumer.skip_corrupt().or_else(|| {
@@ -352,7 +398,8 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
         wait::flusher_sleep(&ring, pos, IDLE_SLEEP);
     }
 
-    out.sync().with_context(|| format!("fsync {}", out.path().display()))?;
+    out.sync()
+        .with_context(|| format!("fsync {}", out.path().display()))?;
     for line in reported.news(header) {
         eprintln!("ringflush: {line}");
     }

@@ -37,7 +37,12 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
         }
     };
     let timed = match &a.when {
-        Some(w) => Some(Timed::new(When::parse(w)?, a.interval, a.at_time.as_deref(), a.utc)?),
+        Some(w) => Some(Timed::new(
+            When::parse(w)?,
+            a.interval,
+            a.at_time.as_deref(),
+            a.utc,
+        )?),
         None if a.at_time.is_some() => bail!("--at-time needs --when midnight or W0-W6"),
         None => None,
     };
@@ -68,7 +73,9 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
 /// Run a parsed command line; errors carry their context for `main`.
 pub fn run_cli(cli: Cli) -> Result<ExitCode> {
     match (cli.command, cli.flusher) {
-        (Some(Command::Pipe(a)), _) => pipe::run(&a, std::io::stdin().lock()).map(|_| ExitCode::SUCCESS),
+        (Some(Command::Pipe(a)), _) => {
+            pipe::run(&a, std::io::stdin().lock()).map(|_| ExitCode::SUCCESS)
+        }
         (Some(Command::Stat(a)), _) => {
             print!("{}", stat::run(&a)?);
             if a.json {
@@ -76,7 +83,11 @@ pub fn run_cli(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        (Some(Command::Demo(a)), _) => Ok(if demo::run(&a)? { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
+        (Some(Command::Demo(a)), _) => Ok(if demo::run(&a)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
         (Some(Command::Worker(a)), _) => worker::run(&a).map(|_| ExitCode::SUCCESS),
         (None, Some(a)) => {
             let cfg = flusher_config(&a)?;
@@ -84,6 +95,8 @@ pub fn run_cli(cli: Cli) -> Result<ExitCode> {
             flusher::run(&cfg, &signals).with_context(|| format!("flusher for {}", a.shm))?;
             Ok(ExitCode::SUCCESS)
         }
-        (None, None) => bail!("nothing to do: give --shm NAME to run the flusher, or a subcommand (see --help)"),
+        (None, None) => {
+            bail!("nothing to do: give --shm NAME to run the flusher, or a subcommand (see --help)")
+        }
     }
 }

@@ -47,6 +47,9 @@ impl std::error::Error for OutputError {
     }
 }
 
+/// A rotated file: its sort key (date suffix, index) and path.
+pub type Backup = ((String, u64), PathBuf);
+
 /// Rotation settings.
 #[derive(Debug, Clone)]
 pub struct RotationConfig {
@@ -226,7 +229,7 @@ impl Output {
     }
 
     /// Rotated files of this log with their sort keys (oldest first).
-    pub fn backups(&self, timed: &Timed) -> Result<Vec<((String, u64), PathBuf)>, OutputError> {
+    pub fn backups(&self, timed: &Timed) -> Result<Vec<Backup>, OutputError> {
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),

@@ -8,8 +8,12 @@ use ringflush_producer::{level, Producer, Record};
 use crate::cli::PipeArgs;
 
 pub fn run(args: &PipeArgs, input: impl Read) -> Result<()> {
-    let lvl = level::parse(&args.level)
-        .with_context(|| format!("invalid --level {:?}: use DEBUG, INFO, WARNING, ERROR, CRITICAL, TRACE or a number", args.level))?;
+    let lvl = level::parse(&args.level).with_context(|| {
+        format!(
+            "invalid --level {:?}: use DEBUG, INFO, WARNING, ERROR, CRITICAL, TRACE or a number",
+            args.level
+        )
+    })?;
     let producer = Producer::open(&args.shm)?;
     let mut input = std::io::BufReader::with_capacity(1 << 16, input);
     let mut line = Vec::with_capacity(4096);
@@ -17,7 +21,11 @@ pub fn run(args: &PipeArgs, input: impl Read) -> Result<()> {
     let thread_id = rustix::thread::gettid().as_raw_nonzero().get() as u64;
     loop {
         line.clear();
-        if input.read_until(b'\n', &mut line).context("reading stdin")? == 0 {
+        if input
+            .read_until(b'\n', &mut line)
+            .context("reading stdin")?
+            == 0
+        {
             break;
         }
         if line.last() == Some(&b'\n') {

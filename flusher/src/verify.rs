@@ -30,7 +30,11 @@ impl Tally {
 /// The live file and its rotated siblings (`<base>.*`), oldest first.
 pub fn log_files(live: &Path) -> Result<Vec<PathBuf>> {
     let dir = live.parent().unwrap_or(Path::new("."));
-    let base = live.file_name().context("log path has no file name")?.to_string_lossy().into_owned();
+    let base = live
+        .file_name()
+        .context("log path has no file name")?
+        .to_string_lossy()
+        .into_owned();
     let prefix = format!("{base}.");
     let mut rotated: Vec<PathBuf> = fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
@@ -49,7 +53,9 @@ pub fn log_files(live: &Path) -> Result<Vec<PathBuf>> {
 fn sort_key(p: &Path) -> (String, u64) {
     let name = p.to_string_lossy().into_owned();
     match name.rsplit_once('.') {
-        Some((stem, n)) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() && n.len() < 6 => {
+        Some((stem, n))
+            if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() && n.len() < 6 =>
+        {
             (stem.to_string(), n.parse().unwrap_or(0) + 1)
         }
         _ => (name, 0),
@@ -58,7 +64,10 @@ fn sort_key(p: &Path) -> (String, u64) {
 
 fn field(line: &str, key: &str) -> Option<u64> {
     let at = line.find(key)? + key.len();
-    let digits: String = line[at..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 

@@ -10,7 +10,8 @@ use crate::cli::WorkerArgs;
 
 pub fn run(args: &WorkerArgs) -> Result<u64> {
     let producer = Producer::open(&args.shm)?;
-    let deadline = (args.seconds > 0.0).then(|| Instant::now() + Duration::from_secs_f64(args.seconds));
+    let deadline =
+        (args.seconds > 0.0).then(|| Instant::now() + Duration::from_secs_f64(args.seconds));
     let logger = format!("worker.{}", args.id);
     let mut msg = String::with_capacity(64);
     let mut failed = 0u64;
@@ -37,7 +38,10 @@ pub fn run(args: &WorkerArgs) -> Result<u64> {
         }
     }
     if failed > 0 {
-        bail!("worker {}: {failed} of {seq} records were not logged", args.id);
+        bail!(
+            "worker {}: {failed} of {seq} records were not logged",
+            args.id
+        );
     }
     println!("{seq}");
     Ok(seq)

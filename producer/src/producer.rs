@@ -144,7 +144,8 @@ impl Producer {
     /// Write a record with an explicit timestamp (ns since the Unix epoch).
     pub fn write_at(&self, record: &Record<'_>, timestamp_ns: u64) -> Result<(), WriteError> {
         let max_payload = self.ring.max_record() as usize - RECORD_HEADER_LEN;
-        let (record, enc) = fit(record, max_payload).ok_or_else(|| self.drop_record(WriteError::TooLarge))?;
+        let (record, enc) =
+            fit(record, max_payload).ok_or_else(|| self.drop_record(WriteError::TooLarge))?;
         let header = self.ring.header();
         if enc.truncated() {
             header.counters.truncated.fetch_add(1, Ordering::Relaxed);
@@ -158,7 +159,10 @@ impl Producer {
 
     fn claim(&self, len: usize, timestamp_ns: u64) -> Result<ringflush_ring::Claim, WriteError> {
         let pid = identity::pid();
-        match self.ring.try_claim(len, pid, timestamp_ns, &self.head_cache) {
+        match self
+            .ring
+            .try_claim(len, pid, timestamp_ns, &self.head_cache)
+        {
             Ok(claim) => return Ok(claim),
             Err(ClaimError::BadLength) => return Err(self.drop_record(WriteError::TooLarge)),
             Err(ClaimError::Full) => {}
@@ -170,7 +174,10 @@ impl Producer {
         let deadline = Instant::now() + timeout;
         loop {
             let seq = wait::register_space_waiter(header);
-            match self.ring.try_claim(len, pid, timestamp_ns, &self.head_cache) {
+            match self
+                .ring
+                .try_claim(len, pid, timestamp_ns, &self.head_cache)
+            {
                 Ok(claim) => {
                     wait::cancel_space_wait(header);
                     return Ok(claim);

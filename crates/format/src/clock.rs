@@ -23,11 +23,11 @@ pub struct Clock {
 impl Clock {
     pub fn new(datefmt: Option<&str>, utc: bool) -> Result<Self, FormatError> {
         let fmt = datefmt.unwrap_or(PYTHON_DEFAULT);
-        let items: Vec<Item<'static>> = StrftimeItems::new(fmt)
-            .map(|i| i.to_owned())
-            .collect();
+        let items: Vec<Item<'static>> = StrftimeItems::new(fmt).map(|i| i.to_owned()).collect();
         if items.iter().any(|i| matches!(i, Item::Error)) {
-            return Err(FormatError::new(format!("invalid --datefmt {fmt:?}: unsupported % directive")));
+            return Err(FormatError::new(format!(
+                "invalid --datefmt {fmt:?}: unsupported % directive"
+            )));
         }
         Ok(Self {
             items,

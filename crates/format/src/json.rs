@@ -8,8 +8,22 @@ use crate::text::lossy;
 use crate::Entry;
 
 const STANDARD_KEYS: &[&str] = &[
-    "time", "created", "levelname", "levelno", "name", "message", "process", "processName",
-    "thread", "threadName", "pathname", "filename", "module", "funcName", "lineno", "taskName",
+    "time",
+    "created",
+    "levelname",
+    "levelno",
+    "name",
+    "message",
+    "process",
+    "processName",
+    "thread",
+    "threadName",
+    "pathname",
+    "filename",
+    "module",
+    "funcName",
+    "lineno",
+    "taskName",
 ];
 
 pub struct JsonFormatter {
@@ -51,7 +65,14 @@ impl JsonFormatter {
         key(out, "levelno");
         out.extend_from_slice(r.level.to_string().as_bytes());
         key(out, "name");
-        string(out, if r.logger.is_empty() { b"root" } else { r.logger });
+        string(
+            out,
+            if r.logger.is_empty() {
+                b"root"
+            } else {
+                r.logger
+            },
+        );
         key(out, "message");
         string(out, r.message);
         key(out, "process");

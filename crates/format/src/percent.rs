@@ -145,7 +145,11 @@ fn parse(format: &str) -> Result<Vec<Part>, FormatError> {
                 continue;
             }
             Some(b'(') => {}
-            _ => return Err(err(format!("'%' at byte {i} must be followed by '(name)' or '%'"))),
+            _ => {
+                return Err(err(format!(
+                    "'%' at byte {i} must be followed by '(name)' or '%'"
+                )))
+            }
         }
         let close = format[i + 2..]
             .find(')')
@@ -159,7 +163,10 @@ fn parse(format: &str) -> Result<Vec<Part>, FormatError> {
             .map(|(_, a)| *a)
             .ok_or_else(|| {
                 let known: Vec<&str> = ATTRS.iter().map(|(n, _)| *n).collect();
-                err(format!("unknown attribute %({name}); known: {}", known.join(", ")))
+                err(format!(
+                    "unknown attribute %({name}); known: {}",
+                    known.join(", ")
+                ))
             })?;
         let mut j = close + 1;
         let mut spec = Spec::default();
@@ -179,7 +186,9 @@ fn parse(format: &str) -> Result<Vec<Part>, FormatError> {
             while bytes.get(*j).is_some_and(u8::is_ascii_digit) {
                 *j += 1;
             }
-            (start < *j).then(|| format[start..*j].parse().ok()).flatten()
+            (start < *j)
+                .then(|| format[start..*j].parse().ok())
+                .flatten()
         };
         if bytes.get(j) == Some(&b'*') {
             return Err(err("'*' widths are not supported".into()));
@@ -336,7 +345,11 @@ fn stem(file: &[u8]) -> &[u8] {
 
 /// Python's `repr` of a str: single quotes unless the text has `'` and no `"`.
 fn repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut s = String::with_capacity(text.len() + 2);
     s.push(quote);
     for c in text.chars() {
@@ -349,7 +362,9 @@ fn repr(text: &str) -> String {
                 s.push('\\');
                 s.push(c)
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => s.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                s.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => s.push(c),
         }
     }
@@ -390,7 +405,10 @@ fn format_number(v: f64, int: Option<i64>, spec: &Spec, out: &mut Vec<u8>) {
     let neg = v.is_sign_negative() && v != 0.0;
     let a = v.abs();
     let body = match spec.conv {
-        b'd' | b'i' | b'u' => int.map(|i| i.unsigned_abs()).unwrap_or(a.trunc() as u64).to_string(),
+        b'd' | b'i' | b'u' => int
+            .map(|i| i.unsigned_abs())
+            .unwrap_or(a.trunc() as u64)
+            .to_string(),
         b'x' | b'X' | b'o' => {
             let n = int.map(|i| i.unsigned_abs()).unwrap_or(a.trunc() as u64);
             let (digits, prefix) = match spec.conv {
@@ -465,7 +483,11 @@ fn exp(a: f64, precision: usize, upper: bool) -> String {
 fn general(a: f64, precision: usize, alt: bool, upper: bool) -> String {
     let p = precision.max(1);
     if a == 0.0 {
-        return if alt { format!("{:.*}", p - 1, 0.0) } else { "0".into() };
+        return if alt {
+            format!("{:.*}", p - 1, 0.0)
+        } else {
+            "0".into()
+        };
     }
     let x = format!("{:.*e}", p - 1, a);
     let e: i32 = x.split_once('e').unwrap().1.parse().unwrap();
@@ -562,11 +584,23 @@ mod tests {
         assert_eq!(fmt("[%(levelname)-8s]", None, &e), "[WARNING ]\n");
         assert_eq!(fmt("[%(levelname)8s]", None, &e), "[ WARNING]\n");
         assert_eq!(fmt("[%(levelname).4s]", None, &e), "[WARN]\n");
-        assert_eq!(fmt("[%(lineno)5d][%(lineno)-5d][%(lineno)05d]", None, &e), "[   17][17   ][00017]\n");
-        assert_eq!(fmt("%(lineno)+d %(lineno)x %(lineno)#o", None, &e), "+17 11 0o21\n");
-        assert_eq!(fmt("%(created).2f %(created)e", None, &e), "1709720253.05 1.709720e+09\n");
+        assert_eq!(
+            fmt("[%(lineno)5d][%(lineno)-5d][%(lineno)05d]", None, &e),
+            "[   17][17   ][00017]\n"
+        );
+        assert_eq!(
+            fmt("%(lineno)+d %(lineno)x %(lineno)#o", None, &e),
+            "+17 11 0o21\n"
+        );
+        assert_eq!(
+            fmt("%(created).2f %(created)e", None, &e),
+            "1709720253.05 1.709720e+09\n"
+        );
         assert_eq!(fmt("%(created)g %(msecs)g", None, &e), "1.70972e+09 45\n");
-        assert_eq!(fmt("%(message)r %(lineno)s 100%%", None, &e), "'hello' 17 100%\n");
+        assert_eq!(
+            fmt("%(message)r %(lineno)s 100%%", None, &e),
+            "'hello' 17 100%\n"
+        );
     }
 
     #[test]

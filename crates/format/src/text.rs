@@ -24,7 +24,10 @@ pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
 /// `\` -> `\\`, newline/CR/tab -> `\n` `\r` `\t`, other C0, DEL and C1
 /// controls -> `\xNN` / `\u{NN}`.
 pub fn push_escaped(text: &str, out: &mut Vec<u8>) {
-    if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\' || b >= 0xc2) {
+    if !text
+        .bytes()
+        .any(|b| b < 0x20 || b == 0x7f || b == b'\\' || b >= 0xc2)
+    {
         out.extend_from_slice(text.as_bytes());
         return;
     }

@@ -172,7 +172,10 @@ impl<'a> Record<'a> {
         let u32_at = |i: usize| u32::from_le_bytes(buf[i..i + 4].try_into().unwrap()) as usize;
         let mut at = FIXED_LEN;
         let mut take = |n: usize| -> Result<&'a [u8], DecodeError> {
-            let end = at.checked_add(n).filter(|&e| e <= buf.len()).ok_or(DecodeError)?;
+            let end = at
+                .checked_add(n)
+                .filter(|&e| e <= buf.len())
+                .ok_or(DecodeError)?;
             let field = &buf[at..end];
             at = end;
             Ok(field)

@@ -372,12 +372,8 @@ impl Segment {
     pub fn ring(&self) -> Ring<'_, RawRegion> {
         // SAFETY: the mapping holds HEADER_SIZE + capacity bytes (validated on
         // open), starts page-aligned, and outlives the returned ring.
-        let region = unsafe {
-            RawRegion::new(
-                self.map.as_mut_ptr().add(HEADER_SIZE),
-                self.capacity,
-            )
-        };
+        let region =
+            unsafe { RawRegion::new(self.map.as_mut_ptr().add(HEADER_SIZE), self.capacity) };
         Ring::new(self.header(), region)
     }
 
@@ -413,7 +409,9 @@ impl Segment {
 #[derive(Debug)]
 pub enum LockError {
     /// Another live process holds it; `pid` is the flusher pid it published.
-    Held { pid: u32 },
+    Held {
+        pid: u32,
+    },
     Io(io::Error),
 }
 

@@ -19,7 +19,10 @@ struct Shared {
 
 fn ring_at(cap: u64, max_record: u64, start: u64) -> Arc<Shared> {
     let header = SegmentHeader::default();
-    header.identity.max_record.store(max_record, Ordering::Relaxed);
+    header
+        .identity
+        .max_record
+        .store(max_record, Ordering::Relaxed);
     header.head.0.store(start, Ordering::Relaxed);
     header.tail.0.store(start, Ordering::Relaxed);
     Arc::new(Shared {
@@ -60,7 +63,11 @@ fn consume(ring: &Ring<'_, &HeapRegion>, total: usize) -> Vec<(u8, u8)> {
             let off = (c.position() % ring.capacity()) as usize;
             let w0 = ring.region().word(off).load(Ordering::Relaxed);
             let w1 = ring.region().word(off + 8).load(Ordering::Relaxed);
-            panic!("{stop:?} at {} (head {}): word0 {w0:#x} word1 {w1}", c.position(), c.head());
+            panic!(
+                "{stop:?} at {} (head {}): word0 {w0:#x} word1 {w1}",
+                c.position(),
+                c.head()
+            );
         }
         c.release();
         thread::yield_now();
@@ -106,4 +113,3 @@ fn producer_reuses_released_memory() {
         in_order_per_producer(&seen, 2);
     });
 }
-

@@ -64,7 +64,8 @@ fn full_ring_refuses_until_released_and_memory_is_zeroed() {
     }
     assert_eq!(n, 1024 / 128);
     assert_eq!(
-        ring.try_claim(RECORD_HEADER_LEN + 96, 7, 99, &cache).unwrap_err(),
+        ring.try_claim(RECORD_HEADER_LEN + 96, 7, 99, &cache)
+            .unwrap_err(),
         ClaimError::Full
     );
     // A completely full ring drains in one call and stops at head + capacity
@@ -73,7 +74,9 @@ fn full_ring_refuses_until_released_and_memory_is_zeroed() {
     assert_eq!(out.len(), n);
     assert_eq!(stop, Stop::Budget);
     // Space is back, and the claimed memory is zero (except what we write).
-    let claim = ring.try_claim(RECORD_HEADER_LEN + 96, 7, 99, &cache).unwrap();
+    let claim = ring
+        .try_claim(RECORD_HEADER_LEN + 96, 7, 99, &cache)
+        .unwrap();
     ring.fill(&claim, |buf| assert!(buf.iter().all(|&b| b == 0)));
     ring.commit(claim).unwrap();
 }
@@ -83,8 +86,14 @@ fn bad_lengths_are_refused() {
     let h = header(256, 0);
     let ring = Ring::new(&h, HeapRegion::new(1024));
     let cache = AtomicU64::new(0);
-    assert_eq!(ring.try_claim(8, 1, 1, &cache).unwrap_err(), ClaimError::BadLength);
-    assert_eq!(ring.try_claim(257, 1, 1, &cache).unwrap_err(), ClaimError::BadLength);
+    assert_eq!(
+        ring.try_claim(8, 1, 1, &cache).unwrap_err(),
+        ClaimError::BadLength
+    );
+    assert_eq!(
+        ring.try_claim(257, 1, 1, &cache).unwrap_err(),
+        ClaimError::BadLength
+    );
 }
 
 #[test]
@@ -95,7 +104,10 @@ fn a_commit_after_the_record_was_skipped_fails_and_is_counted() {
     let claim = ring.try_claim(64, 1, 1, &cache).unwrap();
     // SAFETY: one consumer in this test.
     let mut c = unsafe { ring.consumer() };
-    assert!(matches!(c.drain(u64::MAX, |_| true), Stop::Claimed { pid: 1, .. }));
+    assert!(matches!(
+        c.drain(u64::MAX, |_| true),
+        Stop::Claimed { pid: 1, .. }
+    ));
     assert_eq!(c.abandon_claimed(), Some(64));
     c.release();
     // Another producer reuses nothing yet; the late commit still must fail.
@@ -110,7 +122,7 @@ fn garbage_header_is_skipped_to_the_next_valid_record() {
     let cache = AtomicU64::new(0);
     write(&ring, &cache, &[1; 24]).unwrap(); // at 0, 56 bytes
     write(&ring, &cache, &[2; 24]).unwrap(); // at 56
-    // Clobber the first header's word 0 with a huge length, as a buggy producer would.
+                                             // Clobber the first header's word 0 with a huge length, as a buggy producer would.
     let bogus = record::encode_word0(0, 1 << 29, record::State::Committed);
     ring.region().word(0).store(bogus, Ordering::Relaxed);
     // SAFETY: one consumer in this test.
@@ -122,10 +134,13 @@ fn garbage_header_is_skipped_to_the_next_valid_record() {
     });
     assert!(matches!(stop, Stop::Corrupt(_)), "{stop:?}");
     assert_eq!(c.skip_corrupt(), Some(56));
-    assert_eq!(c.drain(u64::MAX, |r| {
-        seen.push(r.payload[0]);
-        true
-    }), Stop::Empty);
+    assert_eq!(
+        c.drain(u64::MAX, |r| {
+            seen.push(r.payload[0]);
+            true
+        }),
+        Stop::Empty
+    );
     assert_eq!(seen, vec![2]);
     c.release();
     assert_eq!(ring.used(), 0);
@@ -175,6 +190,9 @@ fn many_threads_every_record_once_in_per_thread_order() {
     for p in producers {
         p.join().unwrap();
     }
-    assert!(h.tail.0.load(Ordering::Relaxed) > 20 * cap, "the ring wrapped many times");
+    assert!(
+        h.tail.0.load(Ordering::Relaxed) > 20 * cap,
+        "the ring wrapped many times"
+    );
     assert_eq!(h.counters.late_commits.load(Ordering::Relaxed), 0);
 }

@@ -105,7 +105,12 @@ pub fn parse_at_time(s: &str) -> Result<i64, PolicyError> {
 }
 
 impl Timed {
-    pub fn new(when: When, interval: u32, at_time: Option<&str>, utc: bool) -> Result<Self, PolicyError> {
+    pub fn new(
+        when: When,
+        interval: u32,
+        at_time: Option<&str>,
+        utc: bool,
+    ) -> Result<Self, PolicyError> {
         if interval == 0 {
             return Err(PolicyError("--interval must be at least 1".into()));
         }
@@ -228,7 +233,10 @@ impl Timed {
             && date.find('_').is_none_or(|i| i == 10);
         let ok = separators_ok
             && fields.len() == shape.len()
-            && fields.iter().zip(shape).all(|(f, &n)| f.len() == n && digits(f));
+            && fields
+                .iter()
+                .zip(shape)
+                .all(|(f, &n)| f.len() == n && digits(f));
         ok.then(|| (date.to_string(), index))
     }
 }
@@ -332,7 +340,10 @@ mod tests {
             assert_eq!(p.compute_rollover(&UtcZone, start), utc(expect), "W{d}");
         }
         let p = policy("W2", 2, None);
-        assert_eq!(p.compute_rollover(&UtcZone, start), utc("2024-03-14 00:00:00"));
+        assert_eq!(
+            p.compute_rollover(&UtcZone, start),
+            utc("2024-03-14 00:00:00")
+        );
     }
 
     #[test]
@@ -349,8 +360,14 @@ mod tests {
     #[test]
     fn retention_pattern_accepts_backups_only() {
         let p = policy("S", 1, None);
-        assert_eq!(p.matches("2024-03-06_10-17-33"), Some(("2024-03-06_10-17-33".into(), 0)));
-        assert_eq!(p.matches("2024-03-06_10-17-33.2.gz"), Some(("2024-03-06_10-17-33".into(), 2)));
+        assert_eq!(
+            p.matches("2024-03-06_10-17-33"),
+            Some(("2024-03-06_10-17-33".into(), 0))
+        );
+        assert_eq!(
+            p.matches("2024-03-06_10-17-33.2.gz"),
+            Some(("2024-03-06_10-17-33".into(), 2))
+        );
         assert_eq!(p.matches("2024-03-06"), None);
         assert_eq!(p.matches("2024-03-06_10-17-33.bak"), None);
         let d = policy("midnight", 1, None);

@@ -1,0 +1,144 @@
+//! Helpers for tests that run the real `ringflush` binary and real processes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ringflush");
+
+/// A unique shared-memory name, unlinked on drop, and a temp dir.
+pub struct Scratch {
+    pub shm: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new(test: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let shm = format!(
+            "/rf-test-{test}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        Self {
+            shm,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    pub fn shm_file(&self) -> PathBuf {
+        PathBuf::from(format!("/dev/shm{}", self.shm))
+    }
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path());
+        c
+    }
+    /// Start a flusher writing to `app.log` with extra arguments.
+    pub fn flusher(&self, extra: &[&str]) -> Flusher {
+        let child = self
+            .cmd()
+            .args(["--shm", &self.shm, "--file", "app.log"])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start flusher");
+        Flusher { child: Some(child) }
+    }
+    /// Start a flusher and wait until it runs (stat shows it alive), so that
+    /// producers started afterwards use its segment.
+    pub fn flusher_ready(&self, extra: &[&str]) -> Flusher {
+        let f = self.flusher(extra);
+        let alive = wait_until(Duration::from_secs(30), || {
+            let out = self.run(&["stat", "--shm", &self.shm, "--json"]);
+            out.status.success()
+                && serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                    .map(|v| v["flusher"]["pid"] == f.pid())
+                    .unwrap_or(false)
+        });
+        if !alive {
+            let (_, err) = f.stop();
+            panic!("flusher did not start: {err}");
+        }
+        f
+    }
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run ringflush")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.shm_file());
+    }
+}
+
+pub struct Flusher {
+    child: Option<Child>,
+}
+
+impl Flusher {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(self.pid() as i32, sig) };
+    }
+    /// SIGTERM, then wait; returns (success, stderr).
+    pub fn stop(mut self) -> (bool, String) {
+        self.signal(libc::SIGTERM);
+        let out = self.child.take().unwrap().wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Poll `cond` every 10 ms until it holds or `limit` passes (a bound on a
+/// hang, never a performance assertion).
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Wait for a child, killing it (and failing the test) after `limit`, so a
+/// hung producer fails the test instead of hanging CI.
+pub fn wait_child(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("child {} did not finish within {limit:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn read(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}

@@ -1,0 +1,176 @@
+//! Flusher behaviour with the real binary: format, drops reported, stat,
+//! signals, producers before the flusher.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{read, wait_until, Scratch};
+use ringflush_producer::{level, FullPolicy, Producer, Record};
+
+#[test]
+fn producers_before_the_flusher_then_drops_are_reported_in_the_log() {
+    let s = Scratch::new("drops");
+    let p = Producer::builder(&s.shm)
+        .capacity(1 << 16)
+        .full_policy(FullPolicy::Drop)
+        .open()
+        .unwrap();
+    let mut ok = 0;
+    let mut dropped = 0;
+    for i in 0..2000 {
+        match p.log(
+            level::INFO,
+            "early",
+            &format!("record {i} {}", "x".repeat(60)),
+        ) {
+            Ok(()) => ok += 1,
+            Err(_) => dropped += 1,
+        }
+    }
+    assert!(
+        ok > 100 && dropped > 100,
+        "ring filled: {ok} ok, {dropped} dropped"
+    );
+    let f = s.flusher(&["--format", "%(levelname)s %(name)s %(message)s"]);
+    assert!(wait_until(Duration::from_secs(20), || {
+        read(&s.path("app.log")).contains(&format!("{dropped} records dropped by producers"))
+    }));
+    let (success, stderr) = f.stop();
+    assert!(success, "{stderr}");
+    let log = read(&s.path("app.log"));
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.starts_with("INFO early record"))
+            .count(),
+        ok
+    );
+    let stat = s.run(&["stat", "--shm", &s.shm]);
+    let text = String::from_utf8_lossy(&stat.stdout);
+    assert!(text.contains(&format!("dropped       {dropped}")), "{text}");
+    assert!(text.contains("dead or stopped"), "{text}");
+}
+
+#[test]
+fn every_field_formatted_and_invalid_utf8_replaced() {
+    let s = Scratch::new("fields");
+    let f = s.flusher(&[
+        "--format",
+        "%(levelname)s|%(levelno)d|%(name)s|%(threadName)s|%(filename)s|%(lineno)d|%(funcName)s|%(module)s|%(process)d|%(message)s",
+    ]);
+    let p = Producer::open(&s.shm).unwrap();
+    p.write(&Record {
+        level: level::ERROR,
+        line: 42,
+        thread_name: b"t1",
+        logger: b"app.db",
+        pathname: b"/srv/app/db.py",
+        func: b"query",
+        message: b"bad \xff byte",
+        ..Record::default()
+    })
+    .unwrap();
+    let expect = format!(
+        "ERROR|40|app.db|t1|db.py|42|query|db|{}|bad \u{fffd} byte\n",
+        std::process::id()
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || read(&s.path("app.log"))
+            == expect),
+        "{}",
+        read(&s.path("app.log"))
+    );
+    let (ok, e) = f.stop();
+    assert!(ok, "{e}");
+}
+
+#[test]
+fn truncated_records_carry_a_marker() {
+    let s = Scratch::new("trunc");
+    // Let the flusher create its small ring (a producer would create 64 MiB).
+    let f = s.flusher_ready(&["--size", "64K", "--format", "%(message)s"]);
+    let p = Producer::builder(&s.shm).create(false).open().unwrap();
+    let big = "y".repeat(100_000);
+    p.log(level::INFO, "big", &big).unwrap();
+    assert!(wait_until(Duration::from_secs(20), || read(
+        &s.path("app.log")
+    )
+    .contains("bytes]")));
+    let (ok, e) = f.stop();
+    assert!(ok, "{e}");
+    let log = read(&s.path("app.log"));
+    let line = log.lines().next().unwrap();
+    assert!(
+        line.len() < 16_384 && line.ends_with("bytes]") && line.contains("…[truncated "),
+        "{}",
+        &line[line.len() - 40..]
+    );
+}
+
+#[test]
+fn json_lines_and_sighup_reopens() {
+    let s = Scratch::new("json");
+    let f = s.flusher(&["--format", "json"]);
+    let p = Producer::open(&s.shm).unwrap();
+    p.log(level::WARNING, "app", "first\nline").unwrap();
+    assert!(wait_until(Duration::from_secs(20), || read(
+        &s.path("app.log")
+    )
+    .contains("first")));
+    std::fs::rename(s.path("app.log"), s.path("app.log.moved")).unwrap();
+    f.signal(libc::SIGHUP);
+    assert!(wait_until(Duration::from_secs(20), || s
+        .path("app.log")
+        .exists()));
+    p.log(level::WARNING, "app", "second").unwrap();
+    let (ok, e) = f.stop();
+    assert!(ok, "{e}");
+    let v: serde_json::Value = serde_json::from_str(read(&s.path("app.log.moved")).trim()).unwrap();
+    assert_eq!(v["message"], "first\nline");
+    assert_eq!(v["levelname"], "WARNING");
+    assert!(read(&s.path("app.log")).contains("\"second\""));
+}
+
+#[test]
+fn sigterm_drains_everything_committed() {
+    let s = Scratch::new("drain");
+    let p = Producer::open(&s.shm).unwrap();
+    for i in 0..50_000 {
+        p.log(level::INFO, "n", &format!("worker=0 seq={i}"))
+            .unwrap();
+    }
+    let f = s.flusher(&[]);
+    // Stop at once: whatever was committed must still be written.
+    std::thread::sleep(Duration::from_millis(50));
+    let (ok, e) = f.stop();
+    assert!(ok, "{e}");
+    let files = ringflush::verify::log_files(&s.path("app.log")).unwrap();
+    let t = ringflush::verify::check(&files, &[(0, 50_000)].into()).unwrap();
+    assert!(t.ok() && t.records == 50_000, "{t:?}");
+}
+
+#[test]
+fn default_file_name_and_stat_of_a_live_flusher() {
+    let s = Scratch::new("defaults");
+    let name = s.shm.trim_start_matches('/').to_string();
+    let mut child = s
+        .cmd()
+        .args(["--shm", &s.shm])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Producer::open(&s.shm).unwrap();
+    p.log(level::INFO, "x", "hello").unwrap();
+    assert!(wait_until(Duration::from_secs(20), || read(
+        &s.path(&format!("{name}.log"))
+    )
+    .contains("hello")));
+    let out = s.run(&["stat", "--shm", &s.shm, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["flusher"]["alive"], true);
+    assert_eq!(v["flusher"]["pid"], child.id());
+    assert_eq!(v["written"], 1);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(child.wait().unwrap().success());
+}
