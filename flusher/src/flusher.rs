@@ -18,8 +18,18 @@ use crate::output::{unix_now, Output, RotationConfig};
 
 /// Ring bytes read per batch.
 const BATCH_BYTES: u64 = 1 << 20;
-/// Longest sleep when idle: bounds the latency of a missed wake-up.
+/// Sleep while stuck on a record, between checks of its writer.
 const IDLE_SLEEP: Duration = Duration::from_millis(10);
+/// While records came recently, poll this often instead of asking producers
+/// for a wake-up: no producer call pays a futex syscall during busy periods,
+/// and a record still reaches write(2) within a few milliseconds.
+const POLL: Duration = Duration::from_millis(2);
+/// Spin this long for a new record before sleeping.
+const SPIN: Duration = Duration::from_micros(50);
+/// After this long without records, sleep until a producer wakes us.
+const DEEP_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// Longest deep sleep: heartbeat and reports still run.
+const DEEP_SLEEP: Duration = Duration::from_millis(250);
 /// How often losses are reported and the file is checked for moves.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// A stuck record is checked for a dead writer after this long.
@@ -145,6 +155,27 @@ fn unsafe_zeroed_group() -> libc::group {
     unsafe { std::mem::zeroed() }
 }
 
+/// Wait for the next record at `pos`: spin briefly, then poll while records
+/// came recently, then sleep until a producer wakes us.
+fn idle<R: ringflush_ring::Region>(
+    ring: &ringflush_ring::Ring<'_, R>,
+    pos: u64,
+    quiet_for: Duration,
+) {
+    let spin_until = Instant::now() + SPIN;
+    while Instant::now() < spin_until {
+        if ring.ready_at(pos) {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+    if quiet_for < DEEP_IDLE_AFTER {
+        std::thread::sleep(POLL);
+    } else {
+        wait::flusher_sleep(ring, pos, DEEP_SLEEP);
+    }
+}
+
 /// Run the flusher until SIGTERM/SIGINT. Returns the records written.
 pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
     let opts = SegmentOptions {
@@ -200,6 +231,7 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
     let mut write_failing_since: Option<Instant> = None;
     let mut last_write_error = Instant::now() - REPORT_EVERY;
     let mut backoff = Duration::from_millis(1);
+    let mut last_record = Instant::now();
 
     loop {
         let now_ns = ringflush_ring::now_ns();
@@ -323,6 +355,7 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
         }
         if progressed || matches!(stop, Stop::Budget) {
             stuck = None;
+            last_record = Instant::now();
             continue;
         }
 
@@ -334,7 +367,7 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
             if terminating {
                 break;
             }
-            wait::flusher_sleep(&ring, pos, IDLE_SLEEP);
+            idle(&ring, pos, last_record.elapsed());
             continue;
         }
         let st = match &mut stuck {

@@ -20,9 +20,15 @@ pub use ring::{Claim, ClaimError, Consumer, Corruption, LateCommit, RecordRef, R
 #[cfg(not(loom))]
 pub use segment::{LockError, OpenError, Segment, SegmentOptions};
 
-/// Realtime clock in ns since the Unix epoch (vDSO, no syscall).
+/// Realtime clock in ns since the Unix epoch (glibc's vDSO path, no syscall;
+/// glibc rather than rustix so that it also runs under valgrind).
 #[inline]
 pub fn now_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write; CLOCK_REALTIME always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut t) };
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }

@@ -35,6 +35,11 @@ pub unsafe trait Region {
     /// inside the ring.
     unsafe fn view<T>(&self, offset: usize, len: usize, f: impl FnOnce(&[u8]) -> T) -> T;
 
+    /// Hint that bytes at `offset` will be written soon (a prefetch for
+    /// ownership). Never faults, whatever the offset.
+    #[inline]
+    fn prefetch_write(&self, _offset: usize) {}
+
     /// Zero `len` bytes at `offset` (8-aligned start and length).
     ///
     /// # Safety
@@ -90,6 +95,19 @@ unsafe impl Region for RawRegion {
     unsafe fn view<T>(&self, offset: usize, len: usize, f: impl FnOnce(&[u8]) -> T) -> T {
         // SAFETY: in bounds, published and not written until released (view's contract).
         f(unsafe { std::slice::from_raw_parts(self.base.add(offset), len) })
+    }
+
+    #[inline]
+    fn prefetch_write(&self, offset: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let offset = offset & (self.capacity as usize - 1);
+            // SAFETY: prefetch never faults; the address is inside the mapping anyway.
+            unsafe {
+                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+                _mm_prefetch::<_MM_HINT_ET0>(self.base.add(offset) as *const i8)
+            }
+        }
     }
 
     #[inline]

@@ -191,6 +191,10 @@ impl<'h, R: Region> Ring<'h, R> {
         }
         let pos = tail + padding;
         let off = self.offset(pos);
+        // Ask for the lines the next records will need, so that their
+        // ownership transfer overlaps this record's work.
+        self.region.prefetch_write(off + aligned as usize + 256);
+        self.region.prefetch_write(off + aligned as usize + 320);
         self.region.word(off + 8).store(pos, Ordering::Relaxed);
         self.region
             .word(off + 16)

@@ -265,7 +265,21 @@ impl Segment {
             .map_err(|e| fail("fchmod", e.into()))?;
         let size = HEADER_SIZE as u64 + opts.capacity;
         rustix::fs::ftruncate(&fd, size).map_err(|e| fail("ftruncate", e.into()))?;
+        // Allocate every page now: a full /dev/shm is an error here instead
+        // of SIGBUS in a producer later.
+        rustix::fs::fallocate(&fd, rustix::fs::FallocateFlags::empty(), 0, size).map_err(|e| {
+            let e: io::Error = e.into();
+            let source = match e.raw_os_error() {
+                Some(libc::ENOSPC) => io::Error::new(
+                    e.kind(),
+                    format!("not enough room in /dev/shm for {size} bytes (use a smaller size)"),
+                ),
+                _ => e,
+            };
+            fail("fallocate", source)
+        })?;
         let map = map(&fd, size).map_err(|e| fail("mmap", e))?;
+        prefault(&map);
         let seg = Segment {
             name: name.into(),
             fd,
@@ -329,6 +343,7 @@ impl Segment {
                             requested: opts.capacity,
                         });
                     }
+                    prefault(&map);
                     return Ok(Segment {
                         name: name.into(),
                         fd,
@@ -425,6 +440,20 @@ impl std::fmt::Display for LockError {
 }
 
 impl std::error::Error for LockError {}
+
+/// Fault in this process's page tables for the whole mapping now, so that no
+/// producer call later pays a page fault. Best effort (Linux >= 5.14).
+fn prefault(map: &MmapRaw) {
+    // SAFETY: the range is exactly our live mapping; MADV_POPULATE_WRITE only
+    // faults pages in and does not change their contents.
+    let _ = unsafe {
+        rustix::mm::madvise(
+            map.as_mut_ptr().cast(),
+            map.len(),
+            rustix::mm::Advice::LinuxPopulateWrite,
+        )
+    };
+}
 
 fn map(fd: &OwnedFd, size: u64) -> io::Result<MmapRaw> {
     MmapOptions::new().len(size as usize).map_raw(fd)

@@ -1,0 +1,233 @@
+//! Percentile harness: per-call latency of the producer against the
+//! alternatives, and the flusher's throughput, in one run on one machine.
+//!
+//! `cargo bench --bench latency` (add `-- --quick` for a short run)
+//!
+//! Each call is timed with the TSC (`rdtsc`, calibrated against the monotonic
+//! clock); the median cost of an empty timed region is subtracted. Calls come
+//! in bursts of 100 with a pause after each, at about 1M calls/s, so the
+//! flusher keeps up and the figure is the caller's cost, not back-pressure.
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use ringflush_producer::{level, FullPolicy, Producer};
+use ringflush_ring::{Segment, SegmentOptions};
+
+#[inline]
+fn ticks() -> u64 {
+    // SAFETY: rdtsc has no preconditions on x86_64.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+fn ticks_per_ns() -> f64 {
+    let (t0, i0) = (ticks(), Instant::now());
+    std::thread::sleep(Duration::from_millis(200));
+    (ticks() - t0) as f64 / i0.elapsed().as_nanos() as f64
+}
+
+struct Timer {
+    per_ns: f64,
+    overhead: u64,
+}
+
+impl Timer {
+    fn new() -> Self {
+        let per_ns = ticks_per_ns();
+        let mut empty: Vec<u64> = (0..100_000)
+            .map(|_| {
+                let t = ticks();
+                ticks() - t
+            })
+            .collect();
+        empty.sort_unstable();
+        Self {
+            per_ns,
+            overhead: empty[empty.len() / 2],
+        }
+    }
+
+    /// Time `n` calls of `f` in bursts; returns a histogram in ns.
+    fn measure(&self, n: usize, mut f: impl FnMut()) -> Histogram<u64> {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for i in 0..n {
+            let t = ticks();
+            f();
+            let d = (ticks() - t).saturating_sub(self.overhead);
+            h.saturating_record(((d as f64 / self.per_ns) as u64).max(1));
+            if i % 100 == 99 {
+                let until = Instant::now() + Duration::from_micros(80);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        h
+    }
+}
+
+fn row(name: &str, h: &Histogram<u64>) -> String {
+    format!(
+        "| {name:<34} | {:>7} | {:>7} | {:>7} | {:>8} | {:>9} |",
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.9),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max()
+    )
+}
+
+/// Records/s of the real flusher draining a pre-filled ring with `format`.
+fn flusher_throughput(format: &str, records: u64) -> (f64, u64) {
+    let mut b = common::Bench::new("tput");
+    let msg = common::message_100();
+    {
+        let p = Producer::builder(&b.shm)
+            .capacity(512 << 20)
+            .full_policy(FullPolicy::Drop)
+            .open()
+            .unwrap();
+        for _ in 0..records {
+            p.log(level::INFO, "bench", &msg).unwrap();
+        }
+    }
+    let seg = Segment::open(
+        &b.shm,
+        &SegmentOptions {
+            create: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let written = &seg.header().counters.written;
+    b.start_flusher("512M", format);
+    // Time from the first record written to the last, polled every 100 us.
+    let mut start = None;
+    loop {
+        let n = written.load(Ordering::Relaxed);
+        if n > 0 && start.is_none() {
+            start = Some((Instant::now(), n));
+        }
+        if n >= records {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let (t0, n0) = start.unwrap();
+    let rate = (records - n0) as f64 / t0.elapsed().as_secs_f64();
+    b.stop_flusher();
+    let bytes = std::fs::metadata(b.dir.path().join("app.log"))
+        .unwrap()
+        .len();
+    (rate, bytes)
+}
+
+/// Records/s of writing the same bytes, pre-formatted, in 1 MiB writes.
+fn preformatted_limit(bytes: u64, records: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut f = std::fs::File::create(dir.path().join("limit.log")).unwrap();
+    let t = Instant::now();
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        f.write_all(&chunk[..n]).unwrap();
+        left -= n as u64;
+    }
+    records as f64 / t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n = if quick { 100_000 } else { 1_000_000 };
+    let timer = Timer::new();
+    let msg = common::message_100();
+    let line = format!("{msg}\n");
+    println!(
+        "TSC: {:.3} ticks/ns, timer overhead {} ticks subtracted; {n} calls each\n",
+        timer.per_ns, timer.overhead
+    );
+    println!("| 100-byte record, 1 process (ns)    |     p50 |     p90 |     p99 |    p99.9 |       max |");
+    println!("|------------------------------------|---------|---------|---------|----------|-----------|");
+
+    let mut bench = common::Bench::new("latency");
+    bench.start_flusher(
+        "64M",
+        "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+    );
+    let producer = Producer::open(&bench.shm).unwrap();
+    for _ in 0..100_000 {
+        producer.log(level::INFO, "bench", &msg).unwrap();
+    }
+    let ours = timer.measure(n, || producer.log(level::INFO, "bench", &msg).unwrap());
+    println!("{}", row("ringflush producer", &ours));
+    let clock = timer.measure(n, || {
+        std::hint::black_box(ringflush_ring::now_ns());
+    });
+    println!("{}", row("(clock_gettime realtime alone)", &clock));
+
+    let path = bench.dir.path().join("append.log");
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .unwrap();
+    let append = timer.measure(n, || file.write_all(line.as_bytes()).unwrap());
+    println!("{}", row("write(2) O_APPEND", &append));
+
+    let fd = file.as_raw_fd();
+    let locked = timer.measure(n, || {
+        // SAFETY: fd is an open file for the whole closure.
+        unsafe { libc::flock(fd, libc::LOCK_EX) };
+        file.write_all(line.as_bytes()).unwrap();
+        // SAFETY: as above.
+        unsafe { libc::flock(fd, libc::LOCK_UN) };
+    });
+    println!("{}", row("flock + write(2) + unlock", &locked));
+    bench.stop_flusher();
+
+    let p50 = ours.value_at_quantile(0.5) as f64;
+    println!(
+        "\nratios at p50: {:.1}x faster than O_APPEND write, {:.1}x faster than flock + write",
+        append.value_at_quantile(0.5) as f64 / p50,
+        locked.value_at_quantile(0.5) as f64 / p50
+    );
+
+    let records = if quick { 300_000 } else { 2_000_000 };
+    println!("\n| flusher, {records} records of 100 B | records/s | MB/s written |");
+    println!("|------------------------------------|-----------|--------------|");
+    let mut limit_bytes = 0;
+    for (name, format) in [
+        ("%(message)s", "%(message)s"),
+        (
+            "asctime levelname name process",
+            "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+        ),
+        ("json", "json"),
+    ] {
+        let (rate, bytes) = flusher_throughput(format, records);
+        if name == "%(message)s" {
+            limit_bytes = bytes;
+        }
+        println!(
+            "| {name:<34} | {:>9.0} | {:>12.1} |",
+            rate,
+            rate * bytes as f64 / records as f64 / 1e6
+        );
+    }
+    let limit = preformatted_limit(limit_bytes, records);
+    println!(
+        "| pre-formatted %(message)s, 1 MiB writes | {:>9.0} | {:>12.1} |",
+        limit,
+        limit * limit_bytes as f64 / records as f64 / 1e6
+    );
+}
