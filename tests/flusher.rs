@@ -174,3 +174,52 @@ fn default_file_name_and_stat_of_a_live_flusher() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert!(child.wait().unwrap().success());
 }
+
+/// Records stamped with the TSC (the default where the clocksource is tsc)
+/// and with clock_gettime (RINGFLUSH_NO_TSC=1) both get the right wall time.
+#[test]
+fn timestamps_are_wall_time_with_and_without_tsc() {
+    let s = Scratch::new("clock");
+    let f = s.flusher_ready(&["--format", "%(created)f %(message)s"]);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for (tag, no_tsc) in [("tsc", false), ("clock", true)] {
+        let mut cmd = s.cmd();
+        cmd.args(["pipe", "--shm", &s.shm])
+            .stdin(std::process::Stdio::piped());
+        if no_tsc {
+            cmd.env("RINGFLUSH_NO_TSC", "1");
+        }
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{tag}\n").as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(wait_until(Duration::from_secs(20), || read(
+        &s.path("app.log")
+    )
+    .lines()
+    .count()
+        == 2));
+    let (ok, e) = f.stop();
+    assert!(ok, "{e}");
+    for line in read(&s.path("app.log")).lines() {
+        let created: f64 = line.split(' ').next().unwrap().parse().unwrap();
+        // 5 ms of slack: the clock and the calibrated TSC are read separately.
+        assert!(
+            created >= before - 0.005 && created <= after + 0.005,
+            "{line}: not in [{before}, {after}]"
+        );
+    }
+}

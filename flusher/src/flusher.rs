@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ringflush_format::{Entry, FormatSpec, Formatter};
+use ringflush_ring::clock::TscCalibration;
 use ringflush_ring::codec::{level, Record};
 use ringflush_ring::layout::{SegmentHeader, DEFAULT_CAPACITY};
-use ringflush_ring::{wait, LockError, Segment, SegmentOptions, Stop};
+use ringflush_ring::record::FLAG_TSC;
+use ringflush_ring::{wait, LockError, Segment, SegmentOptions, Stamp, Stop};
 
 use crate::liveness::writer_alive;
 use crate::output::{unix_now, Output, RotationConfig};
@@ -155,6 +157,16 @@ fn unsafe_zeroed_group() -> libc::group {
     unsafe { std::mem::zeroed() }
 }
 
+/// A record's time as realtime ns, converting TSC stamps.
+#[inline]
+fn realtime_ns(tsc: &TscCalibration, stamp: &Stamp) -> u64 {
+    if stamp.flags & FLAG_TSC != 0 {
+        tsc.to_ns(stamp.timestamp)
+    } else {
+        stamp.timestamp
+    }
+}
+
 /// Wait for the next record at `pos`: spin briefly, then poll while records
 /// came recently, then sleep until a producer wakes us.
 fn idle<R: ringflush_ring::Region>(
@@ -232,6 +244,7 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
     let mut last_write_error = Instant::now() - REPORT_EVERY;
     let mut backoff = Duration::from_millis(1);
     let mut last_record = Instant::now();
+    let mut tsc = TscCalibration::new(Duration::from_millis(20));
 
     loop {
         let now_ns = ringflush_ring::now_ns();
@@ -242,6 +255,7 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
         }
         if last_report.elapsed() >= REPORT_EVERY && buf.is_empty() {
             last_report = Instant::now();
+            tsc.refresh();
             for line in reported.news(header) {
                 eprintln!("ringflush: {line}");
                 formatter.notice(
@@ -262,15 +276,16 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
         if written_of_buf == 0 && batch_records == 0 {
             let mut bad_payloads = 0u64;
             stop = consumer.drain(BATCH_BYTES, |r| {
-                if out.rollover_due((r.timestamp_ns / 1_000_000_000) as i64) {
+                let created_ns = realtime_ns(&tsc, &r.stamp);
+                if out.rollover_due((created_ns / 1_000_000_000) as i64) {
                     rotate = true;
                     return false;
                 }
                 match Record::decode(r.payload) {
                     Ok(record) => formatter.format(
                         &Entry {
-                            created_ns: r.timestamp_ns,
-                            pid: r.pid,
+                            created_ns,
+                            pid: r.stamp.pid,
                             record,
                         },
                         &mut buf,
@@ -381,12 +396,13 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
         let waited = st.since.elapsed();
         let timed_out = waited >= cfg.unblock_timeout;
         let skipped = match stop {
-            Stop::Claimed { pid, timestamp_ns } => {
+            Stop::Claimed(stamp) => {
+                let pid = stamp.pid;
                 let dead = waited >= DEAD_CHECK_AFTER
                     && st.last_dead_check.elapsed() >= DEAD_CHECK_AFTER
                     && {
                         st.last_dead_check = Instant::now();
-                        !writer_alive(pid, timestamp_ns)
+                        !writer_alive(pid, realtime_ns(&tsc, &stamp))
                     };
                 if dead || timed_out {
                     consumer.abandon_claimed().inspect(|n| {

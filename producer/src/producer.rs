@@ -4,8 +4,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringflush_ring::codec::{Encoding, Record};
-use ringflush_ring::record::RECORD_HEADER_LEN;
-use ringflush_ring::{wait, ClaimError, OpenError, RawRegion, Ring, Segment, SegmentOptions};
+use ringflush_ring::record::{FLAG_TSC, RECORD_HEADER_LEN};
+use ringflush_ring::{
+    clock, wait, ClaimError, OpenError, RawRegion, Ring, Segment, SegmentOptions, Stamp,
+};
 
 use crate::identity;
 
@@ -93,6 +95,7 @@ impl Builder {
             _segment: segment,
             head_cache: AtomicU64::new(head),
             policy: self.policy,
+            tsc: clock::tsc_usable(),
         })
     }
 }
@@ -103,6 +106,8 @@ pub struct Producer {
     _segment: Segment,
     head_cache: AtomicU64,
     policy: FullPolicy,
+    /// Stamp records with TSC ticks (see `ringflush_ring::clock`).
+    tsc: bool,
 }
 
 impl Producer {
@@ -135,14 +140,29 @@ impl Producer {
         })
     }
 
-    /// Write a fully described record (thread fields as given).
+    /// Write a fully described record (thread fields as given), stamped now.
     #[inline]
     pub fn write(&self, record: &Record<'_>) -> Result<(), WriteError> {
-        self.write_at(record, ringflush_ring::now_ns())
+        let (timestamp, flags) = if self.tsc {
+            (clock::read_tsc(), FLAG_TSC)
+        } else {
+            (ringflush_ring::now_ns(), 0)
+        };
+        self.write_stamped(record, timestamp, flags)
     }
 
     /// Write a record with an explicit timestamp (ns since the Unix epoch).
     pub fn write_at(&self, record: &Record<'_>, timestamp_ns: u64) -> Result<(), WriteError> {
+        self.write_stamped(record, timestamp_ns, 0)
+    }
+
+    #[inline]
+    fn write_stamped(
+        &self,
+        record: &Record<'_>,
+        timestamp: u64,
+        flags: u32,
+    ) -> Result<(), WriteError> {
         let max_payload = self.ring.max_record() as usize - RECORD_HEADER_LEN;
         let (record, enc) =
             fit(record, max_payload).ok_or_else(|| self.drop_record(WriteError::TooLarge))?;
@@ -150,19 +170,20 @@ impl Producer {
         if enc.truncated() {
             header.counters.truncated.fetch_add(1, Ordering::Relaxed);
         }
-        let claim = self.claim(RECORD_HEADER_LEN + enc.len, timestamp_ns)?;
+        let stamp = Stamp {
+            pid: identity::pid(),
+            flags,
+            timestamp,
+        };
+        let claim = self.claim(RECORD_HEADER_LEN + enc.len, stamp)?;
         self.ring.fill(&claim, |buf| record.encode(&enc, buf));
         self.ring.commit(claim).map_err(|_| WriteError::Abandoned)?;
         wait::wake_flusher(header);
         Ok(())
     }
 
-    fn claim(&self, len: usize, timestamp_ns: u64) -> Result<ringflush_ring::Claim, WriteError> {
-        let pid = identity::pid();
-        match self
-            .ring
-            .try_claim(len, pid, timestamp_ns, &self.head_cache)
-        {
+    fn claim(&self, len: usize, stamp: Stamp) -> Result<ringflush_ring::Claim, WriteError> {
+        match self.ring.try_claim(len, stamp, &self.head_cache) {
             Ok(claim) => return Ok(claim),
             Err(ClaimError::BadLength) => return Err(self.drop_record(WriteError::TooLarge)),
             Err(ClaimError::Full) => {}
@@ -174,10 +195,7 @@ impl Producer {
         let deadline = Instant::now() + timeout;
         loop {
             let seq = wait::register_space_waiter(header);
-            match self
-                .ring
-                .try_claim(len, pid, timestamp_ns, &self.head_cache)
-            {
+            match self.ring.try_claim(len, stamp, &self.head_cache) {
                 Ok(claim) => {
                     wait::cancel_space_wait(header);
                     return Ok(claim);

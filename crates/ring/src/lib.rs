@@ -3,6 +3,7 @@
 //! ([`codec`]) and, outside loom, shared-memory segments ([`segment`]) and
 //! futex sleep/wake ([`wait`]).
 
+pub mod clock;
 pub mod codec;
 pub mod layout;
 pub mod record;
@@ -16,7 +17,7 @@ pub mod wait;
 
 pub use layout::SegmentHeader;
 pub use region::{HeapRegion, RawRegion, Region};
-pub use ring::{Claim, ClaimError, Consumer, Corruption, LateCommit, RecordRef, Ring, Stop};
+pub use ring::{Claim, ClaimError, Consumer, Corruption, LateCommit, RecordRef, Ring, Stamp, Stop};
 #[cfg(not(loom))]
 pub use segment::{LockError, OpenError, Segment, SegmentOptions};
 

@@ -6,8 +6,8 @@
 //! |------|----------|
 //! | 0 | `tag:32 \| len:30 \| state:2`, the only word that changes state (atomic) |
 //! | 1 | the record's claim position (u64) |
-//! | 2 | writer pid (low 32 bits), reserved (high 32 bits) |
-//! | 3 | timestamp, ns since the Unix epoch (realtime clock) |
+//! | 2 | writer pid (low 32 bits), flags (high 32 bits, [`FLAG_TSC`]) |
+//! | 3 | timestamp: ns since the Unix epoch, or TSC ticks with [`FLAG_TSC`] |
 //!
 //! `tag` is `(pos >> 3) as u32`: a header is only valid at the position it was
 //! claimed for, so a late commit to a reused slot fails its CAS and a scan for
@@ -57,10 +57,13 @@ pub const fn decode_word0(word: u64) -> Option<(u32, u64, State)> {
     Some(((word >> 32) as u32, (word >> 2) & MAX_LEN_FIELD, state))
 }
 
+/// Word 3 holds raw TSC ticks, not realtime ns (see `clock.rs`).
+pub const FLAG_TSC: u32 = 1;
+
 /// Pack word 2.
 #[inline]
-pub const fn encode_word2(pid: u32) -> u64 {
-    pid as u64
+pub const fn encode_word2(pid: u32, flags: u32) -> u64 {
+    (flags as u64) << 32 | pid as u64
 }
 
 #[cfg(test)]

@@ -134,15 +134,15 @@ impl<'h, R: Region> Ring<'h, R> {
         (pos & self.mask) as usize
     }
 
-    /// Claim `len` bytes (header included) for a record stamped with `pid` and
-    /// `timestamp_ns`. `head_cache` is a per-producer cache of `head` that
-    /// spares the shared `head` line on most claims.
+    /// Claim `len` bytes (header included) for a record stamped with `pid`,
+    /// `flags` (see `record.rs`) and `timestamp`. `head_cache` is a
+    /// per-producer cache of `head` that spares the shared `head` line on
+    /// most claims.
     #[inline]
     pub fn try_claim(
         &self,
         len: usize,
-        pid: u32,
-        timestamp_ns: u64,
+        stamp: Stamp,
         head_cache: &AtomicU64,
     ) -> Result<Claim, ClaimError> {
         let len = len as u64;
@@ -196,12 +196,13 @@ impl<'h, R: Region> Ring<'h, R> {
         self.region.prefetch_write(off + aligned as usize + 256);
         self.region.prefetch_write(off + aligned as usize + 320);
         self.region.word(off + 8).store(pos, Ordering::Relaxed);
-        self.region
-            .word(off + 16)
-            .store(record::encode_word2(pid), Ordering::Relaxed);
+        self.region.word(off + 16).store(
+            record::encode_word2(stamp.pid, stamp.flags),
+            Ordering::Relaxed,
+        );
         self.region
             .word(off + 24)
-            .store(timestamp_ns, Ordering::Relaxed);
+            .store(stamp.timestamp, Ordering::Relaxed);
         // (R1) Release: pairs with the consumer's Acquire (A1); words 1..3 first.
         self.region.word(off).store(
             record::encode_word0(pos, len, State::Claimed),
@@ -272,12 +273,30 @@ impl<'h, R: Region> Ring<'h, R> {
     }
 }
 
+/// Who wrote a record and when: header words 2 and 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub pid: u32,
+    /// [`record::FLAG_TSC`]: `timestamp` is TSC ticks, else realtime ns.
+    pub flags: u32,
+    pub timestamp: u64,
+}
+
+impl Stamp {
+    fn from_words(word2: u64, word3: u64) -> Self {
+        Self {
+            pid: word2 as u32,
+            flags: (word2 >> 32) as u32,
+            timestamp: word3,
+        }
+    }
+}
+
 /// A committed record handed to the consumer.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
     pub pos: u64,
-    pub pid: u32,
-    pub timestamp_ns: u64,
+    pub stamp: Stamp,
     pub payload: &'a [u8],
 }
 
@@ -316,7 +335,7 @@ pub enum Stop {
     /// header not written yet (`tail` tells which).
     Empty,
     /// A claimed record whose writer has not committed yet.
-    Claimed { pid: u32, timestamp_ns: u64 },
+    Claimed(Stamp),
     /// The byte budget was reached.
     Budget,
     /// The header at the position failed validation.
@@ -416,15 +435,17 @@ impl<R: Region> Consumer<'_, '_, R> {
                 State::Padding => self.pos += len,
                 State::Claimed => {
                     let region = &self.ring.region;
-                    return Stop::Claimed {
-                        pid: region.word(off + 16).load(Ordering::Relaxed) as u32,
-                        timestamp_ns: region.word(off + 24).load(Ordering::Relaxed),
-                    };
+                    return Stop::Claimed(Stamp::from_words(
+                        region.word(off + 16).load(Ordering::Relaxed),
+                        region.word(off + 24).load(Ordering::Relaxed),
+                    ));
                 }
                 State::Committed => {
                     let region = &self.ring.region;
-                    let pid = region.word(off + 16).load(Ordering::Relaxed) as u32;
-                    let timestamp_ns = region.word(off + 24).load(Ordering::Relaxed);
+                    let stamp = Stamp::from_words(
+                        region.word(off + 16).load(Ordering::Relaxed),
+                        region.word(off + 24).load(Ordering::Relaxed),
+                    );
                     let payload_len = len as usize - RECORD_HEADER_LEN;
                     // SAFETY: check() validated the record lies inside the ring,
                     // and the Acquire above made its committed payload visible;
@@ -433,8 +454,7 @@ impl<R: Region> Consumer<'_, '_, R> {
                         region.view(off + RECORD_HEADER_LEN, payload_len, |payload| {
                             visit(RecordRef {
                                 pos,
-                                pid,
-                                timestamp_ns,
+                                stamp,
                                 payload,
                             })
                         })

@@ -10,7 +10,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 use ringflush_ring::record::RECORD_HEADER_LEN;
-use ringflush_ring::{HeapRegion, Region, Ring, SegmentHeader, Stop};
+use ringflush_ring::{HeapRegion, Region, Ring, SegmentHeader, Stamp, Stop};
 
 struct Shared {
     header: SegmentHeader,
@@ -36,7 +36,15 @@ fn produce(ring: &Ring<'_, &HeapRegion>, id: u8, n: u8, payload: usize) {
     let cache = AtomicU64::new(ring.header().head.0.load(Ordering::Relaxed));
     for i in 0..n {
         let claim = loop {
-            match ring.try_claim(RECORD_HEADER_LEN + payload, id as u32, 0, &cache) {
+            match ring.try_claim(
+                RECORD_HEADER_LEN + payload,
+                Stamp {
+                    pid: id as u32,
+                    flags: 0,
+                    timestamp: 0,
+                },
+                &cache,
+            ) {
                 Ok(c) => break c,
                 Err(_) => thread::yield_now(),
             }
@@ -55,7 +63,7 @@ fn consume(ring: &Ring<'_, &HeapRegion>, total: usize) -> Vec<(u8, u8)> {
         let stop = c.drain(u64::MAX, |r| {
             let b = r.payload[0];
             assert!(r.payload.iter().all(|&x| x == b), "torn payload");
-            assert_eq!(r.pid as u8, b / 16);
+            assert_eq!(r.stamp.pid as u8, b / 16);
             seen.push((b / 16, b % 16));
             true
         });

@@ -5,7 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ringflush_ring::record::{self, RECORD_HEADER_LEN};
-use ringflush_ring::{ClaimError, HeapRegion, Region, Ring, SegmentHeader, Stop};
+use ringflush_ring::{ClaimError, HeapRegion, Region, Ring, SegmentHeader, Stamp, Stop};
+
+const STAMP: Stamp = Stamp {
+    pid: 7,
+    flags: 0,
+    timestamp: 99,
+};
 
 fn header(max_record: u64, start: u64) -> SegmentHeader {
     let h = SegmentHeader::default();
@@ -16,7 +22,7 @@ fn header(max_record: u64, start: u64) -> SegmentHeader {
 }
 
 fn write(ring: &Ring<'_, HeapRegion>, cache: &AtomicU64, payload: &[u8]) -> Result<(), ClaimError> {
-    let claim = ring.try_claim(RECORD_HEADER_LEN + payload.len(), 7, 99, cache)?;
+    let claim = ring.try_claim(RECORD_HEADER_LEN + payload.len(), STAMP, cache)?;
     ring.fill(&claim, |buf| buf.copy_from_slice(payload));
     ring.commit(claim).unwrap();
     Ok(())
@@ -27,7 +33,7 @@ fn drain_all(ring: &Ring<'_, HeapRegion>) -> (Vec<Vec<u8>>, Stop) {
     let mut c = unsafe { ring.consumer() };
     let mut out = Vec::new();
     let stop = c.drain(u64::MAX, |r| {
-        assert_eq!((r.pid, r.timestamp_ns), (7, 99));
+        assert_eq!(r.stamp, STAMP);
         out.push(r.payload.to_vec());
         true
     });
@@ -64,7 +70,7 @@ fn full_ring_refuses_until_released_and_memory_is_zeroed() {
     }
     assert_eq!(n, 1024 / 128);
     assert_eq!(
-        ring.try_claim(RECORD_HEADER_LEN + 96, 7, 99, &cache)
+        ring.try_claim(RECORD_HEADER_LEN + 96, STAMP, &cache)
             .unwrap_err(),
         ClaimError::Full
     );
@@ -75,7 +81,7 @@ fn full_ring_refuses_until_released_and_memory_is_zeroed() {
     assert_eq!(stop, Stop::Budget);
     // Space is back, and the claimed memory is zero (except what we write).
     let claim = ring
-        .try_claim(RECORD_HEADER_LEN + 96, 7, 99, &cache)
+        .try_claim(RECORD_HEADER_LEN + 96, STAMP, &cache)
         .unwrap();
     ring.fill(&claim, |buf| assert!(buf.iter().all(|&b| b == 0)));
     ring.commit(claim).unwrap();
@@ -87,11 +93,11 @@ fn bad_lengths_are_refused() {
     let ring = Ring::new(&h, HeapRegion::new(1024));
     let cache = AtomicU64::new(0);
     assert_eq!(
-        ring.try_claim(8, 1, 1, &cache).unwrap_err(),
+        ring.try_claim(8, STAMP, &cache).unwrap_err(),
         ClaimError::BadLength
     );
     assert_eq!(
-        ring.try_claim(257, 1, 1, &cache).unwrap_err(),
+        ring.try_claim(257, STAMP, &cache).unwrap_err(),
         ClaimError::BadLength
     );
 }
@@ -101,12 +107,14 @@ fn a_commit_after_the_record_was_skipped_fails_and_is_counted() {
     let h = header(256, 0);
     let ring = Ring::new(&h, HeapRegion::new(1024));
     let cache = AtomicU64::new(0);
-    let claim = ring.try_claim(64, 1, 1, &cache).unwrap();
+    let claim = ring
+        .try_claim(64, Stamp { pid: 1, ..STAMP }, &cache)
+        .unwrap();
     // SAFETY: one consumer in this test.
     let mut c = unsafe { ring.consumer() };
     assert!(matches!(
         c.drain(u64::MAX, |_| true),
-        Stop::Claimed { pid: 1, .. }
+        Stop::Claimed(Stamp { pid: 1, .. })
     ));
     assert_eq!(c.abandon_claimed(), Some(64));
     c.release();
