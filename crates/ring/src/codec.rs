@@ -96,14 +96,16 @@ impl<'a> Record<'a> {
     }
 
     /// Bytes before the message once encoded.
+    #[inline]
     fn prefix_len(&self) -> usize {
-        FIXED_LEN
-            + self
-                .short_fields()
-                .iter()
-                .map(|f| f.len().min(MAX_SHORT_FIELD))
-                .sum::<usize>()
-            + self.extra.len()
+        let f = self.short_fields();
+        let sum = f[0].len() + f[1].len() + f[2].len() + f[3].len() + f[4].len() + f[5].len() + f[6].len();
+        let short = if f.iter().any(|x| x.len() > MAX_SHORT_FIELD) {
+            f.iter().map(|x| x.len().min(MAX_SHORT_FIELD)).sum()
+        } else {
+            sum
+        };
+        FIXED_LEN + short + self.extra.len()
     }
 
     /// Encoded length with the whole message.
@@ -114,8 +116,10 @@ impl<'a> Record<'a> {
     /// Plan an encoding that fits in `max` bytes. Returns the encoded length
     /// and the message bytes that are kept, or `None` when even the fields
     /// other than the message do not fit.
+    #[inline]
     pub fn fit(&self, max: usize) -> Option<Encoding> {
-        let full = self.encoded_len();
+        let prefix = self.prefix_len();
+        let full = prefix + self.message.len();
         if full <= max {
             return Some(Encoding {
                 len: full,
@@ -123,7 +127,11 @@ impl<'a> Record<'a> {
                 cut: 0,
             });
         }
-        let prefix = self.prefix_len();
+        self.fit_cut(prefix, max)
+    }
+
+    #[cold]
+    fn fit_cut(&self, prefix: usize, max: usize) -> Option<Encoding> {
         // Reserve room for the marker with the largest count it can show.
         let marker_room = truncation_marker(self.message.len()).len();
         let room = max.checked_sub(prefix + marker_room)?;
@@ -133,41 +141,49 @@ impl<'a> Record<'a> {
         Some(Encoding { len, keep, cut })
     }
 
-    /// Encode into `buf` (exactly `enc.len` bytes) following a plan from [`Record::fit`].
-    /// Hot path: the fixed part is assembled on the stack and copied once,
-    /// and empty fields cost a branch, not a copy.
+    /// Encode into `buf` (exactly `enc.len` bytes) following a plan from
+    /// [`Record::fit`]. Hot path: the fixed part is assembled on the stack and
+    /// copied once, and an empty field costs a branch, not a copy.
     #[inline]
     pub fn encode(&self, enc: &Encoding, buf: &mut [u8]) {
         debug_assert_eq!(buf.len(), enc.len);
-        let marker = if enc.cut > 0 {
-            truncation_marker(enc.cut)
-        } else {
-            String::new()
-        };
-        let fields = self.short_fields();
+        if enc.cut > 0 {
+            return self.encode_cut(enc, buf);
+        }
+        let at = self.encode_prefix(enc.keep, buf);
+        buf[at..at + enc.keep].copy_from_slice(self.message);
+    }
+
+    #[cold]
+    fn encode_cut(&self, enc: &Encoding, buf: &mut [u8]) {
+        let marker = truncation_marker(enc.cut);
+        let at = self.encode_prefix(enc.keep + marker.len(), buf);
+        buf[at..at + enc.keep].copy_from_slice(&self.message[..enc.keep]);
+        buf[at + enc.keep..at + enc.keep + marker.len()].copy_from_slice(marker.as_bytes());
+    }
+
+    /// Everything but the message; returns where the message starts.
+    #[inline]
+    fn encode_prefix(&self, message_len: usize, buf: &mut [u8]) -> usize {
+        let fields = self.short_fields().map(|f| &f[..f.len().min(MAX_SHORT_FIELD)]);
         let mut fixed = [0u8; FIXED_LEN];
         fixed[0] = self.level;
         fixed[4..8].copy_from_slice(&self.line.to_le_bytes());
         fixed[8..16].copy_from_slice(&self.thread_id.to_le_bytes());
-        fixed[16..20].copy_from_slice(&((enc.keep + marker.len()) as u32).to_le_bytes());
+        fixed[16..20].copy_from_slice(&(message_len as u32).to_le_bytes());
         fixed[20..24].copy_from_slice(&(self.extra.len() as u32).to_le_bytes());
         for (i, field) in fields.iter().enumerate() {
-            let n = field.len().min(MAX_SHORT_FIELD) as u16;
-            fixed[24 + 2 * i..26 + 2 * i].copy_from_slice(&n.to_le_bytes());
+            fixed[24 + 2 * i..26 + 2 * i].copy_from_slice(&(field.len() as u16).to_le_bytes());
         }
-        let (head, mut rest) = buf.split_at_mut(FIXED_LEN);
-        head.copy_from_slice(&fixed);
-        let parts = fields
-            .into_iter()
-            .map(|f| &f[..f.len().min(MAX_SHORT_FIELD)])
-            .chain([self.extra, &self.message[..enc.keep], marker.as_bytes()]);
-        for part in parts {
+        buf[..FIXED_LEN].copy_from_slice(&fixed);
+        let mut at = FIXED_LEN;
+        for part in fields.iter().chain(std::iter::once(&self.extra)) {
             if !part.is_empty() {
-                let (dst, tail) = rest.split_at_mut(part.len());
-                dst.copy_from_slice(part);
-                rest = tail;
+                buf[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
             }
         }
+        at
     }
 
     /// Decode a payload, checking every length against it.
