@@ -24,8 +24,8 @@ impl Bench {
         }
     }
 
-    /// Start the real flusher and wait until it runs.
-    pub fn start_flusher(&mut self, size: &str, format: &str) {
+    /// Start the real flusher without waiting for it.
+    pub fn spawn_flusher(&mut self, size: &str, format: &str) -> u32 {
         let child = Command::new(BIN)
             .args([
                 "--shm", &self.shm, "--size", size, "--format", format, "--file",
@@ -36,6 +36,12 @@ impl Bench {
             .unwrap();
         let pid = child.id();
         self.flusher = Some(child);
+        pid
+    }
+
+    /// Start the real flusher and wait until it runs.
+    pub fn start_flusher(&mut self, size: &str, format: &str) {
+        let pid = self.spawn_flusher(size, format);
         let end = Instant::now() + Duration::from_secs(30);
         while Instant::now() < end {
             if let Ok(seg) = Segment::open(

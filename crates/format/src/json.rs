@@ -1,6 +1,8 @@
 //! JSON Lines: one object per record, keys named after Python's LogRecord
 //! attributes, plus the producer's `extra` fields.
 
+use std::io::Write;
+
 use ringflush_ring::codec::level;
 
 use crate::clock::Clock;
@@ -63,7 +65,7 @@ impl JsonFormatter {
         key(out, "levelname");
         string(out, level::name(r.level).as_bytes());
         key(out, "levelno");
-        out.extend_from_slice(r.level.to_string().as_bytes());
+        let _ = write!(out, "{}", r.level);
         key(out, "name");
         string(
             out,
@@ -76,11 +78,11 @@ impl JsonFormatter {
         key(out, "message");
         string(out, r.message);
         key(out, "process");
-        out.extend_from_slice(e.pid.to_string().as_bytes());
+        let _ = write!(out, "{}", e.pid);
         opt_string(out, "processName", r.process_name);
         if r.thread_id != 0 {
             key(out, "thread");
-            out.extend_from_slice(r.thread_id.to_string().as_bytes());
+            let _ = write!(out, "{}", r.thread_id);
         }
         opt_string(out, "threadName", r.thread_name);
         if !r.pathname.is_empty() {
@@ -95,7 +97,7 @@ impl JsonFormatter {
         opt_string(out, "funcName", r.func);
         if r.line != 0 {
             key(out, "lineno");
-            out.extend_from_slice(r.line.to_string().as_bytes());
+            let _ = write!(out, "{}", r.line);
         }
         opt_string(out, "taskName", r.task_name);
         if !r.extra.is_empty() {
@@ -131,7 +133,6 @@ impl JsonFormatter {
 
 /// `created` as seconds with microseconds, like Python's float.
 fn write_f64(out: &mut Vec<u8>, ns: u64) -> std::io::Result<()> {
-    use std::io::Write;
     write!(out, "{}.{:06}", ns / 1_000_000_000, ns / 1000 % 1_000_000)
 }
 

@@ -120,6 +120,11 @@ enum Part {
 
 pub struct PercentFormatter {
     parts: Vec<Part>,
+    fields: Fields,
+}
+
+/// What formatting a field needs besides the record.
+struct Fields {
     clock: Clock,
     escape: bool,
     start_ns: u64,
@@ -246,26 +251,29 @@ impl PercentFormatter {
     ) -> Result<Self, FormatError> {
         Ok(Self {
             parts: parse(format)?,
-            clock,
-            escape,
-            start_ns,
-            scratch: Vec::new(),
+            fields: Fields {
+                clock,
+                escape,
+                start_ns,
+                scratch: Vec::new(),
+            },
         })
     }
 
+    #[inline]
     pub fn format(&mut self, e: &Entry<'_>, out: &mut Vec<u8>) {
-        for i in 0..self.parts.len() {
-            match &self.parts[i] {
+        for part in &self.parts {
+            match part {
                 Part::Literal(l) => out.extend_from_slice(l),
-                Part::Field(attr, spec) => {
-                    let (attr, spec) = (*attr, *spec);
-                    self.field(attr, &spec, e, out)
-                }
+                Part::Field(attr, spec) => self.fields.field(*attr, spec, e, out),
             }
         }
         out.push(b'\n');
     }
+}
 
+impl Fields {
+    #[inline]
     fn field(&mut self, attr: Attr, spec: &Spec, e: &Entry<'_>, out: &mut Vec<u8>) {
         let r = &e.record;
         let level_name;

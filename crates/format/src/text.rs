@@ -7,7 +7,7 @@ use std::borrow::Cow;
 /// Append `bytes` as UTF-8 (invalid sequences replaced by U+FFFD).
 #[inline]
 pub fn push_lossy(bytes: &[u8], escape: bool, out: &mut Vec<u8>) {
-    let text = String::from_utf8_lossy(bytes);
+    let text = lossy(bytes);
     if escape {
         push_escaped(&text, out);
     } else {
@@ -15,10 +15,19 @@ pub fn push_lossy(bytes: &[u8], escape: bool, out: &mut Vec<u8>) {
     }
 }
 
-/// Lossy text of `bytes` (borrowed when valid UTF-8).
+/// Lossy text of `bytes` (borrowed when valid UTF-8). Log text is mostly
+/// ASCII, which `is_ascii` checks a word at a time; the lossy iterator only
+/// runs for invalid input.
 #[inline]
 pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    if bytes.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// `\` -> `\\`, newline/CR/tab -> `\n` `\r` `\t`, other C0, DEL and C1

@@ -93,8 +93,9 @@ impl TscCalibration {
     /// Realtime ns of `tsc`.
     #[inline]
     pub fn to_ns(&self, tsc: u64) -> u64 {
-        let delta = tsc as i128 - self.anchor.0 as i128;
-        let ns = self.anchor.1 as i128 + (delta as f64 * self.ns_per_tick) as i128;
+        // i64 ticks span decades; f64 keeps ns exact over days of distance.
+        let delta = tsc.wrapping_sub(self.anchor.0) as i64;
+        let ns = self.anchor.1 as i64 + (delta as f64 * self.ns_per_tick) as i64;
         ns.max(0) as u64
     }
 }

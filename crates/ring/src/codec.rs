@@ -99,7 +99,13 @@ impl<'a> Record<'a> {
     #[inline]
     fn prefix_len(&self) -> usize {
         let f = self.short_fields();
-        let sum = f[0].len() + f[1].len() + f[2].len() + f[3].len() + f[4].len() + f[5].len() + f[6].len();
+        let sum = f[0].len()
+            + f[1].len()
+            + f[2].len()
+            + f[3].len()
+            + f[4].len()
+            + f[5].len()
+            + f[6].len();
         let short = if f.iter().any(|x| x.len() > MAX_SHORT_FIELD) {
             f.iter().map(|x| x.len().min(MAX_SHORT_FIELD)).sum()
         } else {
@@ -165,7 +171,9 @@ impl<'a> Record<'a> {
     /// Everything but the message; returns where the message starts.
     #[inline]
     fn encode_prefix(&self, message_len: usize, buf: &mut [u8]) -> usize {
-        let fields = self.short_fields().map(|f| &f[..f.len().min(MAX_SHORT_FIELD)]);
+        let fields = self
+            .short_fields()
+            .map(|f| &f[..f.len().min(MAX_SHORT_FIELD)]);
         let mut fixed = [0u8; FIXED_LEN];
         fixed[0] = self.level;
         fixed[4..8].copy_from_slice(&self.line.to_le_bytes());

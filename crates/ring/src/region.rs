@@ -40,6 +40,10 @@ pub unsafe trait Region {
     #[inline]
     fn prefetch_write(&self, _offset: usize) {}
 
+    /// Hint that bytes at `offset` will be read soon. Never faults.
+    #[inline]
+    fn prefetch_read(&self, _offset: usize) {}
+
     /// Zero `len` bytes at `offset` (8-aligned start and length).
     ///
     /// # Safety
@@ -106,6 +110,19 @@ unsafe impl Region for RawRegion {
             unsafe {
                 use core::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
                 _mm_prefetch::<_MM_HINT_ET0>(self.base.add(offset) as *const i8)
+            }
+        }
+    }
+
+    #[inline]
+    fn prefetch_read(&self, offset: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let offset = offset & (self.capacity as usize - 1);
+            // SAFETY: prefetch never faults; the address is inside the mapping anyway.
+            unsafe {
+                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(self.base.add(offset) as *const i8)
             }
         }
     }

@@ -429,6 +429,11 @@ impl<R: Region> Consumer<'_, '_, R> {
             }
             let pos = self.pos;
             let off = self.ring.offset(pos);
+            // Records were written on another core: start pulling the lines
+            // of the records after this one.
+            self.ring.region.prefetch_read(off + 2048);
+            self.ring.region.prefetch_read(off + 2112);
+            self.ring.region.prefetch_read(off + 2176);
             let (len, state) = match self.check(pos) {
                 Ok(Some(found)) => found,
                 Ok(None) => return Stop::Empty,
