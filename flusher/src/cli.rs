@@ -26,6 +26,25 @@ pub enum Command {
     /// (internal) a Rust producer process writing numbered records.
     #[command(hide = true)]
     Worker(WorkerArgs),
+    /// (internal) print the rollover instant and rotated-file suffix that
+    /// --when/--interval/--at-time/--utc give for each --from time.
+    #[command(hide = true)]
+    Rollover(RolloverArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RolloverArgs {
+    #[arg(long)]
+    pub when: String,
+    #[arg(long, default_value_t = 1)]
+    pub interval: u32,
+    #[arg(long)]
+    pub at_time: Option<String>,
+    #[arg(long)]
+    pub utc: bool,
+    /// Unix seconds, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub from: Vec<i64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -69,6 +88,19 @@ pub struct FlusherArgs {
     /// Time of day (HH:MM[:SS]) for midnight and weekly rotation.
     #[arg(long)]
     pub at_time: Option<String>,
+    /// Roll before a record would take the file to this size (e.g. 100M),
+    /// as RotatingFileHandler; with --when, whichever comes first.
+    #[arg(long, value_parser = parse_size)]
+    pub max_bytes: Option<u64>,
+    /// Compress rotated files in the background: gzip or none.
+    #[arg(long)]
+    pub compress: Option<String>,
+    /// Shell command run after each rotation with the rotated file as $1.
+    #[arg(long)]
+    pub post_rotate: Option<String>,
+    /// Permission bits (octal) of new log files.
+    #[arg(long, value_parser = parse_mode, default_value = "640")]
+    pub file_mode: u32,
     /// Give up a record whose live writer has not committed it after this
     /// many seconds (a dead writer's record is given up within a second).
     #[arg(long, default_value_t = 10.0)]

@@ -16,7 +16,7 @@ use ringflush_ring::record::FLAG_TSC;
 use ringflush_ring::{wait, LockError, Segment, SegmentOptions, Stamp, Stop};
 
 use crate::liveness::writer_alive;
-use crate::output::{unix_now, Output, RotationConfig};
+use crate::output::{unix_now, Due, Output, RotationConfig};
 
 /// Ring bytes read per batch.
 const BATCH_BYTES: u64 = 1 << 20;
@@ -271,16 +271,17 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
         }
 
         // 1. Format a batch, stopping early at a due rollover.
-        let mut rotate = false;
+        let mut rotate = None;
         let mut stop = Stop::Budget;
         if written_of_buf == 0 && batch_records == 0 {
             let mut bad_payloads = 0u64;
             stop = consumer.drain(BATCH_BYTES, |r| {
                 let created_ns = realtime_ns(&tsc, &r.stamp);
                 if out.rollover_due((created_ns / 1_000_000_000) as i64) {
-                    rotate = true;
+                    rotate = Some(Due::Time);
                     return false;
                 }
+                let before = buf.len();
                 match Record::decode(r.payload) {
                     Ok(record) => formatter.format(
                         &Entry {
@@ -291,6 +292,13 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
                         &mut buf,
                     ),
                     Err(_) => bad_payloads += 1,
+                }
+                // A record is never split: roll before one that would pass
+                // --max-bytes, and format it again into the new file.
+                if out.size_due(before as u64, (buf.len() - before) as u64) {
+                    buf.truncate(before);
+                    rotate = Some(Due::Size);
+                    return false;
                 }
                 batch_records += 1;
                 true
@@ -357,15 +365,15 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
             batch_records = 0;
         }
         // Rotate only once the batch before the due record is all written.
-        if rotate && buf.is_empty() {
-            match out.rotate(unix_now()) {
+        if let (Some(due), true) = (rotate, buf.is_empty()) {
+            match out.rotate(unix_now(), due) {
                 Ok(_) => {}
                 Err(e) => {
                     eprintln!("ringflush: rotation failed: {e}; will retry at the next rollover")
                 }
             }
         }
-        if rotate {
+        if rotate.is_some() {
             continue;
         }
         if progressed || matches!(stop, Stop::Budget) {

@@ -8,6 +8,7 @@ pub mod flusher;
 pub mod liveness;
 pub mod output;
 pub mod pipe;
+pub mod retire;
 pub mod stat;
 pub mod verify;
 pub mod worker;
@@ -46,6 +47,9 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
         None if a.at_time.is_some() => bail!("--at-time needs --when midnight or W0-W6"),
         None => None,
     };
+    if a.max_bytes == Some(0) {
+        bail!("--max-bytes must be at least 1");
+    }
     if !(a.unblock_timeout > 0.0 && a.unblock_timeout < 86_400.0) {
         bail!("--unblock-timeout must be between 0 and 86400 seconds");
     }
@@ -64,7 +68,15 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
         gid,
         rotation: RotationConfig {
             timed,
+            max_bytes: a.max_bytes,
             backup_count: a.backup_count,
+            gzip: match a.compress.as_deref() {
+                None | Some("none") => false,
+                Some("gzip") => true,
+                Some(other) => bail!("invalid --compress {other:?}: use gzip or none"),
+            },
+            post_rotate: a.post_rotate.clone(),
+            file_mode: a.file_mode,
         },
         unblock_timeout: Duration::from_secs_f64(a.unblock_timeout),
     })
@@ -89,6 +101,25 @@ pub fn run_cli(cli: Cli) -> Result<ExitCode> {
             ExitCode::FAILURE
         }),
         (Some(Command::Worker(a)), _) => worker::run(&a).map(|_| ExitCode::SUCCESS),
+        (Some(Command::Rollover(a)), _) => {
+            let timed = Timed::new(
+                When::parse(&a.when)?,
+                a.interval,
+                a.at_time.as_deref(),
+                a.utc,
+            )?;
+            for &t in &a.from {
+                let (at, suffix) = if a.utc {
+                    let at = timed.compute_rollover(&ringflush_rotation::UtcZone, t);
+                    (at, timed.suffix_for(&ringflush_rotation::UtcZone, at, at))
+                } else {
+                    let at = timed.compute_rollover(&ringflush_rotation::LocalZone, t);
+                    (at, timed.suffix_for(&ringflush_rotation::LocalZone, at, at))
+                };
+                println!("{t} {at} {suffix}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         (None, Some(a)) => {
             let cfg = flusher_config(&a)?;
             let signals = Signals::install()?;

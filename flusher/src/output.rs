@@ -1,9 +1,10 @@
-//! The log file the flusher owns: open, append, rotate, retain, reopen.
+//! The log file the flusher owns: open, append, rotate, reopen.
 //!
-//! Only this process writes or renames the file. Rotation renames the live
-//! file to `base.<suffix>` (CPython's name) and opens a new one; when that
-//! name already exists it takes `base.<suffix>.1`, `.2`, ... instead of
-//! deleting or overwriting anything, and it never stops rotating.
+//! Only this process writes or renames the file. Rotation is one rename on
+//! the drain path, then a reopen; compression, shifting numbered backups,
+//! retention and the post-rotate command run in the background
+//! (`retire.rs`). A dated name that already exists gets `.1`, `.2`, ...
+//! instead of deleting or overwriting anything, and rotation never stops.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -11,6 +12,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use ringflush_rotation::{LocalZone, Timed, UtcZone};
+
+use crate::retire::{numbered, Job, Naming, RetireConfig, Retirer};
 
 /// Why the log file could not be opened or written.
 #[derive(Debug)]
@@ -47,15 +50,25 @@ impl std::error::Error for OutputError {
     }
 }
 
-/// A rotated file: its sort key (date suffix, index) and path.
-pub type Backup = ((String, u64), PathBuf);
-
 /// Rotation settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RotationConfig {
     pub timed: Option<Timed>,
+    /// Roll when the next record would take the file to this size.
+    pub max_bytes: Option<u64>,
     /// Rotated files to keep; 0 keeps all.
     pub backup_count: usize,
+    pub gzip: bool,
+    pub post_rotate: Option<String>,
+    /// Permission bits of new log files.
+    pub file_mode: u32,
+}
+
+/// Why a rotation is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    Time,
+    Size,
 }
 
 pub struct Output {
@@ -67,6 +80,10 @@ pub struct Output {
     rotation: RotationConfig,
     /// Unix second of the next timed rollover.
     rollover_at: Option<i64>,
+    /// After a failed size rotation, write on (past --max-bytes) until then
+    /// instead of retrying before every record.
+    size_hold_until: Option<std::time::Instant>,
+    retirer: Retirer,
 }
 
 fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> OutputError + 'a {
@@ -77,7 +94,7 @@ fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> Out
     }
 }
 
-fn open_append(path: &Path) -> Result<File, OutputError> {
+fn open_append(path: &Path, mode: u32) -> Result<File, OutputError> {
     if let Ok(meta) = fs::symlink_metadata(path) {
         if !meta.file_type().is_file() {
             return Err(OutputError::NotAFile(path.into()));
@@ -86,7 +103,7 @@ fn open_append(path: &Path) -> Result<File, OutputError> {
     OpenOptions::new()
         .append(true)
         .create(true)
-        .mode(0o640)
+        .mode(mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
@@ -99,16 +116,35 @@ fn open_append(path: &Path) -> Result<File, OutputError> {
         })
 }
 
+fn name_with(path: &Path, ext: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(ext);
+    PathBuf::from(s)
+}
+
 impl Output {
     /// Open (creating parent directories) and schedule the first rollover
     /// from the file's mtime, as CPython does, so that a restart keeps the
     /// schedule and a restart after a missed rollover rotates at once.
+    /// Work a crashed flusher left half done (staged or half-compressed
+    /// files) is queued again.
     pub fn open(path: &Path, rotation: RotationConfig, now: i64) -> Result<Self, OutputError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
         }
-        let file = open_append(path)?;
+        let file = open_append(path, rotation.file_mode)?;
         let meta = file.metadata().map_err(io_err(path, "stat"))?;
+        let naming = match rotation.timed {
+            Some(t) => Naming::Dated(t),
+            None => Naming::Numbered,
+        };
+        let retirer = Retirer::start(RetireConfig {
+            base: path.into(),
+            naming,
+            backup_count: rotation.backup_count,
+            gzip: rotation.gzip,
+            post_rotate: rotation.post_rotate.clone(),
+        });
         let mut out = Output {
             path: path.into(),
             dev: meta.dev(),
@@ -116,11 +152,49 @@ impl Output {
             size: meta.len(),
             file,
             rollover_at: None,
+            size_hold_until: None,
             rotation,
+            retirer,
         };
         let since = if meta.len() > 0 { meta.mtime() } else { now };
         out.rollover_at = out.next_rollover(since);
+        out.resume_unfinished()?;
         Ok(out)
+    }
+
+    fn resume_unfinished(&mut self) -> Result<(), OutputError> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base = self
+            .path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let mut staged = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir, "list directory"))? {
+            let entry = entry.map_err(io_err(&dir, "list directory"))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(&format!("{base}.")) else {
+                continue;
+            };
+            if rest.starts_with("rotating-") {
+                staged.push(entry.path());
+            } else if let Some(orig) = name.strip_suffix(".gz.tmp") {
+                let _ = fs::remove_file(entry.path());
+                let orig = dir.join(orig);
+                if orig.exists() && self.rotation.gzip {
+                    self.retirer.send(Job::Dated(orig));
+                }
+            }
+        }
+        staged.sort();
+        for s in staged {
+            self.retirer.send(Job::Numbered(s));
+        }
+        Ok(())
     }
 
     fn next_rollover(&self, from: i64) -> Option<i64> {
@@ -136,10 +210,29 @@ impl Output {
         &self.path
     }
 
+    /// Bytes in the file (as this process wrote or found them).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Whether a record stamped `secs` belongs after the next rollover.
     #[inline]
     pub fn rollover_due(&self, secs: i64) -> bool {
         self.rollover_at.is_some_and(|at| secs >= at)
+    }
+
+    /// RotatingFileHandler's rule: roll before a record of `len` bytes when
+    /// the file (with `pending` bytes still to write) is not empty and would
+    /// reach `max_bytes`.
+    #[inline]
+    pub fn size_due(&self, pending: u64, len: u64) -> bool {
+        self.rotation.max_bytes.is_some_and(|max| {
+            self.size + pending > 0
+                && self.size + pending + len >= max
+                && self
+                    .size_hold_until
+                    .is_none_or(|t| std::time::Instant::now() >= t)
+        })
     }
 
     /// Append `buf` (one write(2) unless the kernel writes less).
@@ -164,7 +257,7 @@ impl Output {
 
     /// Open the path again (after SIGHUP or an external move).
     pub fn reopen(&mut self) -> Result<(), OutputError> {
-        let file = open_append(&self.path)?;
+        let file = open_append(&self.path, self.rotation.file_mode)?;
         let meta = file.metadata().map_err(io_err(&self.path, "stat"))?;
         self.file = file;
         self.dev = meta.dev();
@@ -173,86 +266,170 @@ impl Output {
         Ok(())
     }
 
-    /// Rotate for the rollover that is due at `now`; returns the rotated
-    /// file's path. The schedule moves on even when the rename fails, so a
-    /// failing rotation is retried at the next rollover, not per record.
-    pub fn rotate(&mut self, now: i64) -> Result<PathBuf, OutputError> {
-        let timed = self.rotation.timed.expect("rotate() needs a timed policy");
-        let at = self.rollover_at.unwrap_or(now);
-        let suffix = if timed.utc {
-            timed.suffix_for(&UtcZone, at, now)
-        } else {
-            timed.suffix_for(&LocalZone, at, now)
+    /// Rotate now, for `due`. Returns the name the live file was renamed to.
+    /// The schedule moves on even when the rename fails, so a failing
+    /// rotation is retried at the next rollover, not once per record.
+    pub fn rotate(&mut self, now: i64, due: Due) -> Result<PathBuf, OutputError> {
+        let target = match self.rotation.timed {
+            Some(timed) => {
+                let at = self.rollover_at.unwrap_or(now);
+                let suffix = if timed.utc {
+                    timed.suffix_for(&UtcZone, at, now)
+                } else {
+                    timed.suffix_for(&LocalZone, at, now)
+                };
+                if due == Due::Time {
+                    self.rollover_at = self.next_rollover(now);
+                }
+                // Size rolls within a period are numbered from 1.
+                self.free_name(&suffix, if due == Due::Size { 1 } else { 0 })
+            }
+            None => name_with(
+                &self.path,
+                &format!(".rotating-{:020}", ringflush_ring::now_ns()),
+            ),
         };
-        self.rollover_at = self.next_rollover(now);
-        let target = self.free_name(&suffix);
-        fs::rename(&self.path, &target).map_err(io_err(&self.path, "rename"))?;
+        if let Err(e) = fs::rename(&self.path, &target) {
+            if due == Due::Size {
+                self.size_hold_until =
+                    Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
+            }
+            return Err(io_err(&self.path, "rename")(e));
+        }
+        self.size_hold_until = None;
         self.reopen()?;
-        self.prune(&timed)?;
-        Ok(target)
+        self.retirer.send(match self.rotation.timed {
+            Some(_) => Job::Dated(target.clone()),
+            None => Job::Numbered(target.clone()),
+        });
+        Ok(match self.rotation.timed {
+            Some(_) => target,
+            None => numbered(&self.path, 1),
+        })
     }
 
-    /// `base.suffix`, or the first `base.suffix.N` that does not exist.
-    fn free_name(&self, suffix: &str) -> PathBuf {
-        let base = self.path.as_os_str().to_string_lossy();
-        let plain = PathBuf::from(format!("{base}.{suffix}"));
+    /// `base.suffix` (when `first` is 0 and it is free), else the first free
+    /// `base.suffix.N` with N >= max(first, 1). A name counts as taken when
+    /// it or its compressed form exists.
+    fn free_name(&self, suffix: &str, first: u64) -> PathBuf {
+        let plain = name_with(&self.path, &format!(".{suffix}"));
         let taken = |p: &Path| {
-            fs::symlink_metadata(p).is_ok()
-                || ["gz", "zst"]
-                    .iter()
-                    .any(|e| fs::symlink_metadata(format!("{}.{e}", p.display())).is_ok())
+            fs::symlink_metadata(p).is_ok() || fs::symlink_metadata(name_with(p, ".gz")).is_ok()
         };
-        if !taken(&plain) {
+        if first == 0 && !taken(&plain) {
             return plain;
         }
-        (1..)
-            .map(|n| PathBuf::from(format!("{base}.{suffix}.{n}")))
+        (first.max(1)..)
+            .map(|n| name_with(&plain, &format!(".{n}")))
             .find(|p| !taken(p))
             .expect("an unused index exists")
     }
 
-    /// Delete all but the newest `backup_count` rotated files.
-    fn prune(&self, timed: &Timed) -> Result<(), OutputError> {
-        if self.rotation.backup_count == 0 {
-            return Ok(());
-        }
-        let mut backups = self.backups(timed)?;
-        if backups.len() <= self.rotation.backup_count {
-            return Ok(());
-        }
-        backups.sort();
-        let excess = backups.len() - self.rotation.backup_count;
-        for (_, path) in backups.into_iter().take(excess) {
-            fs::remove_file(&path).map_err(io_err(&path, "remove old backup"))?;
-        }
-        Ok(())
-    }
-
-    /// Rotated files of this log with their sort keys (oldest first).
-    pub fn backups(&self, timed: &Timed) -> Result<Vec<Backup>, OutputError> {
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let base = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let prefix = format!("{base}.");
-        let mut found = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err(&dir, "list directory"))? {
-            let entry = entry.map_err(io_err(&dir, "list directory"))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(key) = name.strip_prefix(&prefix).and_then(|s| timed.matches(s)) {
-                found.push((key, entry.path()));
-            }
-        }
-        Ok(found)
+    /// Wait for compression and retention of every rotated file.
+    pub fn finish(&mut self) {
+        self.retirer.finish();
     }
 }
 
-/// Unix seconds of a zone-independent "now" for callers that need one.
+/// Unix seconds now.
 pub fn unix_now() -> i64 {
     (ringflush_ring::now_ns() / 1_000_000_000) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringflush_rotation::When;
+    use std::time::{Duration, SystemTime};
+
+    fn daily(backup_count: usize) -> RotationConfig {
+        RotationConfig {
+            timed: Some(Timed::new(When::Day, 1, None, true).unwrap()),
+            backup_count,
+            file_mode: 0o640,
+            ..RotationConfig::default()
+        }
+    }
+
+    /// 2024-03-06 10:00:00 UTC.
+    const T: i64 = 1_709_719_200;
+
+    #[test]
+    fn schedule_survives_a_restart_and_a_missed_rollover_rotates_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        fs::write(&path, "old\n").unwrap();
+        // The file was last written two days before "now".
+        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs((T - 2 * 86_400) as u64);
+        File::options()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let mut out = Output::open(&path, daily(0), T).unwrap();
+        // Scheduled from the mtime (one day after it), which has passed.
+        assert!(out.rollover_due(T));
+        let rotated = out.rotate(T, Due::Time).unwrap();
+        // Named for the period the old file covered, as CPython would.
+        assert_eq!(rotated.file_name().unwrap(), "app.log.2024-03-04");
+        assert!(!out.rollover_due(T + 86_399));
+        assert!(out.rollover_due(T + 86_400));
+        out.finish();
+    }
+
+    #[test]
+    fn a_taken_name_gets_an_index_and_nothing_is_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        fs::write(dir.path().join("app.log.2024-03-06"), "precious\n").unwrap();
+        fs::write(dir.path().join("app.log.2024-03-06.1.gz"), "precious too\n").unwrap();
+        let mut out = Output::open(&path, daily(0), T).unwrap();
+        out.write(b"new\n").unwrap();
+        let rotated = out.rotate(T + 86_400, Due::Time).unwrap();
+        assert_eq!(rotated.file_name().unwrap(), "app.log.2024-03-06.2");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("app.log.2024-03-06")).unwrap(),
+            "precious\n"
+        );
+        assert_eq!(fs::read_to_string(&rotated).unwrap(), "new\n");
+        // And rotation goes on at the next rollover.
+        assert!(out.rollover_due(T + 2 * 86_400));
+        out.finish();
+    }
+
+    #[test]
+    fn size_rule_is_rotating_file_handlers() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RotationConfig {
+            max_bytes: Some(100),
+            file_mode: 0o640,
+            ..RotationConfig::default()
+        };
+        let mut out = Output::open(&dir.path().join("app.log"), cfg, T).unwrap();
+        // An empty file takes even an oversized record.
+        assert!(!out.size_due(0, 500));
+        out.write(&[b'x'; 60]).unwrap();
+        assert!(!out.size_due(0, 39));
+        assert!(out.size_due(0, 40));
+        assert!(out.size_due(40, 0));
+        out.finish();
+    }
+
+    #[test]
+    fn new_files_get_the_file_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RotationConfig {
+            file_mode: 0o600,
+            ..RotationConfig::default()
+        };
+        let path = dir.path().join("sub/dir/app.log");
+        let mut out = Output::open(&path, cfg, T).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        out.finish();
+    }
 }

@@ -27,7 +27,9 @@ impl Tally {
     }
 }
 
-/// The live file and its rotated siblings (`<base>.*`), oldest first.
+/// The live file and its rotated siblings (`<base>.*`), oldest first:
+/// numbered backups (`.3`, `.2`, `.1`) from the highest number down, dated
+/// ones by name.
 pub fn log_files(live: &Path) -> Result<Vec<PathBuf>> {
     let dir = live.parent().unwrap_or(Path::new("."));
     let base = live
@@ -42,7 +44,19 @@ pub fn log_files(live: &Path) -> Result<Vec<PathBuf>> {
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
         .map(|e| e.path())
         .collect();
-    rotated.sort_by_key(|p| sort_key(p));
+    let number = |p: &PathBuf| -> Option<u64> {
+        let name = p.file_name()?.to_string_lossy().into_owned();
+        let rest = name.strip_prefix(&prefix)?;
+        rest.strip_suffix(".gz").unwrap_or(rest).parse().ok()
+    };
+    rotated.retain(|p| !p.to_string_lossy().ends_with(".tmp"));
+    rotated.sort_by_key(|p| match number(p) {
+        Some(n) => (0, u64::MAX - n, String::new(), 0),
+        None => {
+            let (name, n) = sort_key(p);
+            (1, 0, name, n)
+        }
+    });
     if live.exists() {
         rotated.push(live.to_path_buf());
     }
@@ -52,6 +66,7 @@ pub fn log_files(live: &Path) -> Result<Vec<PathBuf>> {
 /// Name order, but with a numeric trailing `.N` (so `.10` sorts after `.9`).
 fn sort_key(p: &Path) -> (String, u64) {
     let name = p.to_string_lossy().into_owned();
+    let name = name.strip_suffix(".gz").map(str::to_string).unwrap_or(name);
     match name.rsplit_once('.') {
         Some((stem, n))
             if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() && n.len() < 6 =>
@@ -80,7 +95,13 @@ pub fn check(files: &[PathBuf], expected: &BTreeMap<u64, u64>) -> Result<Tally> 
         .collect();
     let mut last: BTreeMap<u64, u64> = BTreeMap::new();
     for path in files {
-        let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if path.extension().is_some_and(|e| e == "gz") {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+                .with_context(|| format!("decompressing {}", path.display()))?;
+            bytes = plain;
+        }
         let text = String::from_utf8_lossy(&bytes);
         let mut n = 0;
         for line in text.lines() {
