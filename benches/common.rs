@@ -26,10 +26,15 @@ impl Bench {
 
     /// Start the real flusher without waiting for it.
     pub fn spawn_flusher(&mut self, size: &str, format: &str) -> u32 {
+        self.spawn_flusher_with(size, format, &[])
+    }
+
+    /// The same with extra flusher arguments.
+    pub fn spawn_flusher_with(&mut self, size: &str, format: &str, extra: &[&str]) -> u32 {
         let child = Command::new(BIN)
-            .args([
-                "--shm", &self.shm, "--size", size, "--format", format, "--file",
-            ])
+            .args(["--shm", &self.shm, "--size", size, "--format", format])
+            .args(extra)
+            .arg("--file")
             .arg(self.dir.path().join("app.log"))
             .stderr(Stdio::null())
             .spawn()

@@ -25,7 +25,7 @@ const IDLE_SLEEP: Duration = Duration::from_millis(10);
 /// While records came recently, poll this often instead of asking producers
 /// for a wake-up: no producer call pays a futex syscall during busy periods,
 /// and a record still reaches write(2) within a few milliseconds.
-const POLL: Duration = Duration::from_millis(2);
+const POLL: Duration = Duration::from_millis(1);
 /// Spin this long for a new record before sleeping.
 const SPIN: Duration = Duration::from_micros(50);
 /// After this long without records, sleep until a producer wakes us.
@@ -210,6 +210,8 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
             .with_context(|| format!("setting mode {:o} on segment {}", cfg.mode, cfg.shm))?;
     }
     let header = seg.header();
+    // Before announcing ourselves: it takes 20 ms.
+    let mut tsc = TscCalibration::new(Duration::from_millis(20));
     let start_ns = ringflush_ring::now_ns();
     header
         .flusher
@@ -244,7 +246,6 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
     let mut last_write_error = Instant::now() - REPORT_EVERY;
     let mut backoff = Duration::from_millis(1);
     let mut last_record = Instant::now();
-    let mut tsc = TscCalibration::new(Duration::from_millis(20));
 
     loop {
         let now_ns = ringflush_ring::now_ns();

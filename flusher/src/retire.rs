@@ -56,6 +56,7 @@ impl Retirer {
         let worker = std::thread::Builder::new()
             .name("ringflush-retire".into())
             .spawn(move || {
+                lower_priority();
                 for job in rx {
                     if let Err(e) = retire(&cfg, job) {
                         eprintln!("ringflush: after rotation: {e}");
@@ -87,6 +88,18 @@ impl Retirer {
 impl Drop for Retirer {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// Compression must never take CPU from the drain (2-core machines): this
+/// thread runs as SCHED_IDLE, or at least at nice 19.
+fn lower_priority() {
+    // SAFETY: plain syscalls on the calling thread with a valid parameter.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
+        }
     }
 }
 
