@@ -17,6 +17,7 @@ use ringflush_ring::{wait, LockError, Segment, SegmentOptions, Stamp, Stop};
 
 use crate::liveness::writer_alive;
 use crate::output::{unix_now, Due, Output, RotationConfig};
+use crate::recovery::{self, Recovered};
 
 /// Ring bytes read per batch.
 const BATCH_BYTES: u64 = 1 << 20;
@@ -157,6 +158,57 @@ fn unsafe_zeroed_group() -> libc::group {
     unsafe { std::mem::zeroed() }
 }
 
+/// Test-only fault injection: `RINGFLUSH_FLUSHER_FAULT=after_write:N` makes
+/// the flusher SIGKILL itself after writing its N-th batch but before
+/// releasing it; `mid_write:N` after writing half of it. Unset: no effect.
+#[derive(Debug, Default)]
+struct FlusherFault {
+    mid_write: bool,
+    nth: u64,
+    batches: std::cell::Cell<u64>,
+}
+
+impl FlusherFault {
+    fn from_env() -> Self {
+        let spec = std::env::var("RINGFLUSH_FLUSHER_FAULT").unwrap_or_default();
+        match spec.split_once(':') {
+            Some((point @ ("after_write" | "mid_write"), n)) => Self {
+                mid_write: point == "mid_write",
+                nth: n.parse().unwrap_or(0),
+                batches: Default::default(),
+            },
+            _ => Self::default(),
+        }
+    }
+
+    /// How much of `buf[from..len]` to write now: all, unless this is the
+    /// batch where a mid-write fault strikes.
+    fn limit(&self, from: usize, len: usize) -> usize {
+        if self.nth > 0 && from == 0 {
+            self.batches.set(self.batches.get() + 1);
+            if self.mid_write && self.batches.get() == self.nth {
+                return len / 2;
+            }
+        }
+        len
+    }
+
+    /// After a write(2) that left `written` of `len` bytes written.
+    fn after_partial_write(&self, written: usize, len: usize) {
+        if self.mid_write && self.nth > 0 && self.batches.get() == self.nth && written < len {
+            // SAFETY: signalling ourselves has no memory-safety preconditions.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+    }
+
+    fn after_write(&self) {
+        if !self.mid_write && self.nth > 0 && self.batches.get() >= self.nth {
+            // SAFETY: signalling ourselves has no memory-safety preconditions.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+    }
+}
+
 /// A record's time as realtime ns, converting TSC stamps.
 #[inline]
 fn realtime_ns(tsc: &TscCalibration, stamp: &Stamp) -> u64 {
@@ -235,6 +287,21 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
     let ring = seg.ring();
     // SAFETY: we hold the segment's flusher lock, so no other consumer exists.
     let mut consumer = unsafe { ring.consumer() };
+    match recovery::recover(header, &mut consumer, &mut out)
+        .with_context(|| format!("recovering the last batch in {}", out.path().display()))?
+    {
+        Recovered::Nothing | Recovered::Unwritten => {}
+        Recovered::Skipped { bytes } => eprintln!(
+            "ringflush: the previous flusher died after writing its last batch ({bytes} bytes); not writing it again"
+        ),
+        Recovered::Truncated { removed } => eprintln!(
+            "ringflush: the previous flusher died mid-batch; removed its {removed} partial bytes and writing the batch again"
+        ),
+        Recovered::FileChanged => eprintln!(
+            "ringflush: the previous flusher died mid-batch and {} has changed since; its last batch may appear twice",
+            out.path().display()
+        ),
+    }
     let mut buf: Vec<u8> = Vec::with_capacity(4 << 20);
     let mut written_of_buf = 0usize;
     let mut batch_records = 0u64;
@@ -246,6 +313,7 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
     let mut last_write_error = Instant::now() - REPORT_EVERY;
     let mut backoff = Duration::from_millis(1);
     let mut last_record = Instant::now();
+    let fault = FlusherFault::from_env();
 
     loop {
         let now_ns = ringflush_ring::now_ns();
@@ -315,10 +383,21 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
 
         // 2. Write it; release the ring only once every byte is in the file.
         let mut progressed = false;
+        if written_of_buf == 0 && !buf.is_empty() && consumer.position() != consumer.head() {
+            recovery::begin(
+                header,
+                consumer.head(),
+                consumer.position(),
+                &out,
+                buf.len() as u64,
+            );
+        }
         if written_of_buf < buf.len() {
-            match out.write(&buf[written_of_buf..]) {
+            let end = fault.limit(written_of_buf, buf.len());
+            match out.write(&buf[written_of_buf..end]) {
                 Ok(n) => {
                     written_of_buf += n;
+                    fault.after_partial_write(written_of_buf, buf.len());
                     backoff = Duration::from_millis(1);
                     if write_failing_since.take().is_some() {
                         header.flusher.write_errno.store(0, Ordering::Relaxed);
@@ -351,7 +430,9 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
             }
         }
         if written_of_buf == buf.len() && consumer.position() != consumer.head() {
+            fault.after_write();
             consumer.release();
+            recovery::done(header);
             header
                 .counters
                 .written

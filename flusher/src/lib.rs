@@ -8,6 +8,7 @@ pub mod flusher;
 pub mod liveness;
 pub mod output;
 pub mod pipe;
+pub mod recovery;
 pub mod retire;
 pub mod stat;
 pub mod verify;

@@ -210,6 +210,18 @@ impl Output {
         &self.path
     }
 
+    /// (dev, ino) of the open file.
+    pub fn identity(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
+    /// Cut the file back to `len` bytes (crash recovery).
+    pub fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)?;
+        self.size = len;
+        Ok(())
+    }
+
     /// Bytes in the file (as this process wrote or found them).
     pub fn size(&self) -> u64 {
         self.size

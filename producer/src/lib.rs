@@ -12,6 +12,7 @@
 //! With the `log` feature (on by default) it implements [`log::Log`]; see
 //! [`init`].
 
+mod fault;
 mod identity;
 #[cfg(feature = "log")]
 mod logger;

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use ringflush_ring::codec::{Encoding, Record};
 use ringflush_ring::record::{FLAG_TSC, RECORD_HEADER_LEN};
 use ringflush_ring::{
-    clock, wait, ClaimError, OpenError, RawRegion, Ring, Segment, SegmentOptions, Stamp,
+    clock, wait, ClaimError, OpenError, RawRegion, Reserved, Ring, Segment, SegmentOptions, Stamp,
 };
 
+use crate::fault::{Fault, Point};
 use crate::identity;
 
 /// What a producer does when the ring is full.
@@ -96,6 +97,7 @@ impl Builder {
             head_cache: AtomicU64::new(head),
             policy: self.policy,
             tsc: clock::tsc_usable(),
+            fault: Fault::from_env(),
         })
     }
 }
@@ -108,6 +110,8 @@ pub struct Producer {
     policy: FullPolicy,
     /// Stamp records with TSC ticks (see `ringflush_ring::clock`).
     tsc: bool,
+    /// Test-only fault injection (`RINGFLUSH_FAULT`), normally `None`.
+    fault: Option<Fault>,
 }
 
 impl Producer {
@@ -176,15 +180,40 @@ impl Producer {
             timestamp,
         };
         let claim = self.claim(RECORD_HEADER_LEN + enc.len, stamp)?;
-        self.ring.fill(&claim, |buf| record.encode(&enc, buf));
+        self.ring.fill(&claim, |buf| {
+            record.encode(&enc, buf);
+            if let Some(f) = &self.fault {
+                if f.is_at(Point::MidPayload) {
+                    let half = buf.len() / 2;
+                    buf[half..].fill(0);
+                }
+                f.at(Point::MidPayload);
+            }
+        });
+        if let Some(f) = &self.fault {
+            f.at(Point::BeforeCommit);
+        }
         self.ring.commit(claim).map_err(|_| WriteError::Abandoned)?;
         wait::wake_flusher(header);
         Ok(())
     }
 
     fn claim(&self, len: usize, stamp: Stamp) -> Result<ringflush_ring::Claim, WriteError> {
-        match self.ring.try_claim(len, stamp, &self.head_cache) {
-            Ok(claim) => return Ok(claim),
+        let reserved = self.reserve(len)?;
+        if let Some(f) = &self.fault {
+            f.at(Point::AfterReserve);
+        }
+        let claim = self.ring.stamp(reserved, stamp);
+        if let Some(f) = &self.fault {
+            f.at(Point::AfterHeader);
+        }
+        Ok(claim)
+    }
+
+    /// Reserve space, applying the full-ring policy.
+    fn reserve(&self, len: usize) -> Result<Reserved, WriteError> {
+        match self.ring.try_reserve(len, &self.head_cache) {
+            Ok(r) => return Ok(r),
             Err(ClaimError::BadLength) => return Err(self.drop_record(WriteError::TooLarge)),
             Err(ClaimError::Full) => {}
         }
@@ -195,10 +224,10 @@ impl Producer {
         let deadline = Instant::now() + timeout;
         loop {
             let seq = wait::register_space_waiter(header);
-            match self.ring.try_claim(len, stamp, &self.head_cache) {
-                Ok(claim) => {
+            match self.ring.try_reserve(len, &self.head_cache) {
+                Ok(r) => {
                     wait::cancel_space_wait(header);
-                    return Ok(claim);
+                    return Ok(r);
                 }
                 Err(_) => {
                     let now = Instant::now();

@@ -139,6 +139,24 @@ pub fn wait_child(mut child: Child, limit: Duration) -> std::process::ExitStatus
     }
 }
 
+/// Like [`wait_child`], collecting stdout.
+pub fn wait_child_output(mut child: Child, limit: Duration) -> Output {
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut out) = stdout {
+            let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+        }
+        buf
+    });
+    let status = wait_child(child, limit);
+    Output {
+        status,
+        stdout: reader.join().unwrap(),
+        stderr: Vec::new(),
+    }
+}
+
 pub fn read(path: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
 }

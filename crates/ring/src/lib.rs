@@ -17,7 +17,9 @@ pub mod wait;
 
 pub use layout::SegmentHeader;
 pub use region::{HeapRegion, RawRegion, Region};
-pub use ring::{Claim, ClaimError, Consumer, Corruption, LateCommit, RecordRef, Ring, Stamp, Stop};
+pub use ring::{
+    Claim, ClaimError, Consumer, Corruption, LateCommit, RecordRef, Reserved, Ring, Stamp, Stop,
+};
 #[cfg(not(loom))]
 pub use segment::{LockError, OpenError, Segment, SegmentOptions};
 

@@ -70,6 +70,13 @@ pub enum ClaimError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LateCommit;
 
+/// Space reserved by [`Ring::try_reserve`], header not written yet.
+#[derive(Debug)]
+pub struct Reserved {
+    pos: u64,
+    len: u64,
+}
+
 /// Ownership of a claimed, uncommitted record. Not `Clone`: exactly one
 /// commit per claim.
 #[derive(Debug)]
@@ -134,10 +141,10 @@ impl<'h, R: Region> Ring<'h, R> {
         (pos & self.mask) as usize
     }
 
-    /// Claim `len` bytes (header included) for a record stamped with `pid`,
-    /// `flags` (see `record.rs`) and `timestamp`. `head_cache` is a
-    /// per-producer cache of `head` that spares the shared `head` line on
-    /// most claims.
+    /// Claim `len` bytes (header included) for a record stamped with `stamp`
+    /// (see `record.rs`): [`Ring::try_reserve`] then [`Ring::stamp`].
+    /// `head_cache` is a per-producer cache of `head` that spares the shared
+    /// `head` line on most claims.
     #[inline]
     pub fn try_claim(
         &self,
@@ -145,6 +152,15 @@ impl<'h, R: Region> Ring<'h, R> {
         stamp: Stamp,
         head_cache: &AtomicU64,
     ) -> Result<Claim, ClaimError> {
+        let reserved = self.try_reserve(len, head_cache)?;
+        Ok(self.stamp(reserved, stamp))
+    }
+
+    /// Reserve `len` bytes (header included): the CAS on `tail`, and the
+    /// padding record when the space wraps. Until [`Ring::stamp`], the record's
+    /// header is still zero.
+    #[inline]
+    pub fn try_reserve(&self, len: usize, head_cache: &AtomicU64) -> Result<Reserved, ClaimError> {
         let len = len as u64;
         if len < RECORD_HEADER_LEN as u64 || len > self.max_record {
             return Err(ClaimError::BadLength);
@@ -190,14 +206,20 @@ impl<'h, R: Region> Ring<'h, R> {
                 .store(word, Ordering::Release);
         }
         let pos = tail + padding;
-        let off = self.offset(pos);
-        // Ask for the lines the next records will need, so that their
-        // ownership transfer overlaps this record's work.
         // Far enough ahead (a few records) to hide a miss to memory; three
         // lines per claim keep pace with records of up to 192 bytes.
+        let next = self.offset(pos) + aligned as usize;
         for ahead in [1024, 1088, 1152] {
-            self.region.prefetch_write(off + aligned as usize + ahead);
+            self.region.prefetch_write(next + ahead);
         }
+        Ok(Reserved { pos, len })
+    }
+
+    /// Write the reserved record's header as claimed by `stamp`.
+    #[inline]
+    pub fn stamp(&self, reserved: Reserved, stamp: Stamp) -> Claim {
+        let Reserved { pos, len } = reserved;
+        let off = self.offset(pos);
         self.region.word(off + 8).store(pos, Ordering::Relaxed);
         self.region.word(off + 16).store(
             record::encode_word2(stamp.pid, stamp.flags),
@@ -211,7 +233,7 @@ impl<'h, R: Region> Ring<'h, R> {
             record::encode_word0(pos, len, State::Claimed),
             Ordering::Release,
         );
-        Ok(Claim { pos, len })
+        Claim { pos, len }
     }
 
     /// Write the claimed record's payload in place.

@@ -1,0 +1,96 @@
+//! Exactly-once across flusher crashes.
+//!
+//! Before the first write(2) of a batch the flusher records in the segment
+//! what it is about to do: the ring positions `[start, end)` the batch
+//! consumes, the log file's identity (dev, ino), its size before the batch,
+//! and the batch's length; `end` is stored last and marks the record valid.
+//! After head has advanced past the batch the record is cleared. A flusher
+//! killed at any point in between leaves the record behind, and the next one
+//! compares it with the file:
+//!
+//! - the file grew by the whole batch: it was written; skip those records;
+//! - it did not grow: nothing was written; drain them normally;
+//! - it grew by part of the batch: truncate the tail back and drain them.
+//!
+//! So no committed record is lost and none is written twice. (If the file
+//! was moved away between the crash and the restart, the batch is written
+//! again and a warning says so.)
+
+use std::sync::atomic::Ordering;
+
+use ringflush_ring::{Consumer, Region, SegmentHeader};
+
+use crate::output::Output;
+
+/// Record the batch about to be written.
+pub fn begin(h: &SegmentHeader, start: u64, end: u64, out: &Output, bytes: u64) {
+    let b = &h.batch;
+    let (dev, ino) = out.identity();
+    b.start.store(start, Ordering::Relaxed);
+    b.file_dev.store(dev, Ordering::Relaxed);
+    b.file_ino.store(ino, Ordering::Relaxed);
+    b.file_size.store(out.size(), Ordering::Relaxed);
+    b.bytes.store(bytes, Ordering::Relaxed);
+    // Release: a flusher that sees `end` sees the fields above.
+    b.end.store(end, Ordering::Release);
+}
+
+/// The batch is written and released.
+pub fn done(h: &SegmentHeader) {
+    h.batch.end.store(0, Ordering::Release);
+}
+
+/// What recovery found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recovered {
+    Nothing,
+    /// The batch had been written: its records were skipped.
+    Skipped {
+        bytes: u64,
+    },
+    /// Part of the batch had been written: the file was cut back.
+    Truncated {
+        removed: u64,
+    },
+    /// The batch had not been written.
+    Unwritten,
+    /// The file changed identity since: the batch is written again.
+    FileChanged,
+}
+
+/// Finish or undo a batch a killed flusher left behind.
+pub fn recover<R: Region>(
+    h: &SegmentHeader,
+    consumer: &mut Consumer<'_, '_, R>,
+    out: &mut Output,
+) -> std::io::Result<Recovered> {
+    let b = &h.batch;
+    // Acquire: pairs with the Release in `begin`.
+    let end = b.end.load(Ordering::Acquire);
+    let start = b.start.load(Ordering::Relaxed);
+    if end == 0 || consumer.head() != start || end <= start {
+        done(h);
+        return Ok(Recovered::Nothing);
+    }
+    let (dev, ino) = (
+        b.file_dev.load(Ordering::Relaxed),
+        b.file_ino.load(Ordering::Relaxed),
+    );
+    let before = b.file_size.load(Ordering::Relaxed);
+    let bytes = b.bytes.load(Ordering::Relaxed);
+    let found = if out.identity() != (dev, ino) {
+        Recovered::FileChanged
+    } else if out.size() >= before + bytes {
+        consumer.skip(end - start);
+        consumer.release();
+        Recovered::Skipped { bytes }
+    } else if out.size() > before {
+        let removed = out.size() - before;
+        out.truncate(before)?;
+        Recovered::Truncated { removed }
+    } else {
+        Recovered::Unwritten
+    };
+    done(h);
+    Ok(found)
+}

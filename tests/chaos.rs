@@ -1,0 +1,159 @@
+//! Chaos: 8 producer processes write numbered records while the driver
+//! SIGKILLs random producers and the flusher and restarts them. At the end
+//! every record a producer committed appears exactly once: each producer
+//! incarnation's records form a gapless run from 0 (a killed one loses at
+//! most the record it was writing, which it never saw committed), with no
+//! duplicates, even though the flusher died mid-batch many times.
+//!
+//! Runs 20 s by default; RINGFLUSH_CHAOS_SECONDS=600 runs longer.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Scratch;
+use ringflush::verify;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn spawn_worker(s: &Scratch, id: u64, seconds: f64) -> Child {
+    s.cmd()
+        .args(["worker", "--shm", &s.shm, "--id", &id.to_string()])
+        .args(["--seconds", &format!("{seconds:.2}"), "--pause-us", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn spawn_flusher(s: &Scratch) -> Child {
+    s.cmd()
+        .args([
+            "--shm",
+            &s.shm,
+            "--file",
+            "app.log",
+            "--format",
+            "%(message)s",
+            "--unblock-timeout",
+            "2",
+        ])
+        .args(["--size", "4M"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn kill9(c: &mut Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+#[test]
+fn random_kills_of_producers_and_the_flusher_lose_and_duplicate_nothing() {
+    let seconds: f64 = std::env::var("RINGFLUSH_CHAOS_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20.0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut rng = Rng(seed);
+    let s = Scratch::new("chaos");
+    let mut flusher = spawn_flusher(&s);
+    std::thread::sleep(Duration::from_millis(300));
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    // Slot i runs incarnations i, i + 8, i + 16, ... (the worker id).
+    let mut next_id = 8;
+    let mut slots: Vec<(u64, Child)> = (0..8).map(|i| (i, spawn_worker(&s, i, seconds))).collect();
+    let mut finished: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut killed: Vec<u64> = Vec::new();
+    let (mut producer_kills, mut flusher_kills) = (0, 0);
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50 + rng.next(250)));
+        if rng.next(3) == 0 {
+            kill9(&mut flusher);
+            flusher_kills += 1;
+            flusher = spawn_flusher(&s);
+        } else {
+            let i = rng.next(8) as usize;
+            kill9(&mut slots[i].1);
+            producer_kills += 1;
+            killed.push(slots[i].0);
+            let left = end
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64()
+                .max(0.1);
+            slots[i] = (next_id, spawn_worker(&s, next_id, left));
+            next_id += 1;
+        }
+    }
+    for (id, child) in slots {
+        let out = common::wait_child_output(child, Duration::from_secs(120));
+        assert!(out.status.success(), "worker {id} failed");
+        finished.insert(
+            id,
+            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap(),
+        );
+    }
+    // A last, clean flusher drains what is left.
+    kill9(&mut flusher);
+    let last = s.flusher(&["--format", "%(message)s", "--unblock-timeout", "2"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, err) = last.stop();
+    assert!(ok, "{err}");
+
+    let files = verify::log_files(&s.path("app.log")).unwrap();
+    let mut by_id: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for f in &files {
+        for line in common::read(f).lines() {
+            let Some(rest) = line.strip_prefix("worker=") else {
+                continue;
+            };
+            let (id, seq) = rest.split_once(" seq=").unwrap();
+            by_id
+                .entry(id.parse().unwrap())
+                .or_default()
+                .push(seq.parse().unwrap());
+        }
+    }
+    let (mut records, mut duplicates, mut lost) = (0u64, 0u64, 0u64);
+    for (id, seqs) in &by_id {
+        records += seqs.len() as u64;
+        let mut sorted = seqs.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        duplicates += (seqs.len() - sorted.len()) as u64;
+        let top = sorted.last().copied().unwrap_or(0);
+        // Gaps below the highest record seen are committed records lost.
+        lost += top + 1 - sorted.len() as u64;
+        if let Some(&n) = finished.get(id) {
+            lost += n.saturating_sub(top + 1);
+        }
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]) || duplicates > 0,
+            "worker {id} out of order"
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.run(&["stat", "--shm", &s.shm, "--json"]).stdout).unwrap();
+    eprintln!(
+        "chaos (seed {seed}): {seconds} s, {records} records, {producer_kills} producer kills, {flusher_kills} flusher kills, {} abandoned, {duplicates} duplicates, {lost} lost",
+        v["abandoned"]
+    );
+    assert_eq!(duplicates, 0);
+    assert_eq!(lost, 0);
+    assert!(killed.len() as u64 == producer_kills && flusher_kills > 0);
+}

@@ -1,0 +1,200 @@
+//! Producers killed (SIGKILL) at every step of a write, and one stalled
+//! (SIGSTOP) mid-record: the ring never stalls, the records they committed
+//! are all written, the one in flight is abandoned and counted, and a late
+//! commit is refused.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::{read, wait_until, Scratch};
+
+fn worker(s: &Scratch, id: u64, count: u64, fault: Option<&str>) -> Child {
+    let mut cmd = s.cmd();
+    cmd.args([
+        "worker",
+        "--shm",
+        &s.shm,
+        "--id",
+        &id.to_string(),
+        "--count",
+        &count.to_string(),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    if let Some(f) = fault {
+        cmd.env("RINGFLUSH_FAULT", f);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn seqs(s: &Scratch) -> BTreeMap<u64, Vec<u64>> {
+    let mut m: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for line in read(&s.path("app.log")).lines() {
+        let Some(rest) = line.strip_prefix("worker=") else {
+            continue;
+        };
+        let (id, seq) = rest.split_once(" seq=").unwrap();
+        let seq = seq.split(' ').next().unwrap();
+        m.entry(id.parse().unwrap())
+            .or_default()
+            .push(seq.parse().unwrap());
+    }
+    m
+}
+
+fn stat(s: &Scratch) -> serde_json::Value {
+    let out = s.run(&["stat", "--shm", &s.shm, "--json"]);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Kill a producer at `point` of its 500th record; a second producer must
+/// get all its records through, and the killed one's first 499 are kept.
+fn killed_at(point: &str, unblock_timeout: &str) {
+    let s = Scratch::new(point);
+    let f = s.flusher_ready(&[
+        "--unblock-timeout",
+        unblock_timeout,
+        "--format",
+        "%(message)s",
+    ]);
+    let status = worker(&s, 0, 1000, Some(&format!("{point}:500")))
+        .wait()
+        .unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "{point}: the fault fired"
+    );
+    let b = worker(&s, 1, 1000, None);
+    assert!(common::wait_child(b, Duration::from_secs(120)).success());
+    assert!(
+        wait_until(Duration::from_secs(25), || seqs(&s).get(&1).map(Vec::len)
+            == Some(1000)),
+        "{point}: the ring stalled behind the dead producer's record"
+    );
+    let v = stat(&s);
+    let (ok, err) = f.stop();
+    assert!(ok, "{err}");
+    let got = seqs(&s);
+    assert_eq!(got[&0], (0..499).collect::<Vec<_>>(), "{point}");
+    assert_eq!(got[&1], (0..1000).collect::<Vec<_>>(), "{point}");
+    assert_eq!(v["abandoned"], 1, "{point}: {v}");
+    assert!(err.contains("abandoned"), "{point}: {err}");
+}
+
+// A claimed header names its writer: with a 60 s unblock timeout, only the
+// dead-writer check (pid and start time) can free the ring within the 25 s
+// the test waits.
+#[test]
+fn killed_after_writing_the_header() {
+    killed_at("after_header", "60");
+}
+
+#[test]
+fn killed_in_the_middle_of_the_payload() {
+    killed_at("mid_payload", "60");
+}
+
+#[test]
+fn killed_before_the_commit() {
+    killed_at("before_commit", "60");
+}
+
+// Killed between the CAS on tail and the header: nothing names the writer,
+// so Agrona's rule applies after the unblock timeout: the zeroed gap is skipped.
+#[test]
+fn killed_after_reserving_space() {
+    killed_at("after_reserve", "1");
+}
+
+#[test]
+fn stalled_writer_is_abandoned_and_its_late_commit_refused() {
+    let s = Scratch::new("stall");
+    let f = s.flusher_ready(&["--unblock-timeout", "1", "--format", "%(message)s"]);
+    let a = worker(&s, 0, 1000, Some("stop_before_commit:500"));
+    let pid = a.id();
+    let stopped = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|st| st.rsplit(')').next().unwrap().trim_start().starts_with('T'))
+            .unwrap_or(false)
+    };
+    assert!(wait_until(Duration::from_secs(30), stopped));
+    let b = worker(&s, 1, 1000, None);
+    assert!(common::wait_child(b, Duration::from_secs(120)).success());
+    assert!(wait_until(Duration::from_secs(25), || seqs(&s)
+        .get(&1)
+        .map(Vec::len)
+        == Some(1000)));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    let out = a.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the stalled record was reported as not logged"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 1000 records were not logged"));
+    assert!(wait_until(Duration::from_secs(25), || seqs(&s)
+        .get(&0)
+        .map(Vec::len)
+        == Some(999)));
+    let v = stat(&s);
+    let (ok, err) = f.stop();
+    assert!(ok, "{err}");
+    let got = seqs(&s);
+    let expect: Vec<u64> = (0..1000).filter(|&i| i != 499).collect();
+    assert_eq!(got[&0], expect);
+    assert_eq!(v["abandoned"], 1, "{v}");
+    assert_eq!(v["late_commits"], 1, "{v}");
+}
+
+/// The flusher killed after writing a batch but before releasing it, or
+/// half way through writing it: the next flusher neither loses nor repeats
+/// a record.
+fn flusher_killed(fault: &str, expect: &str) {
+    let s = Scratch::new(&fault.replace(':', "-"));
+    let producer = ringflush_producer::Producer::open(&s.shm).unwrap();
+    for i in 0..30_000 {
+        producer
+            .log(20, "n", &format!("worker=0 seq={i} {}", "z".repeat(60)))
+            .unwrap();
+    }
+    let first = s
+        .cmd()
+        .args([
+            "--shm",
+            &s.shm,
+            "--file",
+            "app.log",
+            "--format",
+            "%(message)s",
+        ])
+        .env("RINGFLUSH_FLUSHER_FAULT", fault)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(first.signal(), Some(libc::SIGKILL), "the fault fired");
+    let second = s.flusher(&["--format", "%(message)s"]);
+    assert!(wait_until(Duration::from_secs(30), || seqs(&s)
+        .get(&0)
+        .map(Vec::len)
+        >= Some(30_000)));
+    let (ok, err) = second.stop();
+    assert!(ok, "{err}");
+    assert!(err.contains(expect), "{err}");
+    assert_eq!(seqs(&s)[&0], (0..30_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn flusher_killed_between_write_and_release() {
+    flusher_killed("after_write:2", "not writing it again");
+}
+
+#[test]
+fn flusher_killed_in_the_middle_of_a_write() {
+    flusher_killed("mid_write:2", "removed its");
+}
