@@ -70,6 +70,9 @@ pub struct FlusherArgs {
     /// Permission bits of the segment (octal), e.g. 660 to let a group in.
     #[arg(long, value_parser = parse_mode, default_value = "600")]
     pub mode: u32,
+    /// Use a segment owned by another user (refused by default).
+    #[arg(long)]
+    pub allow_foreign: bool,
     /// Group (name or gid) to give the segment.
     #[arg(long)]
     pub group: Option<String>,

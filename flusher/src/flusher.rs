@@ -46,6 +46,7 @@ pub struct FlusherConfig {
     pub size: Option<u64>,
     pub mode: u32,
     pub gid: Option<u32>,
+    pub allow_foreign: bool,
     pub rotation: RotationConfig,
     pub unblock_timeout: Duration,
 }
@@ -240,6 +241,31 @@ fn idle<R: ringflush_ring::Region>(
     }
 }
 
+/// Refuse a segment another user owns (unless --allow-foreign) or one that
+/// is more writable than --mode allows: whoever can write the ring can forge
+/// any log line.
+fn check_owner(seg: &Segment, cfg: &FlusherConfig) -> Result<()> {
+    let (uid, mode) = seg
+        .owner_and_mode()
+        .with_context(|| format!("fstat segment {}", cfg.shm))?;
+    let me = rustix::process::geteuid().as_raw();
+    if uid != me && !cfg.allow_foreign {
+        bail!(
+            "segment {} is owned by uid {uid}, not by this user (uid {me}); pass --allow-foreign if that is intended",
+            cfg.shm
+        );
+    }
+    let extra = mode & 0o022 & !cfg.mode;
+    if extra != 0 {
+        bail!(
+            "segment {} is group- or world-writable (mode {mode:o}) beyond --mode {:o}; pass --mode {mode:o} if that is intended",
+            cfg.shm,
+            cfg.mode
+        );
+    }
+    Ok(())
+}
+
 /// Run the flusher until SIGTERM/SIGINT. Returns the records written.
 pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
     let opts = SegmentOptions {
@@ -250,6 +276,7 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
         ..SegmentOptions::default()
     };
     let seg = Segment::open(&cfg.shm, &opts)?;
+    check_owner(&seg, cfg)?;
     match seg.try_lock_flusher() {
         Ok(()) => {}
         Err(LockError::Held { pid }) => {

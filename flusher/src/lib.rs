@@ -67,6 +67,7 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
         size: a.size,
         mode: a.mode,
         gid,
+        allow_foreign: a.allow_foreign,
         rotation: RotationConfig {
             timed,
             max_bytes: a.max_bytes,

@@ -392,6 +392,12 @@ impl Segment {
         Ring::new(self.header(), region)
     }
 
+    /// Owner uid and permission bits of the shared-memory object.
+    pub fn owner_and_mode(&self) -> io::Result<(u32, u32)> {
+        let st = rustix::fs::fstat(&self.fd)?;
+        Ok((st.st_uid, st.st_mode & 0o7777))
+    }
+
     /// Set the permission bits and, optionally, the group of the segment.
     pub fn set_permissions(&self, mode: u32, gid: Option<u32>) -> io::Result<()> {
         if let Some(gid) = gid {
