@@ -271,7 +271,7 @@ fn main() {
     );
 
     let records = if quick { 1_000_000 } else { 2_000_000 };
-    println!("\n| flusher, {records} records of 100 B | records/s | MB/s written |");
+    println!("\n| flusher, {records} records of 100 B, best of 3 | records/s | MB/s written |");
     println!("|------------------------------------|-----------|--------------|");
     let mut limit_bytes = 0;
     for (name, format) in [
@@ -282,7 +282,11 @@ fn main() {
         ),
         ("json", "json"),
     ] {
-        let (rate, bytes) = flusher_throughput(format, records);
+        // Best of three: the machine is shared and noisy.
+        let (rate, bytes) = (0..3)
+            .map(|_| flusher_throughput(format, records))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap();
         if name == "%(message)s" {
             limit_bytes = bytes;
         }
