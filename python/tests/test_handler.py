@@ -1,0 +1,157 @@
+"""RingHandler and the fast path, in one process and across processes."""
+
+import json
+import logging
+import logging.config
+import multiprocessing
+import os
+
+import pytest
+
+import ringflush
+
+PER_PROCESS = 20_000
+
+
+def _log_numbered(shm, worker, count):
+    log = logging.getLogger(f"mp.{worker}")
+    log.propagate = False
+    log.handlers[:] = [ringflush.RingHandler(shm=shm)]
+    log.setLevel(logging.INFO)
+    for seq in range(count):
+        log.info("worker=%d seq=%d", worker, seq)
+
+
+def _check_numbered(lines, workers, count):
+    seen = {w: [] for w in range(workers)}
+    for line in lines:
+        if "worker=" not in line:
+            continue
+        rest = line.split("worker=", 1)[1]
+        w, s = rest.split(" seq=")
+        seen[int(w)].append(int(s.split()[0]))
+    for w in range(workers):
+        assert seen[w] == list(range(count)), f"worker {w}: {len(seen[w])} records"
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_every_record_once_in_order(flusher, shm, method):
+    f = flusher("--format", "%(process)d %(message)s")
+    ctx = multiprocessing.get_context(method)
+    procs = [ctx.Process(target=_log_numbered, args=(shm, w, PER_PROCESS)) for w in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0
+    assert f.wait_written(8 * PER_PROCESS)
+    f.stop()
+    lines = f.lines()
+    _check_numbered(lines, 8, PER_PROCESS)
+    # Records carry the child's pid, not the parent's.
+    pids = {int(l.split()[0]) for l in lines}
+    assert pids == {p.pid for p in procs}
+
+
+def test_handler_used_before_fork_keeps_working_in_the_child(flusher, shm):
+    f = flusher("--format", "%(process)d %(message)s")
+    log = logging.getLogger("forky")
+    log.propagate = False
+    log.handlers[:] = [ringflush.RingHandler(shm=shm)]
+    log.warning("parent before fork")
+    pid = os.fork()
+    if pid == 0:
+        log.warning("child after fork")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert f.wait_written(2)
+    f.stop()
+    assert sorted(f.lines()) == sorted([f"{os.getpid()} parent before fork", f"{pid} child after fork"])
+
+
+def test_dictconfig_formats_in_the_flusher_and_json_carries_extra(flusher, shm, tmp_path):
+    f = flusher("--format", "json")
+    logging.config.dictConfig({
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"ring": {"class": "ringflush.RingHandler", "shm": shm}},
+        "loggers": {"app": {"handlers": ["ring"], "level": "INFO", "propagate": False}},
+    })
+    log = logging.getLogger("app")
+    log.info("user %s logged in", "ann", extra={"user_id": 42, "roles": ["admin"]})
+    assert f.wait_written(1)
+    f.stop()
+    (line,) = f.lines()
+    rec = json.loads(line)
+    assert rec["message"] == "user ann logged in"
+    assert rec["levelname"] == "INFO" and rec["name"] == "app"
+    assert rec["user_id"] == 42 and rec["roles"] == ["admin"]
+    assert rec["funcName"] == "test_dictconfig_formats_in_the_flusher_and_json_carries_extra"
+    assert rec["filename"] == "test_handler.py" and rec["process"] == os.getpid()
+
+
+def test_python_format_string_fields(flusher, shm):
+    f = flusher("--format", "%(levelname)s|%(name)s|%(module)s|%(funcName)s|%(lineno)d|%(threadName)s|%(message)s")
+    log = logging.getLogger("fields")
+    log.propagate = False
+    log.handlers[:] = [ringflush.RingHandler(shm=shm)]
+    log.error("boom"); line = __import__("inspect").currentframe().f_lineno
+    assert f.wait_written(1)
+    f.stop()
+    assert f.lines() == [f"ERROR|fields|test_handler|test_python_format_string_fields|{line}|MainThread|boom"]
+
+
+def test_exceptions_unicode_surrogates_and_bad_args(flusher, shm, capsys):
+    f = flusher("--format", "%(levelname)s %(message)s")
+    log = logging.getLogger("odd")
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    log.handlers[:] = [ringflush.RingHandler(shm=shm)]
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        log.exception("failed: %s", "division")
+    log.info("naïve café ✓ 日本")
+    log.info("lone \udcff surrogate")
+    log.info("bad %d args", "not a number")  # handled like the standard library
+    assert f.wait_written(3)
+    f.stop()
+    text = "\n".join(f.lines())
+    assert "ERROR failed: division\nTraceback (most recent call last):" in text
+    assert "ZeroDivisionError: division by zero" in text
+    assert "INFO naïve café ✓ 日本" in text
+    assert "INFO lone \ufffd surrogate" in text
+    assert "INFO bad" not in text
+    assert "--- Logging error ---" in capsys.readouterr().err
+
+
+def test_fast_path_logger(flusher, shm):
+    f = flusher("--format", "%(levelname)s %(name)s %(threadName)s %(message)s")
+    log = ringflush.Logger(shm, name="hot")
+    for i in range(1000):
+        log.info(f"worker=0 seq={i}")
+    log.warning("done")
+    assert f.wait_written(1001)
+    f.stop()
+    lines = f.lines()
+    assert lines[-1] == "WARNING hot MainThread done"
+    _check_numbered(lines, 1, 1000)
+
+
+def test_errors_are_exceptions_with_clear_messages(shm, tmp_path):
+    with open("/dev/shm" + shm, "wb") as fh:
+        fh.write(b"\xa5" * 8192)
+    with pytest.raises(ringflush.RingflushError, match="not a ringflush segment"):
+        ringflush.RingHandler(shm=shm)
+    with pytest.raises(ValueError, match="invalid on_full"):
+        ringflush.Logger("/rf-py-unused", on_full="sometimes")
+
+
+def test_raise_policy_raises_ring_full(shm):
+    # No flusher, and the smallest ring a flusher would create: fill it.
+    from ringflush import _native
+    assert _native.main(["ringflush", "stat", "--shm", shm]) == 1  # no segment yet
+    p = _native.Producer(shm, "raise", 0.0)
+    with pytest.raises(ringflush.RingFullError, match="ring full"):
+        for _ in range(10_000_000):
+            p.log(20, b"x", b"y" * 1000, b"t")
