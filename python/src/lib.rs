@@ -14,8 +14,18 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use ringflush_producer::{FullPolicy, Producer as RustProducer, Record, WriteError};
 
-create_exception!(_native, RingflushError, PyException, "A ringflush segment could not be used.");
-create_exception!(_native, RingFullError, RingflushError, "The ring was full and the record was dropped.");
+create_exception!(
+    _native,
+    RingflushError,
+    PyException,
+    "A ringflush segment could not be used."
+);
+create_exception!(
+    _native,
+    RingFullError,
+    RingflushError,
+    "The ring was full and the record was dropped."
+);
 
 /// A producer on one segment; share one per process (it survives fork).
 #[pyclass(frozen, module = "ringflush._native")]
@@ -44,7 +54,9 @@ impl Producer {
                 if !(timeout.is_finite() && timeout >= 0.0) {
                     return Err(PyValueError::new_err(format!("invalid timeout {timeout}")));
                 }
-                FullPolicy::Block { timeout: Duration::from_secs_f64(timeout) }
+                FullPolicy::Block {
+                    timeout: Duration::from_secs_f64(timeout),
+                }
             }
             "drop" | "raise" => FullPolicy::Drop,
             other => {
@@ -108,7 +120,11 @@ impl Producer {
             }
         };
         // Only a blocking write may wait; it must not hold the GIL meanwhile.
-        let result = if self.blocking { py.detach(write) } else { write() };
+        let result = if self.blocking {
+            py.detach(write)
+        } else {
+            write()
+        };
         match result {
             Ok(()) => Ok(()),
             Err(WriteError::Full) if !self.raise_on_full => Ok(()),
@@ -117,8 +133,30 @@ impl Producer {
     }
 
     /// The fast path: level, logger name, message and thread name.
-    fn log(&self, py: Python<'_>, level: u8, name: &[u8], message: &[u8], thread_name: &[u8]) -> PyResult<()> {
-        self.write(py, level, name, message, 0, b"", 0, b"", b"", 0, thread_name, b"", b"", b"")
+    fn log(
+        &self,
+        py: Python<'_>,
+        level: u8,
+        name: &[u8],
+        message: &[u8],
+        thread_name: &[u8],
+    ) -> PyResult<()> {
+        self.write(
+            py,
+            level,
+            name,
+            message,
+            0,
+            b"",
+            0,
+            b"",
+            b"",
+            0,
+            thread_name,
+            b"",
+            b"",
+            b"",
+        )
     }
 }
 

@@ -1,0 +1,133 @@
+"""The real scenario: gunicorn with 4 sync workers and uvicorn with 4
+workers (FastAPI), each logging one line per request through RingHandler
+configured by dictConfig, while the flusher rotates every second. Every
+request's line must be present exactly once across the rotated files."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+REQUESTS = 3000
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/r/0?warmup=1", timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def hammer(port):
+    def get(i):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/r/{i}", timeout=30) as r:
+            assert r.status == 200
+            r.read()
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(get, range(1, REQUESTS + 1)))
+
+
+def check(f, server_stderr):
+    lines = f.lines()
+    ids = [int(m.group(1)) for l in lines for m in [re.search(r"request id=(\d+) handled", l)] if m]
+    ids = [i for i in ids if i != 0]
+    assert sorted(ids) == list(range(1, REQUESTS + 1)), f"{len(ids)} lines for {REQUESTS} requests"
+    assert len(f.files()) > 2, "the flusher rotated during the run"
+    assert "Traceback" not in server_stderr and "Logging error" not in server_stderr, server_stderr[-2000:]
+    pids = {int(l.split()[0]) for l in lines if "request id=" in l}
+    assert len(pids) >= 2, "requests were served by several worker processes"
+
+
+def logging_config(shm, logger):
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"ring": {"class": "ringflush.RingHandler", "shm": shm}},
+        "loggers": {logger: {"handlers": ["ring"], "level": "INFO", "propagate": False}},
+    }
+
+
+@pytest.mark.skipif(shutil.which("gunicorn") is None, reason="gunicorn is not installed")
+def test_gunicorn_sync_workers(flusher, shm, tmp_path):
+    f = flusher("--when", "S", "--format", "%(process)d %(asctime)s %(message)s")
+    (tmp_path / "wsgi_app.py").write_text(textwrap.dedent("""
+        import logging
+        log = logging.getLogger("web")
+        def app(environ, start_response):
+            rid = environ["PATH_INFO"].rsplit("/", 1)[-1]
+            log.info("request id=%s handled", rid)
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+    """))
+    config = logging_config(shm, "web")
+    # gunicorn merges this over its defaults, whose loggers name these handlers.
+    config["handlers"]["console"] = {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}
+    config["handlers"]["error_console"] = {"class": "logging.StreamHandler"}
+    config["root"] = {"level": "WARNING", "handlers": ["ring"]}
+    (tmp_path / "gunicorn_conf.py").write_text(f"logconfig_dict = {config!r}\n")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}",
+         "-c", "gunicorn_conf.py", "wsgi_app:app"],
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(port, server)
+        hammer(port)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=60)
+    assert f.wait_written(REQUESTS)
+    f.stop()
+    check(f, err)
+
+
+@pytest.mark.skipif(shutil.which("uvicorn") is None, reason="uvicorn is not installed")
+def test_uvicorn_fastapi_workers(flusher, shm, tmp_path):
+    f = flusher("--when", "S", "--format", "%(process)d %(asctime)s %(message)s")
+    (tmp_path / "asgi_app.py").write_text(textwrap.dedent("""
+        import logging
+        from fastapi import FastAPI
+        log = logging.getLogger("api")
+        app = FastAPI()
+        @app.get("/r/{rid}")
+        def handle(rid: int):
+            log.info("request id=%d handled", rid)
+            return {"ok": True}
+    """))
+    (tmp_path / "log.json").write_text(json.dumps(logging_config(shm, "api")))
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "asgi_app:app", "--workers", "4", "--port", str(port),
+         "--log-config", "log.json", "--no-access-log"],
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(port, server)
+        hammer(port)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=60)
+    assert f.wait_written(REQUESTS)
+    f.stop()
+    check(f, err)
