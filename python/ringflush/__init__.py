@@ -20,10 +20,23 @@ from ._native import RingflushError, RingFullError
 __all__ = ["RingHandler", "Logger", "RingflushError", "RingFullError"]
 
 # Attributes every LogRecord has; anything else came from `extra=`.
-_STANDARD = frozenset(
-    logging.LogRecord("", 0, "", 0, "", (), None).__dict__
-) | {"message", "asctime", "taskName"}
+_PLAIN_RECORD = logging.LogRecord("", 0, "", 0, "", (), None).__dict__
+_PLAIN_COUNT = len(_PLAIN_RECORD)
+_STANDARD = frozenset(_PLAIN_RECORD) | {"message", "asctime", "taskName"}
 _FORMATTER = logging.Formatter()
+
+
+_encoded = {}
+
+
+def _cached(text):
+    """UTF-8 of a field that repeats (logger, file, function, thread names)."""
+    b = _encoded.get(text)
+    if b is None:
+        if len(_encoded) > 4096:
+            _encoded.clear()
+        b = _encoded[text] = _utf8(text or "")
+    return b
 
 
 def _utf8(text):
@@ -48,6 +61,16 @@ class RingHandler(logging.Handler):
         super().__init__(level)
         self.shm = shm
         self._producer = _Producer(shm, on_full, timeout)
+        self._write = self._producer.write
+
+    def handle(self, record):
+        # emit() is thread-safe (the ring is lock-free): skip the handler lock.
+        rv = self.filter(record)
+        if rv:
+            if isinstance(rv, logging.LogRecord):
+                record = rv
+            self.emit(record)
+        return rv
 
     def emit(self, record):
         try:
@@ -62,27 +85,43 @@ class RingHandler(logging.Handler):
                 if msg[-1:] != "\n":
                     msg += "\n"
                 msg += _FORMATTER.formatStack(record.stack_info)
-            extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
-            created_ns = getattr(record, "created_ns", None) or int(record.created * 1e9)
-            self._producer.write(
+            attrs = record.__dict__
+            extra = None
+            if len(attrs) > _PLAIN_COUNT:
+                keys = attrs.keys() - _STANDARD
+                if keys:
+                    extra = _utf8(json.dumps({k: attrs[k] for k in keys}, default=str))
+            try:
+                message = msg.encode()
+            except UnicodeEncodeError:
+                message = _utf8(msg)
+            self._write(
                 record.levelno,
-                _utf8(record.name),
-                _utf8(msg),
-                created_ns,
-                _utf8(record.pathname or ""),
+                _cached(record.name),
+                message,
+                attrs.get("created_ns") or int(record.created * 1e9),
+                _cached(record.pathname),
                 record.lineno or 0,
-                _utf8(record.funcName or ""),
-                _utf8(record.module or ""),
+                _cached(record.funcName),
+                _cached(record.module),
                 record.thread or 0,
-                _utf8(record.threadName or ""),
-                _utf8(record.processName or ""),
-                _utf8(getattr(record, "taskName", None) or ""),
-                _utf8(json.dumps(extra, default=str)) if extra else b"",
+                _cached(record.threadName),
+                _cached(record.processName),
+                _cached(attrs.get("taskName")),
+                extra or b"",
             )
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+
+_thread = threading.local()
+
+
+def _thread_name():
+    name = _thread.name = _utf8(threading.current_thread().name)
+    return name
 
 
 class Logger:
@@ -93,22 +132,23 @@ class Logger:
 
     def __init__(self, shm="/applog", name="root", on_full="block", timeout=1.0):
         self._producer = _Producer(shm, on_full, timeout)
+        self._write = self._producer.log
         self._name = _utf8(name)
-        self._local = threading.local()
 
     def log(self, level, msg):
-        local = self._local
         try:
-            thread = local.name
-        except AttributeError:
-            thread = local.name = _utf8(threading.current_thread().name)
-        self._producer.log(level, self._name, _utf8(msg), thread)
+            self._write(level, self._name, msg.encode(), _thread.name)
+        except (AttributeError, UnicodeEncodeError):
+            self._write(level, self._name, _utf8(msg), _thread_name())
 
     def debug(self, msg):
         self.log(logging.DEBUG, msg)
 
     def info(self, msg):
-        self.log(logging.INFO, msg)
+        try:
+            self._write(20, self._name, msg.encode(), _thread.name)
+        except (AttributeError, UnicodeEncodeError):
+            self.log(20, msg)
 
     def warning(self, msg):
         self.log(logging.WARNING, msg)
