@@ -72,6 +72,49 @@ impl Timer {
     }
 }
 
+/// A percentile plot (log scale) of each series, as SVG.
+fn chart(series: &[(String, Histogram<u64>)]) -> String {
+    let qs = [0.5, 0.9, 0.99, 0.999, 0.9999];
+    let (w, h, left, top, bottom) = (760.0, 420.0, 70.0, 30.0, 50.0);
+    let (lo, hi) = (10f64.log10(), 1e6f64.log10());
+    let x = |i: usize| left + (w - left - 200.0) * i as f64 / (qs.len() - 1) as f64;
+    let y = |ns: f64| top + (h - top - bottom) * (1.0 - (ns.max(10.0).log10() - lo) / (hi - lo));
+    let colors = [
+        "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
+    ];
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"18\" font-size=\"14\">Latency per log call, 100-byte record, 1 process (ns, log scale)</text>\n"
+    );
+    for p in 1..=6 {
+        let ns = 10f64.powi(p);
+        let yy = y(ns);
+        s += &format!("<line x1=\"{left}\" x2=\"{}\" y1=\"{yy}\" y2=\"{yy}\" stroke=\"#ddd\"/><text x=\"5\" y=\"{}\">{}</text>\n", w - 200.0, yy + 4.0, ns as u64);
+    }
+    for (i, q) in qs.iter().enumerate() {
+        s += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">p{}</text>\n",
+            x(i),
+            h - bottom + 20.0,
+            q * 100.0
+        );
+    }
+    for (k, (name, hist)) in series.iter().enumerate() {
+        let c = colors[k % colors.len()];
+        let pts: Vec<String> = qs
+            .iter()
+            .enumerate()
+            .map(|(i, q)| format!("{:.1},{:.1}", x(i), y(hist.value_at_quantile(*q) as f64)))
+            .collect();
+        s += &format!(
+            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            pts.join(" ")
+        );
+        let ly = top + 20.0 * k as f64 + 10.0;
+        s += &format!("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"4\" fill=\"{c}\"/><text x=\"{}\" y=\"{}\">{name}</text>\n", w - 190.0, ly - 4.0, w - 172.0, ly + 1.0);
+    }
+    s + "</svg>\n"
+}
+
 fn row(name: &str, h: &Histogram<u64>) -> String {
     format!(
         "| {name:<34} | {:>7} | {:>7} | {:>7} | {:>8} | {:>9} |",
@@ -224,7 +267,7 @@ fn main() {
         "TSC: {:.3} ticks/ns, timer overhead {} ticks subtracted; {n} calls each\n",
         timer.per_ns, timer.overhead
     );
-    println!("| 100-byte record, 1 process (ns)    |     p50 |     p90 |     p99 |    p99.9 |       max |");
+    println!("| one log call, 100 B unless noted (ns) |  p50 |     p90 |     p99 |    p99.9 |       max |");
     println!("|------------------------------------|---------|---------|---------|----------|-----------|");
 
     let mut bench = common::Bench::new("latency");
@@ -236,8 +279,38 @@ fn main() {
     for _ in 0..100_000 {
         producer.log(level::INFO, "bench", &msg).unwrap();
     }
+    let mut series: Vec<(String, Histogram<u64>)> = Vec::new();
+    for size in [16usize, 1024] {
+        let m = "m".repeat(size);
+        let h = timer.measure(n, || producer.log(level::INFO, "bench", &m).unwrap());
+        println!("{}", row(&format!("ringflush producer, {size} B"), &h));
+    }
     let ours = timer.measure(n, || producer.log(level::INFO, "bench", &msg).unwrap());
     println!("{}", row("ringflush producer", &ours));
+    series.push(("ringflush producer".into(), ours.clone()));
+    {
+        // A second producer process writing at the same time.
+        let mut other = std::process::Command::new(common::BIN)
+            .args([
+                "worker",
+                "--shm",
+                &bench.shm,
+                "--id",
+                "1",
+                "--seconds",
+                "600",
+                "--pause-us",
+                "2",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let two = timer.measure(n, || producer.log(level::INFO, "bench", &msg).unwrap());
+        println!("{}", row("ringflush producer, 2 processes", &two));
+        let _ = other.kill();
+        let _ = other.wait();
+    }
     let clock = timer.measure(n, || {
         std::hint::black_box(ringflush_ring::now_ns());
     });
@@ -263,11 +336,51 @@ fn main() {
     println!("{}", row("flock + write(2) + unlock", &locked));
     bench.stop_flusher();
 
+    let file = std::fs::File::create(bench.dir.path().join("tracing.log")).unwrap();
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .finish();
+    let tracing_h = tracing::subscriber::with_default(subscriber, || {
+        timer.measure(n, || tracing::info!("{}", msg))
+    });
+    drop(guard);
+    println!("{}", row("tracing-appender non_blocking", &tracing_h));
+
+    let file_sink = spdlog::sink::FileSink::builder()
+        .path(bench.dir.path().join("spdlog.log"))
+        .build_arc()
+        .unwrap();
+    let async_sink = spdlog::sink::AsyncPoolSink::builder()
+        .sink(file_sink)
+        .build_arc()
+        .unwrap();
+    let spd = spdlog::Logger::builder().sink(async_sink).build().unwrap();
+    let spdlog_h = timer.measure(n, || spdlog::info!(logger: spd, "{}", msg));
+    println!("{}", row("spdlog-rs AsyncPoolSink", &spdlog_h));
+    series.push(("write(2) O_APPEND".into(), append.clone()));
+    series.push(("flock + write(2)".into(), locked.clone()));
+    series.push(("tracing-appender non_blocking".into(), tracing_h.clone()));
+    series.push(("spdlog-rs async".into(), spdlog_h.clone()));
+    let svg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/latency.svg");
+    if !quick {
+        std::fs::create_dir_all(svg.parent().unwrap()).unwrap();
+        std::fs::write(&svg, chart(&series)).unwrap();
+        println!("\nchart written to {}", svg.display());
+    }
+
     let p50 = ours.value_at_quantile(0.5) as f64;
+    let p99 = ours.value_at_quantile(0.99) as f64;
     println!(
-        "\nratios at p50: {:.1}x faster than O_APPEND write, {:.1}x faster than flock + write",
+        "\nratios at p50: {:.1}x faster than O_APPEND write, {:.1}x faster than flock + write, \
+         {:.1}x than tracing-appender, {:.1}x than spdlog-rs; at p99: {:.1}x than tracing-appender, {:.1}x than spdlog-rs",
         append.value_at_quantile(0.5) as f64 / p50,
-        locked.value_at_quantile(0.5) as f64 / p50
+        locked.value_at_quantile(0.5) as f64 / p50,
+        tracing_h.value_at_quantile(0.5) as f64 / p50,
+        spdlog_h.value_at_quantile(0.5) as f64 / p50,
+        tracing_h.value_at_quantile(0.99) as f64 / p99,
+        spdlog_h.value_at_quantile(0.99) as f64 / p99,
     );
 
     let records = if quick { 1_000_000 } else { 2_000_000 };

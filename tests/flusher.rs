@@ -223,3 +223,20 @@ fn timestamps_are_wall_time_with_and_without_tsc() {
         );
     }
 }
+
+#[test]
+fn bench_subcommand_reports_throughput_and_latency_without_drops() {
+    let s = Scratch::new("benchcmd");
+    let out = s.run(&["bench", "--producers", "2", "--seconds", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("records/s") && text.contains("dropped: 0"),
+        "{text}"
+    );
+    assert!(text.contains("| 1 |"), "a latency row per producer: {text}");
+}

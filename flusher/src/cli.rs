@@ -23,6 +23,8 @@ pub enum Command {
     Stat(StatArgs),
     /// Start a flusher and 8 workers in a temp dir and check nothing is lost.
     Demo(DemoArgs),
+    /// Measure end-to-end throughput and producer latency on this machine.
+    Bench(BenchArgs),
     /// (internal) a Rust producer process writing numbered records.
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -142,6 +144,19 @@ pub struct DemoArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Producer processes writing as fast as they can.
+    #[arg(long, default_value_t = 2)]
+    pub producers: u32,
+    /// How long they write.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub message_bytes: usize,
+}
+
+#[derive(Args, Debug)]
 pub struct WorkerArgs {
     #[arg(long)]
     pub shm: String,
@@ -155,6 +170,12 @@ pub struct WorkerArgs {
     /// Pause between records, in microseconds.
     #[arg(long, default_value_t = 0)]
     pub pause_us: u64,
+    /// Time every call and print `count p50 p99 p999 max` (ns) instead.
+    #[arg(long)]
+    pub latency: bool,
+    /// Message size in bytes (with --latency).
+    #[arg(long, default_value_t = 100)]
+    pub message_bytes: usize,
 }
 
 /// `64M`, `1G`, `65536`, `64MiB`: binary units.

@@ -2,6 +2,7 @@
 //! records, writes them and rotates the file. The binary (`main.rs`) is a thin
 //! shell over [`run_cli`].
 
+pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod flusher;
@@ -97,6 +98,7 @@ pub fn run_cli(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        (Some(Command::Bench(a)), _) => bench::run(&a).map(|_| ExitCode::SUCCESS),
         (Some(Command::Demo(a)), _) => Ok(if demo::run(&a)? {
             ExitCode::SUCCESS
         } else {

@@ -9,6 +9,9 @@ use ringflush_producer::{level, Producer};
 use crate::cli::WorkerArgs;
 
 pub fn run(args: &WorkerArgs) -> Result<u64> {
+    if args.latency {
+        return timed(args);
+    }
     let producer = Producer::open(&args.shm)?;
     let deadline =
         (args.seconds > 0.0).then(|| Instant::now() + Duration::from_secs_f64(args.seconds));
@@ -45,4 +48,37 @@ pub fn run(args: &WorkerArgs) -> Result<u64> {
     }
     println!("{seq}");
     Ok(seq)
+}
+
+/// Write `--message-bytes` records as fast as possible until `--seconds`,
+/// timing each call with the monotonic clock; print the count and
+/// percentiles. The clock's own cost (~25 ns) is included.
+fn timed(args: &WorkerArgs) -> Result<u64> {
+    let producer = Producer::open(&args.shm)?;
+    let msg = "m".repeat(args.message_bytes);
+    let logger = format!("bench.{}", args.id);
+    let end = Instant::now() + Duration::from_secs_f64(args.seconds.max(0.1));
+    let mut samples: Vec<u32> = Vec::with_capacity(1 << 22);
+    let mut failed = 0u64;
+    while samples.len() < (1 << 24) {
+        let t = Instant::now();
+        if t >= end {
+            break;
+        }
+        if producer.log(level::INFO, &logger, &msg).is_err() {
+            failed += 1;
+        }
+        samples.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+    }
+    let n = samples.len() as u64;
+    samples.sort_unstable();
+    let q = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
+    println!(
+        "{n} {} {} {} {} {failed}",
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        samples[samples.len() - 1]
+    );
+    Ok(n)
 }

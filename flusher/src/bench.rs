@@ -1,0 +1,127 @@
+//! `ringflush bench`: a flusher and N producer processes writing as fast as
+//! they can with the blocking policy, in a temp dir; a progress line each
+//! second, then records/s end to end (until the flusher has written
+//! everything), drops (must be 0) and the producers' per-call latency.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use ringflush_ring::{Segment, SegmentOptions};
+
+use crate::cli::BenchArgs;
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.producers == 0 || args.seconds <= 0.0 {
+        bail!("--producers and --seconds must be positive");
+    }
+    let exe = std::env::current_exe().context("locating the ringflush binary")?;
+    let dir = tempfile::Builder::new()
+        .prefix("ringflush-bench-")
+        .tempdir()?;
+    let shm = format!("/ringflush-bench-{}", std::process::id());
+    let mut flusher = Command::new(&exe)
+        .args([
+            "--shm",
+            &shm,
+            "--format",
+            "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+            "--file",
+        ])
+        .arg(dir.path().join("bench.log"))
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the flusher")?;
+    let result = measure(&exe, &shm, args);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(flusher.id() as libc::pid_t, libc::SIGTERM) };
+    let _ = flusher.wait();
+    let _ = Segment::unlink(&shm);
+    result
+}
+
+fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
+    let opts = SegmentOptions {
+        create: false,
+        ..SegmentOptions::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let seg = loop {
+        match Segment::open(shm, &opts) {
+            Ok(s) if s.header().flusher.pid.load(Ordering::Relaxed) != 0 => break s,
+            _ if Instant::now() > deadline => bail!("the flusher did not start"),
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    let h = seg.header();
+    println!(
+        "ringflush bench: {} producer processes, {}-byte messages, {:.1} s, blocking policy, {} cores",
+        args.producers,
+        args.message_bytes,
+        args.seconds,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    let start = Instant::now();
+    let workers: Vec<_> = (0..args.producers)
+        .map(|id| {
+            Command::new(exe)
+                .args(["worker", "--latency", "--shm", shm, "--id", &id.to_string()])
+                .args([
+                    "--seconds",
+                    &args.seconds.to_string(),
+                    "--message-bytes",
+                    &args.message_bytes.to_string(),
+                ])
+                .stdout(Stdio::piped())
+                .spawn()
+        })
+        .collect::<std::io::Result<_>>()?;
+    let mut last = (0u64, Instant::now());
+    while start.elapsed().as_secs_f64() < args.seconds {
+        std::thread::sleep(Duration::from_secs(1).min(Duration::from_secs_f64(args.seconds)));
+        let n = h.counters.written.load(Ordering::Relaxed);
+        let rate = (n - last.0) as f64 / last.1.elapsed().as_secs_f64();
+        println!(
+            "  {:>5.1} s  {n:>12} records written  {rate:>12.0} records/s",
+            start.elapsed().as_secs_f64()
+        );
+        last = (n, Instant::now());
+    }
+    let mut committed = 0u64;
+    let mut rows = Vec::new();
+    for (id, w) in workers.into_iter().enumerate() {
+        let out = w.wait_with_output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        if !out.status.success() || v.len() != 6 {
+            bail!("producer {id} failed: {text}");
+        }
+        committed += v[0] - v[5];
+        rows.push(v);
+    }
+    while h.counters.written.load(Ordering::Relaxed) < committed {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let dropped = h.counters.dropped.load(Ordering::Relaxed);
+    println!("\n| producer | calls | p50 ns | p99 ns | p99.9 ns | max ns |");
+    println!("|---|---|---|---|---|---|");
+    for (id, v) in rows.iter().enumerate() {
+        println!(
+            "| {id} | {} | {} | {} | {} | {} |",
+            v[0], v[1], v[2], v[3], v[4]
+        );
+    }
+    println!(
+        "\n{committed} records in {elapsed:.2} s end to end: {:.0} records/s; dropped: {dropped}",
+        committed as f64 / elapsed
+    );
+    if dropped > 0 {
+        bail!("{dropped} records were dropped");
+    }
+    Ok(())
+}
