@@ -60,6 +60,23 @@ def check(f, server_stderr):
     assert len(pids) >= 2, "requests were served by several worker processes"
 
 
+def serve_and_check(f, cwd, command):
+    """Run `python -m <command(port)>` in `cwd`, send the requests, stop it,
+    and check the log files."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", *command(port)], cwd=cwd,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(port, server)
+        hammer(port)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=60)
+    assert f.wait_written(REQUESTS)
+    f.stop()
+    check(f, err)
+
+
 def logging_config(shm, logger):
     return {
         "version": 1,
@@ -87,20 +104,8 @@ def test_gunicorn_sync_workers(flusher, shm, tmp_path):
     config["handlers"]["error_console"] = {"class": "logging.StreamHandler"}
     config["root"] = {"level": "WARNING", "handlers": ["ring"]}
     (tmp_path / "gunicorn_conf.py").write_text(f"logconfig_dict = {config!r}\n")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}",
-         "-c", "gunicorn_conf.py", "wsgi_app:app"],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_ready(port, server)
-        hammer(port)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, err = server.communicate(timeout=60)
-    assert f.wait_written(REQUESTS)
-    f.stop()
-    check(f, err)
+    serve_and_check(f, tmp_path, lambda port: [
+        "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}", "-c", "gunicorn_conf.py", "wsgi_app:app"])
 
 
 @pytest.mark.skipif(shutil.which("uvicorn") is None, reason="uvicorn is not installed")
@@ -117,17 +122,6 @@ def test_uvicorn_fastapi_workers(flusher, shm, tmp_path):
             return {"ok": True}
     """))
     (tmp_path / "log.json").write_text(json.dumps(logging_config(shm, "api")))
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "asgi_app:app", "--workers", "4", "--port", str(port),
-         "--log-config", "log.json", "--no-access-log"],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_ready(port, server)
-        hammer(port)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, err = server.communicate(timeout=60)
-    assert f.wait_written(REQUESTS)
-    f.stop()
-    check(f, err)
+    serve_and_check(f, tmp_path, lambda port: [
+        "uvicorn", "asgi_app:app", "--workers", "4", "--port", str(port),
+        "--log-config", "log.json", "--no-access-log"])
