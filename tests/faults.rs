@@ -198,3 +198,54 @@ fn flusher_killed_between_write_and_release() {
 fn flusher_killed_in_the_middle_of_a_write() {
     flusher_killed("mid_write:2", "removed its");
 }
+
+/// A disk that fails writes with EIO for a while (injected): the records
+/// wait in the ring, the error is reported once per interval and in `stat`,
+/// and everything is written once the disk works again.
+#[test]
+fn failing_writes_are_retried_until_the_disk_works() {
+    let s = Scratch::new("eio");
+    let producer = ringflush_producer::Producer::open(&s.shm).unwrap();
+    for i in 0..5000 {
+        producer.log(20, "n", &format!("worker=0 seq={i}")).unwrap();
+    }
+    // ~12 failures with backoff 1, 2, 4 ... capped at 1 s: a few seconds.
+    let mut f = s
+        .cmd()
+        .args([
+            "--shm",
+            &s.shm,
+            "--file",
+            "app.log",
+            "--format",
+            "%(message)s",
+        ])
+        .env("RINGFLUSH_FLUSHER_FAULT", "eio:12")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || stat(&s)["flusher"]
+        ["write_errno"]
+        == libc::EIO));
+    assert!(
+        stat(&s)["used"].as_u64().unwrap() > 0,
+        "records wait in the ring"
+    );
+    assert!(wait_until(Duration::from_secs(60), || seqs(&s)
+        .get(&0)
+        .map(Vec::len)
+        == Some(5000)));
+    assert_eq!(stat(&s)["flusher"]["write_errno"], 0);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(f.id() as i32, libc::SIGTERM) };
+    assert!(f.wait().unwrap().success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut f.stderr.take().unwrap(), &mut err).unwrap();
+    let reports = err.matches("Input/output error").count();
+    assert!(
+        (1..12).contains(&reports),
+        "reported once per interval, not per attempt: {err}"
+    );
+    assert!(err.contains("works again"), "{err}");
+    assert_eq!(seqs(&s)[&0], (0..5000).collect::<Vec<_>>());
+}

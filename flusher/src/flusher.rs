@@ -161,12 +161,14 @@ fn unsafe_zeroed_group() -> libc::group {
 
 /// Test-only fault injection: `RINGFLUSH_FLUSHER_FAULT=after_write:N` makes
 /// the flusher SIGKILL itself after writing its N-th batch but before
-/// releasing it; `mid_write:N` after writing half of it. Unset: no effect.
+/// releasing it; `mid_write:N` after writing half of it; `eio:N` makes its
+/// first N write attempts fail with EIO (a failing disk). Unset: no effect.
 #[derive(Debug, Default)]
 struct FlusherFault {
     mid_write: bool,
     nth: u64,
     batches: std::cell::Cell<u64>,
+    failing_writes: std::cell::Cell<u64>,
 }
 
 impl FlusherFault {
@@ -176,10 +178,23 @@ impl FlusherFault {
             Some((point @ ("after_write" | "mid_write"), n)) => Self {
                 mid_write: point == "mid_write",
                 nth: n.parse().unwrap_or(0),
-                batches: Default::default(),
+                ..Self::default()
+            },
+            Some(("eio", n)) => Self {
+                failing_writes: std::cell::Cell::new(n.parse().unwrap_or(0)),
+                ..Self::default()
             },
             _ => Self::default(),
         }
+    }
+
+    /// An injected write error, while any are left.
+    fn write_error(&self) -> Option<std::io::Error> {
+        let left = self.failing_writes.get();
+        (left > 0).then(|| {
+            self.failing_writes.set(left - 1);
+            std::io::Error::from_raw_os_error(libc::EIO)
+        })
     }
 
     /// How much of `buf[from..len]` to write now: all, unless this is the
@@ -421,7 +436,11 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
         }
         if written_of_buf < buf.len() {
             let end = fault.limit(written_of_buf, buf.len());
-            match out.write(&buf[written_of_buf..end]) {
+            let result = match fault.write_error() {
+                Some(e) => Err(e),
+                None => out.write(&buf[written_of_buf..end]),
+            };
+            match result {
                 Ok(n) => {
                     written_of_buf += n;
                     fault.after_partial_write(written_of_buf, buf.len());
