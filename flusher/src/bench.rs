@@ -78,6 +78,7 @@ fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
         })
         .collect::<std::io::Result<_>>()?;
     let mut last = (0u64, Instant::now());
+    let mut memory: Vec<(String, (u64, u64, u64))> = Vec::new();
     while start.elapsed().as_secs_f64() < args.seconds {
         std::thread::sleep(Duration::from_secs(1).min(Duration::from_secs_f64(args.seconds)));
         let n = h.counters.written.load(Ordering::Relaxed);
@@ -87,6 +88,17 @@ fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
             start.elapsed().as_secs_f64()
         );
         last = (n, Instant::now());
+        // Sample memory while everyone is still running.
+        let flusher = h.flusher.pid.load(Ordering::Relaxed);
+        memory = std::iter::once(("flusher".to_string(), flusher))
+            .chain(
+                workers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| (format!("producer {i}"), w.id())),
+            )
+            .filter_map(|(name, pid)| rss(pid).map(|m| (name, m)))
+            .collect();
     }
     let mut committed = 0u64;
     let mut rows = Vec::new();
@@ -120,8 +132,31 @@ fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
         "\n{committed} records in {elapsed:.2} s end to end: {:.0} records/s; dropped: {dropped}",
         committed as f64 / elapsed
     );
+    if !memory.is_empty() {
+        println!("\n| process | resident KiB | private (anon) KiB | shared ring (shmem) KiB |");
+        println!("|---|---|---|---|");
+        for (name, (rss, anon, shmem)) in &memory {
+            println!("| {name} | {rss} | {anon} | {shmem} |");
+        }
+        println!(
+            "(the ring is one shared mapping, counted in every process's resident size; \
+             each process's own cost is its private memory)"
+        );
+    }
     if dropped > 0 {
         bail!("{dropped} records were dropped");
     }
     Ok(())
+}
+
+/// (VmRSS, RssAnon, RssShmem) in KiB from /proc/<pid>/status.
+fn rss(pid: u32) -> Option<(u64, u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |key: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("VmRSS:")?, field("RssAnon:")?, field("RssShmem:")?))
 }
