@@ -240,3 +240,31 @@ fn bench_subcommand_reports_throughput_and_latency_without_drops() {
     );
     assert!(text.contains("| 1 |"), "a latency row per producer: {text}");
 }
+
+/// With no flusher running, a full ring must not make every blocking log
+/// call wait out its timeout (that would stall the application): records
+/// are dropped at once and counted, and reported once a flusher starts.
+#[test]
+fn blocking_producers_do_not_stall_without_a_flusher() {
+    let s = Scratch::new("noflusher");
+    let shm = s.shm.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let p = Producer::builder(&shm).capacity(1 << 16).open().unwrap();
+        let failed = (0..3000)
+            .filter(|i| p.log(level::INFO, "x", &format!("{i:0>100}")).is_err())
+            .count();
+        tx.send(failed).unwrap();
+    });
+    // A bound on a hang (3000 blocked calls would take 45 minutes).
+    let failed = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("producers stalled");
+    assert!(failed > 2000, "{failed}");
+    let f = s.flusher_ready(&[]);
+    assert!(wait_until(Duration::from_secs(20), || {
+        read(&s.path("app.log")).contains(&format!("{failed} records dropped by producers"))
+    }));
+    let (ok, err) = f.stop();
+    assert!(ok, "{err}");
+}

@@ -15,7 +15,9 @@ use crate::identity;
 /// What a producer does when the ring is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullPolicy {
-    /// Wait for the flusher to free space, up to `timeout`, then drop.
+    /// Wait for the flusher to free space, up to `timeout`, then drop. With
+    /// no flusher running (no heartbeat for 3 s) drop at once rather than
+    /// stall every log call.
     Block { timeout: Duration },
     /// Drop the record at once.
     Drop,
@@ -221,6 +223,12 @@ impl Producer {
             return Err(self.drop_record(WriteError::Full));
         };
         let header = self.ring.header();
+        // Waiting only helps while a flusher drains: with none running, a
+        // full ring stays full, and blocking every log call for the whole
+        // timeout would stall the application. Drop (counted) instead.
+        if !flusher_running(header) {
+            return Err(self.drop_record(WriteError::Full));
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let seq = wait::register_space_waiter(header);
@@ -257,6 +265,13 @@ impl Producer {
     pub fn max_record(&self) -> u64 {
         self.ring.max_record()
     }
+}
+
+/// Whether a flusher has shown a heartbeat in the last 3 seconds (it beats
+/// at least every 250 ms, and clears it when it stops).
+fn flusher_running(header: &ringflush_ring::SegmentHeader) -> bool {
+    let beat = header.flusher.heartbeat_ns.load(Ordering::Relaxed);
+    beat != 0 && ringflush_ring::now_ns().saturating_sub(beat) < 3_000_000_000
 }
 
 /// Fit a record into `max` payload bytes: cut the message first; if the other
