@@ -89,9 +89,10 @@ fn every_second_with_three_backups() {
             let created: f64 = created.parse().unwrap();
             if let Some(start) = second {
                 // A record stamped in the last instant before a rollover may
-                // be claimed after one stamped just after it.
+                // be claimed after one stamped just after it (its writer can
+                // be preempted in between on a loaded machine).
                 assert!(
-                    created >= start - 0.05 && created < start + 1.0,
+                    created >= start - 0.5 && created < start + 1.0,
                     "{line} in {name}"
                 );
             }
