@@ -13,6 +13,7 @@ pub fn run(args: &StatArgs) -> Result<String> {
         &args.shm,
         &SegmentOptions {
             create: false,
+            prefault: false,
             ..SegmentOptions::default()
         },
     )?;

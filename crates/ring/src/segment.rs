@@ -37,6 +37,9 @@ pub struct SegmentOptions {
     pub mode: u32,
     /// How long to wait for another process to finish creating the segment.
     pub ready_timeout: Duration,
+    /// Fault in the whole mapping now (producers and the flusher, so no log
+    /// call pays a page fault); inspectors such as `stat` turn it off.
+    pub prefault: bool,
 }
 
 impl Default for SegmentOptions {
@@ -48,6 +51,7 @@ impl Default for SegmentOptions {
             max_record: None,
             mode: 0o600,
             ready_timeout: Duration::from_secs(2),
+            prefault: true,
         }
     }
 }
@@ -279,7 +283,9 @@ impl Segment {
             fail("fallocate", source)
         })?;
         let map = map(&fd, size).map_err(|e| fail("mmap", e))?;
-        prefault(&map);
+        if opts.prefault {
+            prefault(&map);
+        }
         let seg = Segment {
             name: name.into(),
             fd,
@@ -343,7 +349,9 @@ impl Segment {
                             requested: opts.capacity,
                         });
                     }
-                    prefault(&map);
+                    if opts.prefault {
+                        prefault(&map);
+                    }
                     return Ok(Segment {
                         name: name.into(),
                         fd,
