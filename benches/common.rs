@@ -24,6 +24,16 @@ impl Bench {
         }
     }
 
+    /// Open the existing segment to watch its counters (no prefault).
+    pub fn segment(&self) -> Option<Segment> {
+        let opts = SegmentOptions {
+            create: false,
+            prefault: false,
+            ..Default::default()
+        };
+        Segment::open(&self.shm, &opts).ok()
+    }
+
     /// Start the real flusher without waiting for it.
     pub fn spawn_flusher(&mut self, size: &str, format: &str) -> u32 {
         self.spawn_flusher_with(size, format, &[])
@@ -49,13 +59,7 @@ impl Bench {
         let pid = self.spawn_flusher(size, format);
         let end = Instant::now() + Duration::from_secs(30);
         while Instant::now() < end {
-            if let Ok(seg) = Segment::open(
-                &self.shm,
-                &SegmentOptions {
-                    create: false,
-                    ..Default::default()
-                },
-            ) {
+            if let Some(seg) = self.segment() {
                 if seg.header().flusher.pid.load(Ordering::Relaxed) == pid {
                     return;
                 }

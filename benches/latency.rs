@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use ringflush_producer::{level, FullPolicy, Producer};
-use ringflush_ring::{Segment, SegmentOptions};
 
 #[inline]
 fn ticks() -> u64 {
@@ -140,14 +139,7 @@ fn flusher_throughput(format: &str, records: u64) -> (f64, u64) {
             p.log(level::INFO, "bench", &msg).unwrap();
         }
     }
-    let seg = Segment::open(
-        &b.shm,
-        &SegmentOptions {
-            create: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let seg = b.segment().unwrap();
     let written = &seg.header().counters.written;
     b.spawn_flusher("512M", format);
     // Time from the first batch written to the last (busy polling, so the
@@ -206,14 +198,7 @@ fn rotation_stall(seconds: f64, rotate: bool) -> (Duration, u64) {
     };
     b.spawn_flusher_with("64M", "%(message)s", args);
     let producer = Producer::open(&b.shm).unwrap();
-    let seg = Segment::open(
-        &b.shm,
-        &SegmentOptions {
-            create: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let seg = b.segment().unwrap();
     let h = seg.header();
     while h.flusher.pid.load(Ordering::Relaxed) == 0 {
         std::thread::sleep(Duration::from_millis(1));

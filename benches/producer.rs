@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ringflush_producer::{level, Producer};
-use ringflush_ring::{Segment, SegmentOptions};
 
 fn producer_call(c: &mut Criterion) {
     let mut bench = common::Bench::new("criterion");
@@ -25,14 +24,7 @@ fn producer_call(c: &mut Criterion) {
     let producer = Producer::open(&bench.shm).unwrap();
     let msg = common::message_100();
     let mut g = c.benchmark_group("log 100 B");
-    let seg = Segment::open(
-        &bench.shm,
-        &SegmentOptions {
-            create: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let seg = bench.segment().unwrap();
     let ring = seg.ring();
     g.bench_function("ringflush producer", |b| {
         b.iter_custom(|iters| {

@@ -37,17 +37,7 @@ fn spawn_worker(s: &Scratch, id: u64, seconds: f64) -> Child {
 }
 
 fn spawn_flusher(s: &Scratch) -> Child {
-    s.cmd()
-        .args([
-            "--shm",
-            &s.shm,
-            "--file",
-            "app.log",
-            "--format",
-            "%(message)s",
-            "--unblock-timeout",
-            "2",
-        ])
+    s.flusher_cmd(&["--format", "%(message)s", "--unblock-timeout", "2"])
         .args(["--size", "4M"])
         .stderr(Stdio::null())
         .spawn()

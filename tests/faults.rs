@@ -13,18 +13,8 @@ use std::time::Duration;
 use common::{read, wait_until, Scratch};
 
 fn worker(s: &Scratch, id: u64, count: u64, fault: Option<&str>) -> Child {
-    let mut cmd = s.cmd();
-    cmd.args([
-        "worker",
-        "--shm",
-        &s.shm,
-        "--id",
-        &id.to_string(),
-        "--count",
-        &count.to_string(),
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    let mut cmd = s.worker_cmd(id, count);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     if let Some(f) = fault {
         cmd.env("RINGFLUSH_FAULT", f);
     }
@@ -164,15 +154,7 @@ fn flusher_killed(fault: &str, expect: &str) {
             .unwrap();
     }
     let first = s
-        .cmd()
-        .args([
-            "--shm",
-            &s.shm,
-            "--file",
-            "app.log",
-            "--format",
-            "%(message)s",
-        ])
+        .flusher_cmd(&["--format", "%(message)s"])
         .env("RINGFLUSH_FLUSHER_FAULT", fault)
         .stderr(Stdio::null())
         .status()
@@ -211,15 +193,7 @@ fn failing_writes_are_retried_until_the_disk_works() {
     }
     // ~12 failures with backoff 1, 2, 4 ... capped at 1 s: a few seconds.
     let mut f = s
-        .cmd()
-        .args([
-            "--shm",
-            &s.shm,
-            "--file",
-            "app.log",
-            "--format",
-            "%(message)s",
-        ])
+        .flusher_cmd(&["--format", "%(message)s"])
         .env("RINGFLUSH_FLUSHER_FAULT", "eio:12")
         .stderr(Stdio::piped())
         .spawn()

@@ -49,21 +49,7 @@ fn rust_producers_8_processes_100k_records_each() {
         "%(name)s %(process)d %(message)s",
     ]);
     let workers: Vec<_> = (0..PROCS)
-        .map(|id| {
-            s.cmd()
-                .args([
-                    "worker",
-                    "--shm",
-                    &s.shm,
-                    "--id",
-                    &id.to_string(),
-                    "--count",
-                    &PER.to_string(),
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
+        .map(|id| s.worker_cmd(id, PER).stdout(Stdio::null()).spawn().unwrap())
         .collect();
     for w in workers {
         assert!(common::wait_child(w, LIMIT).success());

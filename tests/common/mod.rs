@@ -38,12 +38,24 @@ impl Scratch {
         c.current_dir(self.dir.path());
         c
     }
+    /// The flusher command line for `app.log`, with extra arguments.
+    pub fn flusher_cmd(&self, extra: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.args(["--shm", &self.shm, "--file", "app.log"])
+            .args(extra);
+        c
+    }
+    /// A `ringflush worker` writing `count` numbered records as `id`.
+    pub fn worker_cmd(&self, id: u64, count: u64) -> Command {
+        let mut c = self.cmd();
+        c.args(["worker", "--shm", &self.shm, "--id", &id.to_string()])
+            .args(["--count", &count.to_string()]);
+        c
+    }
     /// Start a flusher writing to `app.log` with extra arguments.
     pub fn flusher(&self, extra: &[&str]) -> Flusher {
         let child = self
-            .cmd()
-            .args(["--shm", &self.shm, "--file", "app.log"])
-            .args(extra)
+            .flusher_cmd(extra)
             .stderr(Stdio::piped())
             .spawn()
             .expect("start flusher");
