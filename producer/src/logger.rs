@@ -28,21 +28,20 @@ impl log::Log for Producer {
 
     fn log(&self, record: &log::Record<'_>) {
         let write = |message: &str| {
-            identity::with_thread(|thread_id, thread_name| {
-                // Failures are counted in the segment and reported by the
-                // flusher; a logger has nowhere better to send them.
-                let _ = self.write(&Record {
-                    level: python_level(record.level()),
-                    line: record.line().unwrap_or(0),
-                    thread_id,
-                    thread_name,
-                    logger: record.target().as_bytes(),
-                    pathname: record.file().unwrap_or("").as_bytes(),
-                    module: record.module_path().unwrap_or("").as_bytes(),
-                    message: message.as_bytes(),
-                    ..Record::default()
-                });
-            })
+            let thread = identity::current_thread();
+            // Failures are counted in the segment and reported by the
+            // flusher; a logger has nowhere better to send them.
+            let _ = self.write(&Record {
+                level: python_level(record.level()),
+                line: record.line().unwrap_or(0),
+                thread_id: thread.id,
+                thread_name: &thread.name,
+                logger: record.target().as_bytes(),
+                pathname: record.file().unwrap_or("").as_bytes(),
+                module: record.module_path().unwrap_or("").as_bytes(),
+                message: message.as_bytes(),
+                ..Record::default()
+            });
         };
         if let Some(text) = record.args().as_str() {
             return write(text);

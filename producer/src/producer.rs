@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ringflush_ring::codec::{Encoding, Record};
+use ringflush_ring::codec::Record;
 use ringflush_ring::record::{FLAG_TSC, RECORD_HEADER_LEN};
 use ringflush_ring::{
     clock, wait, ClaimError, OpenError, RawRegion, Reserved, Ring, Segment, SegmentOptions, Stamp,
@@ -134,15 +134,14 @@ impl Producer {
     /// stamped with this thread's id and name.
     #[inline]
     pub fn log(&self, level: u8, logger: &str, message: &str) -> Result<(), WriteError> {
-        identity::with_thread(|thread_id, thread_name| {
-            self.write(&Record {
-                level,
-                thread_id,
-                thread_name,
-                logger: logger.as_bytes(),
-                message: message.as_bytes(),
-                ..Record::default()
-            })
+        let thread = identity::current_thread();
+        self.write(&Record {
+            level,
+            thread_id: thread.id,
+            thread_name: &thread.name,
+            logger: logger.as_bytes(),
+            message: message.as_bytes(),
+            ..Record::default()
         })
     }
 
@@ -170,8 +169,19 @@ impl Producer {
         flags: u32,
     ) -> Result<(), WriteError> {
         let max_payload = self.ring.max_record() as usize - RECORD_HEADER_LEN;
-        let (record, enc) =
-            fit(record, max_payload).ok_or_else(|| self.drop_record(WriteError::TooLarge))?;
+        // By reference: a Record is 200 bytes, and moving it around cost more
+        // than encoding it.
+        let bare;
+        let (record, enc) = match record.fit(max_payload) {
+            Some(enc) => (record, enc),
+            None => {
+                bare = without_optional_fields(record);
+                let enc = bare
+                    .fit(max_payload)
+                    .ok_or_else(|| self.drop_record(WriteError::TooLarge))?;
+                (&bare, enc)
+            }
+        };
         let header = self.ring.header();
         if enc.truncated() {
             header.counters.truncated.fetch_add(1, Ordering::Relaxed);
@@ -274,18 +284,16 @@ fn flusher_running(header: &ringflush_ring::SegmentHeader) -> bool {
     beat != 0 && ringflush_ring::now_ns().saturating_sub(beat) < 3_000_000_000
 }
 
-/// Fit a record into `max` payload bytes: cut the message first; if the other
-/// fields alone are too long, drop the optional ones (extra, location).
-fn fit<'a>(record: &Record<'a>, max: usize) -> Option<(Record<'a>, Encoding)> {
-    if let Some(enc) = record.fit(max) {
-        return Some((*record, enc));
-    }
-    let bare = Record {
+/// The record without its optional fields (extra, location), for when the
+/// others alone leave no room for the message. Rare: kept out of line.
+#[cold]
+#[inline(never)]
+fn without_optional_fields<'a>(record: &Record<'a>) -> Record<'a> {
+    Record {
         extra: b"",
         pathname: b"",
         func: b"",
         module: b"",
         ..*record
-    };
-    bare.fit(max).map(|enc| (bare, enc))
+    }
 }
