@@ -25,10 +25,14 @@ const BATCH_BYTES: u64 = 1 << 20;
 const IDLE_SLEEP: Duration = Duration::from_millis(10);
 /// While records came recently, poll this often instead of asking producers
 /// for a wake-up: no producer call pays a futex syscall during busy periods,
-/// and a record still reaches write(2) within a few milliseconds.
+/// and a record still reaches write(2) within a few milliseconds. The flusher
+/// does not spin: reading the lines producers are writing would pull them
+/// away from the producers' core, costing each log call a cache-line transfer.
 const POLL: Duration = Duration::from_millis(1);
-/// Spin this long for a new record before sleeping.
-const SPIN: Duration = Duration::from_micros(50);
+/// The heartbeat is stored at most this often: it shares a cache line with
+/// the `sleeping` word that every commit reads, and a store per loop would
+/// make each of those reads a miss.
+const HEARTBEAT_EVERY: u64 = 50_000_000;
 /// After this long without records, sleep until a producer wakes us.
 const DEEP_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Longest deep sleep: heartbeat and reports still run.
@@ -235,20 +239,13 @@ fn realtime_ns(tsc: &TscCalibration, stamp: &Stamp) -> u64 {
     }
 }
 
-/// Wait for the next record at `pos`: spin briefly, then poll while records
-/// came recently, then sleep until a producer wakes us.
+/// Wait for the next record at `pos`: poll while records came recently, then
+/// sleep until a producer wakes us.
 fn idle<R: ringflush_ring::Region>(
     ring: &ringflush_ring::Ring<'_, R>,
     pos: u64,
     quiet_for: Duration,
 ) {
-    let spin_until = Instant::now() + SPIN;
-    while Instant::now() < spin_until {
-        if ring.ready_at(pos) {
-            return;
-        }
-        std::hint::spin_loop();
-    }
     if quiet_for < DEEP_IDLE_AFTER {
         std::thread::sleep(POLL);
     } else {
@@ -357,9 +354,13 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
     let mut last_record = Instant::now();
     let fault = FlusherFault::from_env();
 
+    let mut last_beat = start_ns;
     loop {
         let now_ns = ringflush_ring::now_ns();
-        header.flusher.heartbeat_ns.store(now_ns, Ordering::Relaxed);
+        if now_ns.wrapping_sub(last_beat) >= HEARTBEAT_EVERY {
+            header.flusher.heartbeat_ns.store(now_ns, Ordering::Relaxed);
+            last_beat = now_ns;
+        }
         let terminating = signals.terminate.load(Ordering::Relaxed);
         if signals.reopen.swap(false, Ordering::Relaxed) {
             out.reopen()?;
