@@ -7,6 +7,9 @@
 //! clock); the median cost of an empty timed region is subtracted. Calls come
 //! in bursts of 100 with a pause after each, at about 1M calls/s, so the
 //! flusher keeps up and the figure is the caller's cost, not back-pressure.
+//! The contenders take turns in ten rounds, so that the shared machine
+//! changing speed mid-run (it does, by up to 2x) does not favour any of them.
+//! This VM's TSC advances in steps of about 10 ns: figures are multiples of it.
 
 mod common;
 
@@ -264,15 +267,99 @@ fn main() {
     for _ in 0..100_000 {
         producer.log(level::INFO, "bench", &msg).unwrap();
     }
-    let mut series: Vec<(String, Histogram<u64>)> = Vec::new();
-    for size in [16usize, 1024] {
-        let m = "m".repeat(size);
-        let h = timer.measure(n, || producer.log(level::INFO, "bench", &m).unwrap());
-        println!("{}", row(&format!("ringflush producer, {size} B"), &h));
+    let (m16, m1024) = ("m".repeat(16), "m".repeat(1024));
+
+    let path = bench.dir.path().join("append.log");
+    let open_append = || {
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .unwrap()
+    };
+    let (mut append_file, mut locked_file) = (open_append(), open_append());
+    let locked_fd = locked_file.as_raw_fd();
+
+    let tracing_file = std::fs::File::create(bench.dir.path().join("tracing.log")).unwrap();
+    let (writer, tracing_guard) = tracing_appender::non_blocking(tracing_file);
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .finish();
+    let default_guard = tracing::subscriber::set_default(subscriber);
+
+    let file_sink = spdlog::sink::FileSink::builder()
+        .path(bench.dir.path().join("spdlog.log"))
+        .build_arc()
+        .unwrap();
+    let async_sink = spdlog::sink::AsyncPoolSink::builder()
+        .sink(file_sink)
+        .build_arc()
+        .unwrap();
+    let spd = spdlog::Logger::builder().sink(async_sink).build().unwrap();
+
+    // Every contender is measured in the same rounds, taking turns, so a
+    // change in the shared machine's speed during the run (frequent here)
+    // weighs on all of them alike.
+    type Call<'a> = Box<dyn FnMut() + 'a>;
+    let mut contenders: Vec<(&str, Call<'_>)> = vec![
+        (
+            "ringflush producer, 16 B",
+            Box::new(|| producer.log(level::INFO, "bench", &m16).unwrap()),
+        ),
+        (
+            "ringflush producer, 1024 B",
+            Box::new(|| producer.log(level::INFO, "bench", &m1024).unwrap()),
+        ),
+        (
+            "ringflush producer",
+            Box::new(|| producer.log(level::INFO, "bench", &msg).unwrap()),
+        ),
+        (
+            "(clock_gettime realtime alone)",
+            Box::new(|| {
+                std::hint::black_box(ringflush_ring::now_ns());
+            }),
+        ),
+        (
+            "write(2) O_APPEND",
+            Box::new(|| append_file.write_all(line.as_bytes()).unwrap()),
+        ),
+        (
+            "flock + write(2) + unlock",
+            Box::new(|| {
+                // SAFETY: the fd belongs to `locked_file`, open for the whole run.
+                unsafe { libc::flock(locked_fd, libc::LOCK_EX) };
+                locked_file.write_all(line.as_bytes()).unwrap();
+                // SAFETY: as above.
+                unsafe { libc::flock(locked_fd, libc::LOCK_UN) };
+            }),
+        ),
+        (
+            "tracing-appender non_blocking",
+            Box::new(|| tracing::info!("{}", msg)),
+        ),
+        (
+            "spdlog-rs AsyncPoolSink",
+            Box::new(|| spdlog::info!(logger: spd, "{}", msg)),
+        ),
+    ];
+    let mut hists: Vec<Histogram<u64>> = contenders
+        .iter()
+        .map(|_| Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap())
+        .collect();
+    const ROUNDS: usize = 10;
+    for _ in 0..ROUNDS {
+        for ((_, call), hist) in contenders.iter_mut().zip(&mut hists) {
+            hist.add(timer.measure(n / ROUNDS, call)).unwrap();
+        }
     }
-    let ours = timer.measure(n, || producer.log(level::INFO, "bench", &msg).unwrap());
-    println!("{}", row("ringflush producer", &ours));
-    series.push(("ringflush producer".into(), ours.clone()));
+    let names: Vec<&str> = contenders.iter().map(|(name, _)| *name).collect();
+    drop(contenders);
+    // The producer rows, then the 2-process row, then the alternatives.
+    for (name, h) in names.iter().zip(&hists).take(3) {
+        println!("{}", row(name, h));
+    }
     {
         // A second producer process writing at the same time.
         let mut other = std::process::Command::new(common::BIN)
@@ -296,54 +383,21 @@ fn main() {
         let _ = other.kill();
         let _ = other.wait();
     }
-    let clock = timer.measure(n, || {
-        std::hint::black_box(ringflush_ring::now_ns());
-    });
-    println!("{}", row("(clock_gettime realtime alone)", &clock));
-
-    let path = bench.dir.path().join("append.log");
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .unwrap();
-    let append = timer.measure(n, || file.write_all(line.as_bytes()).unwrap());
-    println!("{}", row("write(2) O_APPEND", &append));
-
-    let fd = file.as_raw_fd();
-    let locked = timer.measure(n, || {
-        // SAFETY: fd is an open file for the whole closure.
-        unsafe { libc::flock(fd, libc::LOCK_EX) };
-        file.write_all(line.as_bytes()).unwrap();
-        // SAFETY: as above.
-        unsafe { libc::flock(fd, libc::LOCK_UN) };
-    });
-    println!("{}", row("flock + write(2) + unlock", &locked));
+    for (name, h) in names.iter().zip(&hists).skip(3) {
+        println!("{}", row(name, h));
+    }
     bench.stop_flusher();
-
-    let file = std::fs::File::create(bench.dir.path().join("tracing.log")).unwrap();
-    let (writer, guard) = tracing_appender::non_blocking(file);
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .finish();
-    let tracing_h = tracing::subscriber::with_default(subscriber, || {
-        timer.measure(n, || tracing::info!("{}", msg))
-    });
-    drop(guard);
-    println!("{}", row("tracing-appender non_blocking", &tracing_h));
-
-    let file_sink = spdlog::sink::FileSink::builder()
-        .path(bench.dir.path().join("spdlog.log"))
-        .build_arc()
-        .unwrap();
-    let async_sink = spdlog::sink::AsyncPoolSink::builder()
-        .sink(file_sink)
-        .build_arc()
-        .unwrap();
-    let spd = spdlog::Logger::builder().sink(async_sink).build().unwrap();
-    let spdlog_h = timer.measure(n, || spdlog::info!(logger: spd, "{}", msg));
-    println!("{}", row("spdlog-rs AsyncPoolSink", &spdlog_h));
+    drop(default_guard);
+    drop(tracing_guard);
+    let ours = hists[2].clone();
+    let (append, locked, tracing_h, spdlog_h) = (
+        hists[4].clone(),
+        hists[5].clone(),
+        hists[6].clone(),
+        hists[7].clone(),
+    );
+    let mut series: Vec<(String, Histogram<u64>)> =
+        vec![("ringflush producer".into(), ours.clone())];
     series.push(("write(2) O_APPEND".into(), append.clone()));
     series.push(("flock + write(2)".into(), locked.clone()));
     series.push(("tracing-appender non_blocking".into(), tracing_h.clone()));
