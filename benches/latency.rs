@@ -1,7 +1,8 @@
 //! Percentile harness: per-call latency of the producer against the
 //! alternatives, and the flusher's throughput, in one run on one machine.
 //!
-//! `cargo bench --bench latency` (add `-- --quick` for a short run)
+//! `cargo bench --bench latency` (add `-- --quick` for a short run,
+//! `-- --flusher-only` for the flusher tables alone)
 //!
 //! Each call is timed with the TSC (`rdtsc`, calibrated against the monotonic
 //! clock); the median cost of an empty timed region is subtracted. Calls come
@@ -247,6 +248,14 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    if !std::env::args().any(|a| a == "--flusher-only") {
+        latency(quick);
+    }
+    flusher_tables(quick);
+}
+
+/// The per-call latency table and chart, and the ratios between contenders.
+fn latency(quick: bool) {
     let n = if quick { 100_000 } else { 1_000_000 };
     let timer = Timer::new();
     let msg = common::message_100();
@@ -421,7 +430,11 @@ fn main() {
         tracing_h.value_at_quantile(0.99) as f64 / p99,
         spdlog_h.value_at_quantile(0.99) as f64 / p99,
     );
+}
 
+/// Flusher throughput against the pre-formatted write limit, and the
+/// rotation stall.
+fn flusher_tables(quick: bool) {
     let records = if quick { 1_000_000 } else { 2_000_000 };
     println!("\n| flusher, {records} records of 100 B, best of 3 | records/s | MB/s written |");
     println!("|------------------------------------|-----------|--------------|");

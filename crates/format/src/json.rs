@@ -6,7 +6,7 @@ use std::io::Write;
 use ringflush_ring::codec::level;
 
 use crate::clock::Clock;
-use crate::text::lossy;
+use crate::text::{is_plain, lossy};
 use crate::Entry;
 
 const STANDARD_KEYS: &[&str] = &[
@@ -39,6 +39,12 @@ fn key(out: &mut Vec<u8>, k: &str) {
 }
 
 fn string(out: &mut Vec<u8>, bytes: &[u8]) {
+    if is_plain(bytes, b'"') {
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     // Writing to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, &*lossy(bytes));
 }
