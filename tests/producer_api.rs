@@ -76,3 +76,47 @@ fn log_facade_records_carry_level_target_file_and_line() {
         Err(ringflush_producer::InitError::AlreadySet)
     ));
 }
+
+#[test]
+fn try_write_returns_full_at_once_without_counting_a_drop() {
+    let s = Scratch::new("trywrite");
+    // Blocking policy with a long timeout: only try_write_at may return at once.
+    let p = Producer::builder(&s.shm)
+        .capacity(1 << 16)
+        .full_policy(ringflush_producer::FullPolicy::Block {
+            timeout: Duration::from_secs(60),
+        })
+        .open()
+        .unwrap();
+    let message = "x".repeat(200);
+    let record = ringflush_producer::Record {
+        level: level::INFO,
+        logger: b"try",
+        message: message.as_bytes(),
+        ..Default::default()
+    };
+    let mut written = 0;
+    let full = loop {
+        match p.try_write_at(&record, 1) {
+            Ok(()) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 1000, "a 64 KiB ring never filled");
+    };
+    assert_eq!(full, ringflush_producer::WriteError::Full);
+    assert!(written > 100);
+    let opts = ringflush_ring::SegmentOptions {
+        create: false,
+        ..Default::default()
+    };
+    let seg = ringflush_ring::Segment::open(&s.shm, &opts).unwrap();
+    let dropped = &seg.header().counters.dropped;
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // A flusher drains the ring; the same record then goes in.
+    let f = s.flusher(&["--format", "%(message)s"]);
+    assert!(wait_until(Duration::from_secs(20), || p
+        .try_write_at(&record, 1)
+        .is_ok()));
+    let (ok, err) = f.stop();
+    assert!(ok, "{err}");
+}

@@ -148,17 +148,36 @@ impl Producer {
     /// Write a fully described record (thread fields as given), stamped now.
     #[inline]
     pub fn write(&self, record: &Record<'_>) -> Result<(), WriteError> {
-        let (timestamp, flags) = if self.tsc {
+        let (timestamp, flags) = self.now();
+        self.write_stamped(record, timestamp, flags, Wait::Policy)
+    }
+
+    /// A timestamp for now and its header flags.
+    #[inline]
+    fn now(&self) -> (u64, u32) {
+        if self.tsc {
             (clock::read_tsc(), FLAG_TSC)
         } else {
             (ringflush_ring::now_ns(), 0)
-        };
-        self.write_stamped(record, timestamp, flags)
+        }
     }
 
     /// Write a record with an explicit timestamp (ns since the Unix epoch).
     pub fn write_at(&self, record: &Record<'_>, timestamp_ns: u64) -> Result<(), WriteError> {
-        self.write_stamped(record, timestamp_ns, 0)
+        self.write_stamped(record, timestamp_ns, 0, Wait::Policy)
+    }
+
+    /// [`Producer::write`] that never waits: see [`Producer::try_write_at`].
+    pub fn try_write(&self, record: &Record<'_>) -> Result<(), WriteError> {
+        let (timestamp, flags) = self.now();
+        self.write_stamped(record, timestamp, flags, Wait::Never)
+    }
+
+    /// [`Producer::write_at`] that never waits: on a full ring it returns
+    /// `Err(WriteError::Full)` at once and counts nothing, so that the caller
+    /// can release what it holds (Python's GIL) before waiting in `write_at`.
+    pub fn try_write_at(&self, record: &Record<'_>, timestamp_ns: u64) -> Result<(), WriteError> {
+        self.write_stamped(record, timestamp_ns, 0, Wait::Never)
     }
 
     #[inline]
@@ -167,6 +186,7 @@ impl Producer {
         record: &Record<'_>,
         timestamp: u64,
         flags: u32,
+        wait: Wait,
     ) -> Result<(), WriteError> {
         let max_payload = self.ring.max_record() as usize - RECORD_HEADER_LEN;
         // By reference: a Record is 200 bytes, and moving it around cost more
@@ -191,7 +211,7 @@ impl Producer {
             flags,
             timestamp,
         };
-        let claim = self.claim(RECORD_HEADER_LEN + enc.len, stamp)?;
+        let claim = self.claim(RECORD_HEADER_LEN + enc.len, stamp, wait)?;
         self.ring.fill(&claim, |buf| {
             record.encode(&enc, buf);
             if let Some(f) = &self.fault {
@@ -210,8 +230,13 @@ impl Producer {
         Ok(())
     }
 
-    fn claim(&self, len: usize, stamp: Stamp) -> Result<ringflush_ring::Claim, WriteError> {
-        let reserved = self.reserve(len)?;
+    fn claim(
+        &self,
+        len: usize,
+        stamp: Stamp,
+        wait: Wait,
+    ) -> Result<ringflush_ring::Claim, WriteError> {
+        let reserved = self.reserve(len, wait)?;
         if let Some(f) = &self.fault {
             f.at(Point::AfterReserve);
         }
@@ -223,10 +248,11 @@ impl Producer {
     }
 
     /// Reserve space, applying the full-ring policy.
-    fn reserve(&self, len: usize) -> Result<Reserved, WriteError> {
+    fn reserve(&self, len: usize, wait: Wait) -> Result<Reserved, WriteError> {
         match self.ring.try_reserve(len, &self.head_cache) {
             Ok(r) => return Ok(r),
             Err(ClaimError::BadLength) => return Err(self.drop_record(WriteError::TooLarge)),
+            Err(ClaimError::Full) if wait == Wait::Never => return Err(WriteError::Full),
             Err(ClaimError::Full) => {}
         }
         let FullPolicy::Block { timeout } = self.policy else {
@@ -275,6 +301,14 @@ impl Producer {
     pub fn max_record(&self) -> u64 {
         self.ring.max_record()
     }
+}
+
+/// Whether a write on a full ring follows the producer's [`FullPolicy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Policy,
+    /// Return `Full` at once, counting nothing: the caller retries.
+    Never,
 }
 
 /// Whether a flusher has shown a heartbeat in the last 3 seconds (it beats
