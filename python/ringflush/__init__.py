@@ -62,58 +62,70 @@ class RingHandler(logging.Handler):
         self.shm = shm
         self._producer = _Producer(shm, on_full, timeout)
         self._write = self._producer.write
+        self._emit_fast = self._producer.emit
 
     def handle(self, record):
-        # emit() is thread-safe (the ring is lock-free): skip the handler lock.
-        rv = self.filter(record)
-        if rv:
+        # emit() is thread-safe (the ring is lock-free): no handler lock.
+        if self.filters:
+            rv = self.filter(record)
+            if not rv:
+                return rv
             if isinstance(rv, logging.LogRecord):
                 record = rv
-            self.emit(record)
+        else:
+            rv = True
+        self.emit(record)
         return rv
 
     def emit(self, record):
         try:
-            msg = record.getMessage()
-            if record.exc_info and not record.exc_text:
-                record.exc_text = _FORMATTER.formatException(record.exc_info)
-            if record.exc_text:
-                if msg[-1:] != "\n":
-                    msg += "\n"
-                msg += record.exc_text
-            if record.stack_info:
-                if msg[-1:] != "\n":
-                    msg += "\n"
-                msg += _FORMATTER.formatStack(record.stack_info)
-            attrs = record.__dict__
-            extra = None
-            if len(attrs) > _PLAIN_COUNT:
-                keys = attrs.keys() - _STANDARD
-                if keys:
-                    extra = _utf8(json.dumps({k: attrs[k] for k in keys}, default=str))
-            try:
-                message = msg.encode()
-            except UnicodeEncodeError:
-                message = _utf8(msg)
-            self._write(
-                record.levelno,
-                _cached(record.name),
-                message,
-                attrs.get("created_ns") or int(record.created * 1e9),
-                _cached(record.pathname),
-                record.lineno or 0,
-                _cached(record.funcName),
-                _cached(record.module),
-                record.thread or 0,
-                _cached(record.threadName),
-                _cached(record.processName),
-                _cached(attrs.get("taskName")),
-                extra or b"",
-            )
+            # Most records are written by the extension, which reads the
+            # attributes itself; the others take _emit below.
+            if not self._emit_fast(record):
+                self._emit(record)
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def _emit(self, record):
+        """Records with exception or stack text, or extra fields."""
+        msg = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            if msg[-1:] != "\n":
+                msg += "\n"
+            msg += record.exc_text
+        if record.stack_info:
+            if msg[-1:] != "\n":
+                msg += "\n"
+            msg += _FORMATTER.formatStack(record.stack_info)
+        attrs = record.__dict__
+        extra = None
+        if len(attrs) > _PLAIN_COUNT:
+            keys = attrs.keys() - _STANDARD
+            if keys:
+                extra = _utf8(json.dumps({k: attrs[k] for k in keys}, default=str))
+        try:
+            message = msg.encode()
+        except UnicodeEncodeError:
+            message = _utf8(msg)
+        self._write(
+            record.levelno,
+            _cached(record.name),
+            message,
+            attrs.get("created_ns") or int(record.created * 1e9),
+            _cached(record.pathname),
+            record.lineno or 0,
+            _cached(record.funcName),
+            _cached(record.module),
+            record.thread or 0,
+            _cached(record.threadName),
+            _cached(record.processName),
+            _cached(attrs.get("taskName")),
+            extra or b"",
+        )
 
 
 _thread = threading.local()

@@ -6,12 +6,18 @@
 //! process, so a pip-installed user needs no cargo. The GIL is released
 //! whenever a call may block.
 
+use std::sync::Mutex;
 use std::time::Duration;
+
+mod names;
+use names::NameCache;
 
 use clap::Parser;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
 use ringflush_producer::{FullPolicy, Producer as RustProducer, Record, WriteError};
 
 create_exception!(
@@ -33,6 +39,11 @@ struct Producer {
     inner: RustProducer,
     blocking: bool,
     raise_on_full: bool,
+    /// Attributes a plain `LogRecord` has (more means `extra=` fields).
+    plain_attrs: usize,
+    /// `logging.LogRecord`, whose getMessage `emit` does itself.
+    record_type: Py<PyAny>,
+    names: Mutex<NameCache>,
 }
 
 fn write_error(e: WriteError) -> PyErr {
@@ -48,7 +59,7 @@ impl Producer {
     /// (drop at once, counted) or "raise" (drop and raise RingFullError).
     #[new]
     #[pyo3(signature = (shm="/applog", on_full="block", timeout=1.0))]
-    fn new(shm: &str, on_full: &str, timeout: f64) -> PyResult<Self> {
+    fn new(py: Python<'_>, shm: &str, on_full: &str, timeout: f64) -> PyResult<Self> {
         let policy = match on_full {
             "block" => {
                 if !(timeout.is_finite() && timeout >= 0.0) {
@@ -69,11 +80,129 @@ impl Producer {
             .full_policy(policy)
             .open()
             .map_err(|e| RingflushError::new_err(e.to_string()))?;
+        let record_type = py.import("logging")?.getattr("LogRecord")?;
+        let plain_attrs = record_type
+            .call1(("", 0, "", 0, "", PyTuple::empty(py), py.None()))?
+            .getattr("__dict__")?
+            .len()?;
         Ok(Self {
             inner,
             blocking: matches!(policy, FullPolicy::Block { .. }),
             raise_on_full: on_full == "raise",
+            plain_attrs,
+            record_type: record_type.unbind(),
+            names: Mutex::default(),
         })
+    }
+
+    /// Write a `logging.LogRecord`: RingHandler's fast path, which reads the
+    /// record's attributes here instead of in Python. Returns False, writing
+    /// nothing, for a record that needs the Python path: exception or stack
+    /// text, `extra=` fields, or attributes of unexpected types.
+    fn emit<'py>(&self, py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let Ok(attrs) = record
+            .getattr(intern!(py, "__dict__"))?
+            .cast_into::<PyDict>()
+        else {
+            return Ok(false);
+        };
+        let mut count = attrs.len();
+        if count > self.plain_attrs {
+            // Another handler's Formatter adds these two; they are not extra.
+            for added in [intern!(py, "message"), intern!(py, "asctime")] {
+                count -= attrs.contains(added)? as usize;
+            }
+            if count > self.plain_attrs {
+                return Ok(false);
+            }
+        }
+        let get = |key: &Bound<'py, PyString>| attrs.get_item(key);
+        for key in [
+            intern!(py, "exc_info"),
+            intern!(py, "exc_text"),
+            intern!(py, "stack_info"),
+        ] {
+            if get(key)?.is_some_and(|v| !v.is_none()) {
+                return Ok(false);
+            }
+        }
+        let Some(Ok(level)) = get(intern!(py, "levelno"))?.map(|v| v.extract::<u8>()) else {
+            return Ok(false);
+        };
+        let number = |key| -> PyResult<Option<u64>> {
+            Ok(match get(key)? {
+                Some(v) if v.is_none() => Some(0),
+                Some(v) => v.extract::<u64>().ok(),
+                None => Some(0),
+            })
+        };
+        let (Some(line), Some(thread_id)) = (
+            number(intern!(py, "lineno"))?,
+            number(intern!(py, "thread"))?,
+        ) else {
+            return Ok(false);
+        };
+        // Python 3.13+ records carry created_ns; older ones only created.
+        let created_ns = match get(intern!(py, "created_ns"))?
+            .and_then(|ns| ns.extract::<u64>().ok())
+            .filter(|&ns| ns != 0)
+        {
+            Some(ns) => Some(ns),
+            None => get(intern!(py, "created"))?
+                .and_then(|c| c.extract::<f64>().ok())
+                .map(|c| (c * 1e9) as u64),
+        };
+        let Some(created_ns) = created_ns else {
+            return Ok(false);
+        };
+        // The order of NameCache::utf8.
+        let name_objs = [
+            get(intern!(py, "name"))?,
+            get(intern!(py, "pathname"))?,
+            get(intern!(py, "funcName"))?,
+            get(intern!(py, "module"))?,
+            get(intern!(py, "threadName"))?,
+            get(intern!(py, "processName"))?,
+            get(intern!(py, "taskName"))?,
+        ];
+        let message = if record.get_type().is(&self.record_type) {
+            // LogRecord.getMessage, without a Python frame:
+            // `msg = str(self.msg); if self.args: msg = msg % self.args`.
+            let Some(msg) = get(intern!(py, "msg"))? else {
+                return Ok(false);
+            };
+            let msg = msg.str()?.into_any();
+            match get(intern!(py, "args"))? {
+                Some(args) if args.is_truthy()? => msg.rem(args)?,
+                _ => msg,
+            }
+        } else {
+            // A record factory's own class may format differently.
+            record.call_method0(intern!(py, "getMessage"))?
+        };
+        let Ok(message) = message.cast_into::<PyString>() else {
+            return Ok(false);
+        };
+        let message = names::utf8(&message)?;
+        let line = line.min(u32::MAX as u64) as u32;
+        let mut cache = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(names) = cache.utf8(&name_objs)? else {
+            return Ok(false);
+        };
+        let record = log_record(level, line, thread_id, names, message.as_bytes());
+        match self.try_record(&record, created_ns) {
+            Err(WriteError::Full) => {
+                // Copy the names out and free the cache before waiting for
+                // space: other threads may log meanwhile.
+                let names = names.map(<[u8]>::to_vec);
+                drop(cache);
+                let names = names.each_ref().map(Vec::as_slice);
+                let record = log_record(level, line, thread_id, names, message.as_bytes());
+                self.write_when_full(py, &record, created_ns)?;
+            }
+            result => self.outcome(result)?,
+        }
+        Ok(true)
     }
 
     /// Write one record: level, name, message, created_ns, pathname, lineno,
@@ -98,38 +227,20 @@ impl Producer {
         task_name: &[u8],
         extra: &[u8],
     ) -> PyResult<()> {
-        let record = Record {
-            level,
-            line: lineno,
-            thread_id,
-            logger: name,
-            thread_name,
+        let names = [
+            name,
             pathname,
             func,
             module,
+            thread_name,
             process_name,
             task_name,
+        ];
+        let record = Record {
             extra,
-            message,
+            ..log_record(level, lineno, thread_id, names, message)
         };
-        let write = || {
-            if created_ns == 0 {
-                self.inner.write(&record)
-            } else {
-                self.inner.write_at(&record, created_ns)
-            }
-        };
-        // Only a blocking write may wait; it must not hold the GIL meanwhile.
-        let result = if self.blocking {
-            py.detach(write)
-        } else {
-            write()
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(WriteError::Full) if !self.raise_on_full => Ok(()),
-            Err(e) => Err(write_error(e)),
-        }
+        self.write_record(py, &record, created_ns)
     }
 
     /// The fast path: level, logger name, message and thread name.
@@ -157,6 +268,82 @@ impl Producer {
             b"",
             b"",
         )
+    }
+}
+
+impl Producer {
+    /// Write `record` stamped `created_ns` (0: now), under the full-ring
+    /// policy. The GIL is kept for the common case and released only to wait
+    /// for space: releasing and taking it back costs more than the write.
+    fn write_record(&self, py: Python<'_>, record: &Record<'_>, created_ns: u64) -> PyResult<()> {
+        match self.try_record(record, created_ns) {
+            Err(WriteError::Full) => self.write_when_full(py, record, created_ns),
+            result => self.outcome(result),
+        }
+    }
+
+    /// One attempt that never waits.
+    fn try_record(&self, record: &Record<'_>, created_ns: u64) -> Result<(), WriteError> {
+        if created_ns == 0 {
+            self.inner.try_write(record)
+        } else {
+            self.inner.try_write_at(record, created_ns)
+        }
+    }
+
+    /// After a full ring: wait (without the GIL) or count the drop, as the
+    /// policy says.
+    fn write_when_full(
+        &self,
+        py: Python<'_>,
+        record: &Record<'_>,
+        created_ns: u64,
+    ) -> PyResult<()> {
+        let write = || {
+            if created_ns == 0 {
+                self.inner.write(record)
+            } else {
+                self.inner.write_at(record, created_ns)
+            }
+        };
+        self.outcome(if self.blocking {
+            py.detach(write)
+        } else {
+            write()
+        })
+    }
+
+    fn outcome(&self, result: Result<(), WriteError>) -> PyResult<()> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(WriteError::Full) if !self.raise_on_full => Ok(()),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+}
+
+/// A LogRecord's fields as a ring record; `names` in [`NameCache::utf8`] order.
+fn log_record<'a>(
+    level: u8,
+    line: u32,
+    thread_id: u64,
+    names: [&'a [u8]; 7],
+    message: &'a [u8],
+) -> Record<'a> {
+    let [logger, pathname, func, module, thread_name, process_name, task_name] = names;
+    Record {
+        level,
+        line,
+        thread_id,
+        logger,
+        thread_name,
+        pathname,
+        func,
+        module,
+        process_name,
+        task_name,
+        extra: b"",
+        message,
     }
 }
 

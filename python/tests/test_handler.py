@@ -125,6 +125,57 @@ def test_exceptions_unicode_surrogates_and_bad_args(flusher, shm, capsys):
     assert "--- Logging error ---" in capsys.readouterr().err
 
 
+def test_record_factories_filters_other_formatters_and_many_names(flusher, shm):
+    """What the extension's emit must respect, compared with the Python path."""
+    f = flusher("--format", "json")
+    log = logging.getLogger("factory")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    ring = ringflush.RingHandler(shm=shm)
+    # Another handler formats first: its Formatter adds message and asctime
+    # to the record, which are not extra fields.
+    other = logging.StreamHandler(open(os.devnull, "w"))
+    other.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.handlers[:] = [other, ring]
+
+    class Shouting(logging.LogRecord):
+        def getMessage(self):
+            return super().getMessage().upper()
+
+    old_factory = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(Shouting)
+    try:
+        log.info("quiet %s", "words")
+    finally:
+        logging.setLogRecordFactory(old_factory)
+
+    ring.addFilter(lambda r: "secret" not in r.getMessage())
+    log.info("a secret")
+    log.info("not filtered")
+    ring.filters.clear()
+
+    # More distinct thread and logger names than the name cache keeps.
+    import threading
+
+    def named(i):
+        logging.getLogger(f"factory.sub{i}").info("from %d", i)
+
+    for i in range(20):
+        logging.getLogger(f"factory.sub{i}").propagate = True
+        t = threading.Thread(target=named, args=(i,), name=f"worker-{i}")
+        t.start()
+        t.join()
+    assert f.wait_written(22)
+    f.stop()
+    recs = [json.loads(l) for l in f.lines()]
+    assert recs[0]["message"] == "QUIET WORDS"
+    assert "asctime" not in recs[0] and set(recs[0]) == set(recs[1])
+    assert recs[1]["message"] == "not filtered"
+    assert all("secret" not in r["message"] for r in recs)
+    for i, r in enumerate(recs[2:]):
+        assert (r["name"], r["threadName"], r["message"]) == (f"factory.sub{i}", f"worker-{i}", f"from {i}")
+
+
 def test_fast_path_logger(flusher, shm):
     f = flusher("--format", "%(levelname)s %(name)s %(threadName)s %(message)s")
     log = ringflush.Logger(shm, name="hot")
