@@ -220,40 +220,40 @@ impl<'a> Record<'a> {
 
     /// Decode a payload, checking every length against it.
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
-        if buf.len() < FIXED_LEN {
+        let fixed: &[u8; FIXED_LEN] = buf
+            .get(..FIXED_LEN)
+            .and_then(|f| f.try_into().ok())
+            .ok_or(DecodeError)?;
+        let word = |i: usize| u64::from_le_bytes(fixed[8 * i..8 * i + 8].try_into().expect("8"));
+        let (w0, w2, w3, w4) = (word(0), word(2), word(3), word(4));
+        let short =
+            [w3, w3 >> 16, w3 >> 32, w3 >> 48, w4, w4 >> 16, w4 >> 32].map(|w| w as u16 as u64);
+        let (message_len, extra_len) = (w2 as u32 as u64, w2 >> 32);
+        // One check for all the lengths (each below 2^32: the u64 sum cannot
+        // overflow), then the fields are cut in order.
+        let end = FIXED_LEN as u64 + short.iter().sum::<u64>() + extra_len + message_len;
+        if end > buf.len() as u64 {
             return Err(DecodeError);
         }
-        let u16_at = |i: usize| u16::from_le_bytes([buf[i], buf[i + 1]]) as usize;
-        let u32_at = |i: usize| u32::from_le_bytes(buf[i..i + 4].try_into().unwrap()) as usize;
-        let mut at = FIXED_LEN;
-        let mut take = |n: usize| -> Result<&'a [u8], DecodeError> {
-            let end = at
-                .checked_add(n)
-                .filter(|&e| e <= buf.len())
-                .ok_or(DecodeError)?;
-            let field = &buf[at..end];
-            at = end;
-            Ok(field)
+        let mut rest = &buf[FIXED_LEN..end as usize];
+        let mut take = |n: u64| {
+            let (field, after) = rest.split_at(n as usize);
+            rest = after;
+            field
         };
-        let mut short = [&[][..]; SHORT_FIELDS];
-        for (i, field) in short.iter_mut().enumerate() {
-            *field = take(u16_at(24 + 2 * i))?;
-        }
-        let extra = take(u32_at(20))?;
-        let message = take(u32_at(16))?;
         Ok(Record {
-            level: buf[0],
-            line: u32_at(4) as u32,
-            thread_id: u64::from_le_bytes(buf[8..16].try_into().unwrap()),
-            logger: short[0],
-            thread_name: short[1],
-            pathname: short[2],
-            func: short[3],
-            module: short[4],
-            process_name: short[5],
-            task_name: short[6],
-            extra,
-            message,
+            level: w0 as u8,
+            line: (w0 >> 32) as u32,
+            thread_id: word(1),
+            logger: take(short[0]),
+            thread_name: take(short[1]),
+            pathname: take(short[2]),
+            func: take(short[3]),
+            module: take(short[4]),
+            process_name: take(short[5]),
+            task_name: take(short[6]),
+            extra: take(extra_len),
+            message: take(message_len),
         })
     }
 }
