@@ -110,8 +110,20 @@ fn try_write_returns_full_at_once_without_counting_a_drop() {
         ..Default::default()
     };
     let seg = ringflush_ring::Segment::open(&s.shm, &opts).unwrap();
-    let dropped = &seg.header().counters.dropped;
-    assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let counters = &seg.header().counters;
+    // A record that would be cut finds the ring full: nothing is counted.
+    let long = "y".repeat(1 << 20);
+    let cut = ringflush_producer::Record {
+        message: long.as_bytes(),
+        ..record
+    };
+    assert_eq!(
+        p.try_write_at(&cut, 1),
+        Err(ringflush_producer::WriteError::Full)
+    );
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(counters.dropped.load(relaxed), 0);
+    assert_eq!(counters.truncated.load(relaxed), 0);
     // A flusher drains the ring; the same record then goes in.
     let f = s.flusher(&["--format", "%(message)s"]);
     assert!(wait_until(Duration::from_secs(20), || p

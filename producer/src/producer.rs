@@ -203,15 +203,17 @@ impl Producer {
             }
         };
         let header = self.ring.header();
-        if enc.truncated() {
-            header.counters.truncated.fetch_add(1, Ordering::Relaxed);
-        }
         let stamp = Stamp {
             pid: identity::pid(),
             flags,
             timestamp,
         };
         let claim = self.claim(RECORD_HEADER_LEN + enc.len, stamp, wait)?;
+        // Counted once the record has its place: a try_write that finds the
+        // ring full, then a retry, must not count it twice.
+        if enc.truncated() {
+            header.counters.truncated.fetch_add(1, Ordering::Relaxed);
+        }
         self.ring.fill(&claim, |buf| {
             record.encode(&enc, buf);
             if let Some(f) = &self.fault {
