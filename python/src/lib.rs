@@ -41,8 +41,10 @@ struct Producer {
     raise_on_full: bool,
     /// Attributes a plain `LogRecord` has (more means `extra=` fields).
     plain_attrs: usize,
-    /// `logging.LogRecord`, whose getMessage `emit` does itself.
+    /// `logging.LogRecord`, whose getMessage `emit` does itself...
     record_type: Py<PyAny>,
+    /// ...as long as it is still this function.
+    get_message: Py<PyAny>,
     names: Mutex<NameCache>,
 }
 
@@ -90,6 +92,7 @@ impl Producer {
             blocking: matches!(policy, FullPolicy::Block { .. }),
             raise_on_full: on_full == "raise",
             plain_attrs,
+            get_message: record_type.getattr("getMessage")?.unbind(),
             record_type: record_type.unbind(),
             names: Mutex::default(),
         })
@@ -100,6 +103,17 @@ impl Producer {
     /// nothing, for a record that needs the Python path: exception or stack
     /// text, `extra=` fields, or attributes of unexpected types.
     fn emit<'py>(&self, py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<bool> {
+        // Only plain LogRecords whose getMessage nobody replaced: a factory's
+        // subclass may compute attributes or format differently.
+        if !record.get_type().is(&self.record_type)
+            || !self
+                .record_type
+                .bind(py)
+                .getattr(intern!(py, "getMessage"))?
+                .is(&self.get_message)
+        {
+            return Ok(false);
+        }
         let Ok(attrs) = record
             .getattr(intern!(py, "__dict__"))?
             .cast_into::<PyDict>()
@@ -137,7 +151,7 @@ impl Producer {
             })
         };
         let (Some(line), Some(thread_id)) = (
-            number(intern!(py, "lineno"))?,
+            number(intern!(py, "lineno"))?.and_then(|l| u32::try_from(l).ok()),
             number(intern!(py, "thread"))?,
         ) else {
             return Ok(false);
@@ -165,31 +179,48 @@ impl Producer {
             get(intern!(py, "processName"))?,
             get(intern!(py, "taskName"))?,
         ];
-        let message = if record.get_type().is(&self.record_type) {
-            // LogRecord.getMessage, without a Python frame:
-            // `msg = str(self.msg); if self.args: msg = msg % self.args`.
-            let Some(msg) = get(intern!(py, "msg"))? else {
-                return Ok(false);
-            };
-            let msg = msg.str()?.into_any();
-            match get(intern!(py, "args"))? {
-                Some(args) if args.is_truthy()? => msg.rem(args)?,
-                _ => msg,
-            }
-        } else {
-            // A record factory's own class may format differently.
-            record.call_method0(intern!(py, "getMessage"))?
-        };
-        let Ok(message) = message.cast_into::<PyString>() else {
+        if !name_objs.iter().flatten().all(names::is_text) {
             return Ok(false);
+        }
+        // From here on the record is written: nothing returns False, so the
+        // message is formatted once. LogRecord.getMessage, without a frame:
+        // `msg = str(self.msg); if self.args: msg = msg % self.args`.
+        let Some(msg) = get(intern!(py, "msg"))? else {
+            return Ok(false);
+        };
+        let msg = msg.str()?;
+        let message = match get(intern!(py, "args"))? {
+            Some(args) if args.is_truthy()? => msg.rem(args)?.str()?,
+            _ => msg,
         };
         let message = names::utf8(&message)?;
-        let line = line.min(u32::MAX as u64) as u32;
-        let mut cache = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(names) = cache.utf8(&name_objs)? else {
-            return Ok(false);
+        let message = message.as_bytes();
+        // try_lock: formatting above may have run Python code (a __str__)
+        // that logs from this thread, or let another thread take the GIL
+        // while this one held the cache; either way, encode without it.
+        let mut cache = match self.names.try_lock() {
+            Ok(cache) => Some(cache),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
         };
-        let record = log_record(level, line, thread_id, names, message.as_bytes());
+        let names = match cache.as_mut().map(|c| c.utf8(&name_objs)) {
+            Some(names) => names?,
+            None => None,
+        };
+        let Some(names) = names else {
+            let owned = names::utf8_uncached(&name_objs)?;
+            drop(cache);
+            let record = log_record(
+                level,
+                line,
+                thread_id,
+                owned.each_ref().map(|n| &n[..]),
+                message,
+            );
+            self.write_record(py, &record, created_ns)?;
+            return Ok(true);
+        };
+        let record = log_record(level, line, thread_id, names, message);
         match self.try_record(&record, created_ns) {
             Err(WriteError::Full) => {
                 // Copy the names out and free the cache before waiting for
@@ -197,7 +228,7 @@ impl Producer {
                 let names = names.map(<[u8]>::to_vec);
                 drop(cache);
                 let names = names.each_ref().map(Vec::as_slice);
-                let record = log_record(level, line, thread_id, names, message.as_bytes());
+                let record = log_record(level, line, thread_id, names, message);
                 self.write_when_full(py, &record, created_ns)?;
             }
             result => self.outcome(result)?,

@@ -38,7 +38,9 @@ impl Attr {
         if let Some(i) = self.entries.iter().position(|e| e.object.as_ptr() == ptr) {
             return Ok(Some(i));
         }
-        let Ok(text) = obj.cast::<PyString>() else {
+        // Exact str only: a subclass's __hash__ or __eq__ would run Python
+        // code while the cache is locked.
+        let Ok(text) = obj.cast_exact::<PyString>() else {
             return Ok(None);
         };
         let hash = text.hash()?;
@@ -84,6 +86,23 @@ pub fn utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> {
         .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
         .collect::<String>()
         .into())
+}
+
+/// Whether `obj` can be a name attribute here: None or an exact `str`.
+pub fn is_text(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_none() || obj.is_exact_instance_of::<PyString>()
+}
+
+/// The UTF-8 of the attributes without the cache (when it is busy).
+/// Callers checked [`is_text`].
+pub fn utf8_uncached(objs: &[Option<Bound<'_, PyAny>>; 7]) -> PyResult<[Vec<u8>; 7]> {
+    let mut out: [Vec<u8>; 7] = Default::default();
+    for (o, obj) in out.iter_mut().zip(objs) {
+        if let Some(text) = obj.as_ref().and_then(|o| o.cast_exact::<PyString>().ok()) {
+            *o = utf8(text)?.as_bytes().to_vec();
+        }
+    }
+    Ok(out)
 }
 
 /// The cache of the seven attributes.

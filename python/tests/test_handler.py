@@ -149,6 +149,14 @@ def test_record_factories_filters_other_formatters_and_many_names(flusher, shm):
     finally:
         logging.setLogRecordFactory(old_factory)
 
+    # The {}-style recipe: LogRecord.getMessage itself replaced.
+    plain_get_message = logging.LogRecord.getMessage
+    logging.LogRecord.getMessage = lambda r: str(r.msg).format(*r.args)
+    try:
+        log.info("braces {} {}", "work", 2)
+    finally:
+        logging.LogRecord.getMessage = plain_get_message
+
     ring.addFilter(lambda r: "secret" not in r.getMessage())
     log.info("a secret")
     log.info("not filtered")
@@ -165,14 +173,15 @@ def test_record_factories_filters_other_formatters_and_many_names(flusher, shm):
         t = threading.Thread(target=named, args=(i,), name=f"worker-{i}")
         t.start()
         t.join()
-    assert f.wait_written(22)
+    assert f.wait_written(23)
     f.stop()
     recs = [json.loads(l) for l in f.lines()]
     assert recs[0]["message"] == "QUIET WORDS"
-    assert "asctime" not in recs[0] and set(recs[0]) == set(recs[1])
-    assert recs[1]["message"] == "not filtered"
+    assert recs[1]["message"] == "braces work 2"
+    assert "asctime" not in recs[0] and set(recs[0]) == set(recs[2])
+    assert recs[2]["message"] == "not filtered"
     assert all("secret" not in r["message"] for r in recs)
-    for i, r in enumerate(recs[2:]):
+    for i, r in enumerate(recs[3:]):
         assert (r["name"], r["threadName"], r["message"]) == (f"factory.sub{i}", f"worker-{i}", f"from {i}")
 
 
