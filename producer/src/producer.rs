@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ringflush_ring::codec::Record;
+use ringflush_ring::codec::{Basic, Record};
 use ringflush_ring::record::{FLAG_TSC, RECORD_HEADER_LEN};
 use ringflush_ring::{
     clock, wait, ClaimError, OpenError, RawRegion, Reserved, Ring, Segment, SegmentOptions, Stamp,
@@ -135,14 +135,29 @@ impl Producer {
     #[inline]
     pub fn log(&self, level: u8, logger: &str, message: &str) -> Result<(), WriteError> {
         let thread = identity::current_thread();
-        self.write(&Record {
+        let basic = Basic {
             level,
             thread_id: thread.id,
             thread_name: &thread.name,
             logger: logger.as_bytes(),
             message: message.as_bytes(),
-            ..Record::default()
-        })
+        };
+        match basic.encoded_len() {
+            Some(len) if len <= self.max_payload() => {
+                let (timestamp, flags) = self.now();
+                let encode = |buf: &mut [u8]| basic.encode(buf);
+                self.write_encoded(len, false, encode, timestamp, flags, Wait::Policy)
+            }
+            // Too long: the general path cuts it.
+            _ => self.write(&Record {
+                level,
+                thread_id: thread.id,
+                thread_name: &thread.name,
+                logger: logger.as_bytes(),
+                message: message.as_bytes(),
+                ..Record::default()
+            }),
+        }
     }
 
     /// Write a fully described record (thread fields as given), stamped now.
@@ -188,7 +203,7 @@ impl Producer {
         flags: u32,
         wait: Wait,
     ) -> Result<(), WriteError> {
-        let max_payload = self.ring.max_record() as usize - RECORD_HEADER_LEN;
+        let max_payload = self.max_payload();
         // By reference: a Record is 200 bytes, and moving it around cost more
         // than encoding it.
         let bare;
@@ -202,20 +217,35 @@ impl Producer {
                 (&bare, enc)
             }
         };
+        let encode = |buf: &mut [u8]| record.encode(&enc, buf);
+        self.write_encoded(enc.len, enc.truncated(), encode, timestamp, flags, wait)
+    }
+
+    /// Claim room for a payload of `len` bytes, let `encode` fill it, commit.
+    #[inline]
+    fn write_encoded(
+        &self,
+        len: usize,
+        truncated: bool,
+        encode: impl FnOnce(&mut [u8]),
+        timestamp: u64,
+        flags: u32,
+        wait: Wait,
+    ) -> Result<(), WriteError> {
         let header = self.ring.header();
         let stamp = Stamp {
             pid: identity::pid(),
             flags,
             timestamp,
         };
-        let claim = self.claim(RECORD_HEADER_LEN + enc.len, stamp, wait)?;
+        let claim = self.claim(RECORD_HEADER_LEN + len, stamp, wait)?;
         // Counted once the record has its place: a try_write that finds the
         // ring full, then a retry, must not count it twice.
-        if enc.truncated() {
+        if truncated {
             header.counters.truncated.fetch_add(1, Ordering::Relaxed);
         }
         self.ring.fill(&claim, |buf| {
-            record.encode(&enc, buf);
+            encode(buf);
             if let Some(f) = &self.fault {
                 if f.is_at(Point::MidPayload) {
                     let half = buf.len() / 2;
@@ -230,6 +260,12 @@ impl Producer {
         self.ring.commit(claim).map_err(|_| WriteError::Abandoned)?;
         wait::wake_flusher(header);
         Ok(())
+    }
+
+    /// Longest payload a record may have.
+    #[inline]
+    fn max_payload(&self) -> usize {
+        self.ring.max_record() as usize - RECORD_HEADER_LEN
     }
 
     fn claim(

@@ -72,6 +72,48 @@ pub struct Record<'a> {
     pub message: &'a [u8],
 }
 
+/// The common shape of a record: level, thread, logger and message, no other
+/// field (what `Producer::log` and most Rust `log` calls write). Encodes
+/// byte for byte as the [`Record`] with the same fields, without the general
+/// path's work for the fields it does not have: this is the hot path.
+#[derive(Debug, Clone, Copy)]
+pub struct Basic<'a> {
+    pub level: u8,
+    pub thread_id: u64,
+    pub logger: &'a [u8],
+    pub thread_name: &'a [u8],
+    pub message: &'a [u8],
+}
+
+impl Basic<'_> {
+    /// Encoded length, or `None` when a name is too long for this path
+    /// (the general one cuts it).
+    #[inline]
+    pub fn encoded_len(&self) -> Option<usize> {
+        let (l, t) = (self.logger.len(), self.thread_name.len());
+        ((l | t) <= MAX_SHORT_FIELD).then_some(FIXED_LEN + l + t + self.message.len())
+    }
+
+    /// Encode into `buf`, exactly [`Basic::encoded_len`] bytes long.
+    #[inline]
+    pub fn encode(&self, buf: &mut [u8]) {
+        let words = [
+            self.level as u64,
+            self.thread_id,
+            self.message.len() as u64,
+            self.logger.len() as u64 | (self.thread_name.len() as u64) << 16,
+            0,
+        ];
+        let fixed: &mut [u8; FIXED_LEN] = (&mut buf[..FIXED_LEN]).try_into().expect("40 bytes");
+        for (i, w) in words.iter().enumerate() {
+            fixed[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        let at = put(buf, FIXED_LEN, self.logger);
+        let at = put(buf, at, self.thread_name);
+        put(buf, at, self.message);
+    }
+}
+
 /// A payload that does not decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeError;
@@ -399,6 +441,49 @@ mod tests {
                 assert_eq!(Record::decode(&buf).unwrap(), rec, "field length {n}");
             }
         }
+    }
+
+    #[test]
+    fn basic_encodes_as_the_record_with_the_same_fields() {
+        let bytes: Vec<u8> = (0..200u8).collect();
+        for (l, t, m) in [
+            (0, 0, 0),
+            (5, 4, 100),
+            (1, 17, 33),
+            (64, 0, 7),
+            (3, 15, 199),
+        ] {
+            let basic = Basic {
+                level: level::ERROR,
+                thread_id: 0x0102_0304_0506_0708,
+                logger: &bytes[..l],
+                thread_name: &bytes[1..1 + t],
+                message: &bytes[..m],
+            };
+            let rec = Record {
+                level: basic.level,
+                thread_id: basic.thread_id,
+                logger: basic.logger,
+                thread_name: basic.thread_name,
+                message: basic.message,
+                ..Record::default()
+            };
+            let enc = rec.fit(1 << 20).unwrap();
+            assert_eq!(basic.encoded_len(), Some(enc.len));
+            let (mut a, mut b) = (vec![0xAA; enc.len], vec![0x55; enc.len]);
+            basic.encode(&mut a);
+            rec.encode(&enc, &mut b);
+            assert_eq!(a, b, "lengths {l} {t} {m}");
+        }
+        let long = vec![b'x'; MAX_SHORT_FIELD + 1];
+        let too_long = Basic {
+            level: 0,
+            thread_id: 0,
+            logger: &long,
+            thread_name: b"",
+            message: b"",
+        };
+        assert_eq!(too_long.encoded_len(), None);
     }
 
     #[test]
