@@ -19,6 +19,7 @@ mod logger;
 mod producer;
 
 #[cfg(feature = "log")]
+pub use identity::pid;
 pub use logger::{init, InitError};
 pub use producer::{Builder, FullPolicy, Producer, WriteError};
 pub use ringflush_ring::codec::{level, Record};

@@ -12,8 +12,8 @@ Formatting happens in the flusher, with the same %-style format string.
 
 import json
 import logging
-import threading
 
+from ._native import FastLogger as _FastLogger
 from ._native import Producer as _Producer
 from ._native import RingflushError, RingFullError
 
@@ -128,45 +128,26 @@ class RingHandler(logging.Handler):
         )
 
 
-_thread = threading.local()
+_producers = {}
 
 
-def _thread_name():
-    name = _thread.name = _utf8(threading.current_thread().name)
-    return name
+def _shared_producer(shm, on_full, timeout):
+    """One producer (one mapping of the ring) per segment and policy."""
+    key = (shm, on_full, timeout)
+    p = _producers.get(key)
+    if p is None:
+        p = _producers[key] = _Producer(shm, on_full, timeout)
+    return p
 
 
-class Logger:
-    """The fast path for hot loops: no LogRecord, no handler chain.
+class Logger(_FastLogger):
+    """The fast path for hot loops: no LogRecord, no handler chain, and no
+    Python frame: ``info(msg)`` and the other level methods (``debug``,
+    ``warning``, ``error``, ``critical``, ``log(level, msg)``) are the
+    extension's. ``msg`` is a ``str``, written as it is.
 
     ``log = ringflush.Logger("/applog", name="worker"); log.info("done")``
     """
 
-    def __init__(self, shm="/applog", name="root", on_full="block", timeout=1.0):
-        self._producer = _Producer(shm, on_full, timeout)
-        self._write = self._producer.log
-        self._name = _utf8(name)
-
-    def log(self, level, msg):
-        try:
-            self._write(level, self._name, msg.encode(), _thread.name)
-        except (AttributeError, UnicodeEncodeError):
-            self._write(level, self._name, _utf8(msg), _thread_name())
-
-    def debug(self, msg):
-        self.log(logging.DEBUG, msg)
-
-    def info(self, msg):
-        try:
-            self._write(20, self._name, msg.encode(), _thread.name)
-        except (AttributeError, UnicodeEncodeError):
-            self.log(20, msg)
-
-    def warning(self, msg):
-        self.log(logging.WARNING, msg)
-
-    def error(self, msg):
-        self.log(logging.ERROR, msg)
-
-    def critical(self, msg):
-        self.log(logging.CRITICAL, msg)
+    def __new__(cls, shm="/applog", name="root", on_full="block", timeout=1.0):
+        return super().__new__(cls, _shared_producer(shm, on_full, timeout), name)

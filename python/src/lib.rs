@@ -9,6 +9,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod fast;
 mod names;
 use names::NameCache;
 
@@ -35,7 +36,7 @@ create_exception!(
 
 /// A producer on one segment; share one per process (it survives fork).
 #[pyclass(frozen, module = "ringflush._native")]
-struct Producer {
+pub struct Producer {
     inner: RustProducer,
     blocking: bool,
     raise_on_full: bool,
@@ -193,7 +194,7 @@ impl Producer {
             Some(args) if args.is_truthy()? => msg.rem(args)?.str()?,
             _ => msg,
         };
-        let message = names::utf8(&message)?;
+        let message = names::encode(&message)?;
         let message = message.as_bytes();
         // try_lock: formatting above may have run Python code (a __str__)
         // that logs from this thread, or let another thread take the GIL
@@ -306,7 +307,12 @@ impl Producer {
     /// Write `record` stamped `created_ns` (0: now), under the full-ring
     /// policy. The GIL is kept for the common case and released only to wait
     /// for space: releasing and taking it back costs more than the write.
-    fn write_record(&self, py: Python<'_>, record: &Record<'_>, created_ns: u64) -> PyResult<()> {
+    pub(crate) fn write_record(
+        &self,
+        py: Python<'_>,
+        record: &Record<'_>,
+        created_ns: u64,
+    ) -> PyResult<()> {
         match self.try_record(record, created_ns) {
             Err(WriteError::Full) => self.write_when_full(py, record, created_ns),
             result => self.outcome(result),
@@ -407,6 +413,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Producer>()?;
+    m.add_class::<fast::FastLogger>()?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add("RingflushError", m.py().get_type::<RingflushError>())?;
     m.add("RingFullError", m.py().get_type::<RingFullError>())?;

@@ -88,6 +88,30 @@ pub fn utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> {
         .into())
 }
 
+/// A message's UTF-8: the bytes object `str.encode` makes (one allocation,
+/// no copy), or for text with lone surrogates the U+FFFD-replaced string.
+pub enum Utf8<'py> {
+    Bytes(Bound<'py, PyBytes>),
+    Replaced(String),
+}
+
+impl Utf8<'_> {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Utf8::Bytes(b) => b.as_bytes(),
+            Utf8::Replaced(s) => s.as_bytes(),
+        }
+    }
+}
+
+/// [`Utf8`] of a message.
+pub fn encode<'py>(text: &Bound<'py, PyString>) -> PyResult<Utf8<'py>> {
+    match text.encode_utf8() {
+        Ok(bytes) => Ok(Utf8::Bytes(bytes)),
+        Err(_) => Ok(Utf8::Replaced(utf8(text)?.into_owned())),
+    }
+}
+
 /// Whether `obj` can be a name attribute here: None or an exact `str`.
 pub fn is_text(obj: &Bound<'_, PyAny>) -> bool {
     obj.is_none() || obj.is_exact_instance_of::<PyString>()

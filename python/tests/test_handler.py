@@ -198,6 +198,40 @@ def test_fast_path_logger(flusher, shm):
     _check_numbered(lines, 1, 1000)
 
 
+def test_fast_path_threads_fork_and_odd_text(flusher, shm):
+    import threading
+
+    f = flusher("--format", "%(process)d %(thread)d %(threadName)s %(message)s")
+    log = ringflush.Logger(shm, name="hot")
+    log.error("main")
+    idents = {}
+
+    def other():
+        idents["t"] = threading.get_ident()
+        log.critical("from thread")
+
+    t = threading.Thread(target=other, name="side")
+    t.start()
+    t.join()
+    log.info("lone \udcff surrogate")
+    with pytest.raises(TypeError):
+        log.info(b"bytes are not text")
+    pid = os.fork()
+    if pid == 0:
+        log.warning("child")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert f.wait_written(4)
+    f.stop()
+    me, main = os.getpid(), threading.get_ident()
+    assert sorted(f.lines()) == sorted([
+        f"{me} {main} MainThread main",
+        f"{me} {idents['t']} side from thread",
+        f"{me} {main} MainThread lone \ufffd surrogate",
+        f"{pid} {main} MainThread child",
+    ])
+
+
 def test_errors_are_exceptions_with_clear_messages(shm, tmp_path):
     with open("/dev/shm" + shm, "wb") as fh:
         fh.write(b"\xa5" * 8192)
