@@ -22,6 +22,18 @@ def _log_numbered(shm, worker, count):
         log.info("worker=%d seq=%d", worker, seq)
 
 
+def _in_forked_child(fn):
+    """Run fn in a forked child; returns the child's pid once it exited."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fn()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
 def _check_numbered(lines, workers, count):
     seen = {w: [] for w in range(workers)}
     for line in lines:
@@ -59,11 +71,7 @@ def test_handler_used_before_fork_keeps_working_in_the_child(flusher, shm):
     log.propagate = False
     log.handlers[:] = [ringflush.RingHandler(shm=shm)]
     log.warning("parent before fork")
-    pid = os.fork()
-    if pid == 0:
-        log.warning("child after fork")
-        os._exit(0)
-    os.waitpid(pid, 0)
+    pid = _in_forked_child(lambda: log.warning("child after fork"))
     assert f.wait_written(2)
     f.stop()
     assert sorted(f.lines()) == sorted([f"{os.getpid()} parent before fork", f"{pid} child after fork"])
@@ -216,11 +224,7 @@ def test_fast_path_threads_fork_and_odd_text(flusher, shm):
     log.info("lone \udcff surrogate")
     with pytest.raises(TypeError):
         log.info(b"bytes are not text")
-    pid = os.fork()
-    if pid == 0:
-        log.warning("child")
-        os._exit(0)
-    os.waitpid(pid, 0)
+    pid = _in_forked_child(lambda: log.warning("child"))
     assert f.wait_written(4)
     f.stop()
     me, main = os.getpid(), threading.get_ident()
