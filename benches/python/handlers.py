@@ -85,8 +85,8 @@ KINDS = [
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--calls", type=int, default=20_000)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=12)
     args = ap.parse_args()
     shm = f"/rf-pybench-{os.getpid()}"
     directory = tempfile.mkdtemp(prefix="rf-pybench-")
