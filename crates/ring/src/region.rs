@@ -130,54 +130,7 @@ unsafe impl Region for RawRegion {
     #[inline]
     unsafe fn zero(&self, offset: usize, len: usize) {
         // SAFETY: in bounds and owned by the consumer (zero's contract).
-        let start = unsafe { self.base.add(offset) };
-        #[cfg(target_arch = "x86_64")]
-        if len >= STREAM_ZERO_FROM && self.capacity >= STREAM_ZERO_RING {
-            // SAFETY: as above; `start` and `len` are 8-byte aligned.
-            return unsafe { zero_streaming(start, len) };
-        }
-        // SAFETY: as above.
-        unsafe { std::ptr::write_bytes(start, 0, len) }
-    }
-}
-
-/// Batches at least this long are zeroed with streaming stores...
-#[cfg(target_arch = "x86_64")]
-const STREAM_ZERO_FROM: usize = 16 * 1024;
-/// ...in rings at least this large: producers come back to these bytes only
-/// a lap (megabytes) later, by when they would have left the cache anyway.
-/// Streaming stores skip reading each line in before zeroing it (a third of
-/// the flusher's memory traffic) and keep the zeroes out of the cache.
-#[cfg(target_arch = "x86_64")]
-const STREAM_ZERO_RING: u64 = 8 << 20;
-
-/// Zero `len` bytes at `p` with non-temporal stores, then `sfence`, so the
-/// zeroes are globally visible before the caller publishes the new head (the
-/// head store is ordered after the fence).
-///
-/// # Safety
-/// `p` and `len` are 8-byte aligned and the range is writable and owned.
-#[cfg(target_arch = "x86_64")]
-unsafe fn zero_streaming(p: *mut u8, len: usize) {
-    use core::arch::x86_64::{__m128i, _mm_setzero_si128, _mm_sfence, _mm_stream_si128};
-    // SAFETY: every store below lies in [p, p + len); 16-byte streaming
-    // stores are issued at 16-byte aligned addresses only.
-    unsafe {
-        let end = p.add(len);
-        let mut at = p;
-        if at as usize % 16 != 0 && at < end {
-            at.cast::<u64>().write(0);
-            at = at.add(8);
-        }
-        let zero = _mm_setzero_si128();
-        while (end as usize) - (at as usize) >= 16 {
-            _mm_stream_si128(at.cast::<__m128i>(), zero);
-            at = at.add(16);
-        }
-        if at < end {
-            at.cast::<u64>().write(0);
-        }
-        _mm_sfence();
+        unsafe { std::ptr::write_bytes(self.base.add(offset), 0, len) }
     }
 }
 

@@ -37,8 +37,7 @@
 //! - (R2) producer: payload, then the commit CAS (**SeqCst**, a Release) ->
 //!   (A1) the same Acquire load, before the payload is read.
 //! - (R3) producer: padding word 0 with **Release** -> (A1).
-//! - (R4) consumer: zeroing (streaming stores end with an `sfence`, see
-//!   `region.rs`), then `head` store (**SeqCst**, a Release) ->
+//! - (R4) consumer: zeroing, then `head` store (**SeqCst**, a Release) ->
 //!   (A4) producer's `head` load (**SeqCst**) in `try_claim`, before it writes
 //!   into the freed bytes. A head value passed between threads of one
 //!   process through `head_cache` is stored Release and loaded Acquire (A4').
