@@ -18,8 +18,8 @@ mod identity;
 mod logger;
 mod producer;
 
-#[cfg(feature = "log")]
 pub use identity::pid;
+#[cfg(feature = "log")]
 pub use logger::{init, InitError};
 pub use producer::{Builder, FullPolicy, Producer, WriteError};
 pub use ringflush_ring::codec::{level, Record};
