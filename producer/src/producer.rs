@@ -149,14 +149,7 @@ impl Producer {
                 self.write_encoded(len, false, encode, timestamp, flags, Wait::Policy)
             }
             // Too long: the general path cuts it.
-            _ => self.write(&Record {
-                level,
-                thread_id: thread.id,
-                thread_name: &thread.name,
-                logger: logger.as_bytes(),
-                message: message.as_bytes(),
-                ..Record::default()
-            }),
+            _ => self.write(&basic.record()),
         }
     }
 

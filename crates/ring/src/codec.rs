@@ -85,7 +85,19 @@ pub struct Basic<'a> {
     pub message: &'a [u8],
 }
 
-impl Basic<'_> {
+impl<'a> Basic<'a> {
+    /// The same record for the general path.
+    pub fn record(&self) -> Record<'a> {
+        Record {
+            level: self.level,
+            thread_id: self.thread_id,
+            logger: self.logger,
+            thread_name: self.thread_name,
+            message: self.message,
+            ..Record::default()
+        }
+    }
+
     /// Encoded length, or `None` when a name is too long for this path
     /// (the general one cuts it).
     #[inline]
@@ -97,17 +109,16 @@ impl Basic<'_> {
     /// Encode into `buf`, exactly [`Basic::encoded_len`] bytes long.
     #[inline]
     pub fn encode(&self, buf: &mut [u8]) {
-        let words = [
-            self.level as u64,
-            self.thread_id,
-            self.message.len() as u64,
-            self.logger.len() as u64 | (self.thread_name.len() as u64) << 16,
-            0,
-        ];
-        let fixed: &mut [u8; FIXED_LEN] = (&mut buf[..FIXED_LEN]).try_into().expect("40 bytes");
-        for (i, w) in words.iter().enumerate() {
-            fixed[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
-        }
+        put_fixed(
+            buf,
+            [
+                self.level as u64,
+                self.thread_id,
+                self.message.len() as u64,
+                self.logger.len() as u64 | (self.thread_name.len() as u64) << 16,
+                0,
+            ],
+        );
         let at = put(buf, FIXED_LEN, self.logger);
         let at = put(buf, at, self.thread_name);
         put(buf, at, self.message);
@@ -238,11 +249,7 @@ impl<'a> Record<'a> {
                 | (process_name.len() as u64) << 16
                 | (task_name.len() as u64) << 32,
         ];
-        // One bounds check for the whole fixed part, not one per word.
-        let fixed: &mut [u8; FIXED_LEN] = (&mut buf[..FIXED_LEN]).try_into().expect("40 bytes");
-        for (i, w) in words.iter().enumerate() {
-            fixed[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
-        }
+        put_fixed(buf, words);
         let mut at = put(buf, FIXED_LEN, logger);
         at = put(buf, at, thread_name);
         // Most records (Rust's `log` calls) carry none of the rest.
@@ -311,6 +318,16 @@ pub struct Encoding {
 impl Encoding {
     pub fn truncated(&self) -> bool {
         self.cut > 0
+    }
+}
+
+/// Write the fixed part (see the module docs) as five little-endian words,
+/// with one bounds check for the whole of it.
+#[inline(always)]
+fn put_fixed(buf: &mut [u8], words: [u64; 5]) {
+    let fixed: &mut [u8; FIXED_LEN] = (&mut buf[..FIXED_LEN]).try_into().expect("40 bytes");
+    for (i, w) in words.iter().enumerate() {
+        fixed[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
     }
 }
 
@@ -460,14 +477,7 @@ mod tests {
                 thread_name: &bytes[1..1 + t],
                 message: &bytes[..m],
             };
-            let rec = Record {
-                level: basic.level,
-                thread_id: basic.thread_id,
-                logger: basic.logger,
-                thread_name: basic.thread_name,
-                message: basic.message,
-                ..Record::default()
-            };
+            let rec = basic.record();
             let enc = rec.fit(1 << 20).unwrap();
             assert_eq!(basic.encoded_len(), Some(enc.len));
             let (mut a, mut b) = (vec![0xAA; enc.len], vec![0x55; enc.len]);
