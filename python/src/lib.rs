@@ -274,33 +274,6 @@ impl Producer {
         };
         self.write_record(py, &record, created_ns)
     }
-
-    /// The fast path: level, logger name, message and thread name.
-    fn log(
-        &self,
-        py: Python<'_>,
-        level: u8,
-        name: &[u8],
-        message: &[u8],
-        thread_name: &[u8],
-    ) -> PyResult<()> {
-        self.write(
-            py,
-            level,
-            name,
-            message,
-            0,
-            b"",
-            0,
-            b"",
-            b"",
-            0,
-            thread_name,
-            b"",
-            b"",
-            b"",
-        )
-    }
 }
 
 impl Producer {

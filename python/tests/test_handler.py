@@ -249,7 +249,7 @@ def test_raise_policy_raises_ring_full(shm):
     # No flusher, and the smallest ring a flusher would create: fill it.
     from ringflush import _native
     assert _native.main(["ringflush", "stat", "--shm", shm]) == 1  # no segment yet
-    p = _native.Producer(shm, "raise", 0.0)
+    log = ringflush.Logger(shm, on_full="raise", timeout=0.0)
     with pytest.raises(ringflush.RingFullError, match="ring full"):
         for _ in range(10_000_000):
-            p.log(20, b"x", b"y" * 1000, b"t")
+            log.info("y" * 1000)
