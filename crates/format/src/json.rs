@@ -56,6 +56,14 @@ fn opt_string(out: &mut Vec<u8>, k: &str, bytes: &[u8]) {
     }
 }
 
+/// A number field that is absent when 0 (unknown thread or line).
+fn opt_number(out: &mut Vec<u8>, k: &str, n: u64) {
+    if n != 0 {
+        key(out, k);
+        let _ = write!(out, "{n}");
+    }
+}
+
 impl JsonFormatter {
     pub(crate) fn new(clock: Clock) -> Self {
         Self { clock }
@@ -86,10 +94,7 @@ impl JsonFormatter {
         key(out, "process");
         let _ = write!(out, "{}", e.pid);
         opt_string(out, "processName", r.process_name);
-        if r.thread_id != 0 {
-            key(out, "thread");
-            let _ = write!(out, "{}", r.thread_id);
-        }
+        opt_number(out, "thread", r.thread_id);
         opt_string(out, "threadName", r.thread_name);
         if !r.pathname.is_empty() {
             opt_string(out, "pathname", r.pathname);
@@ -101,10 +106,7 @@ impl JsonFormatter {
         }
         opt_string(out, "module", r.module);
         opt_string(out, "funcName", r.func);
-        if r.line != 0 {
-            key(out, "lineno");
-            let _ = write!(out, "{}", r.line);
-        }
+        opt_number(out, "lineno", r.line.into());
         opt_string(out, "taskName", r.task_name);
         if !r.extra.is_empty() {
             self.extra(r.extra, out);
