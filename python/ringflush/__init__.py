@@ -14,6 +14,7 @@ import json
 import logging
 
 from ._native import FastLogger as _FastLogger
+from ._native import Handle as _Handle
 from ._native import Producer as _Producer
 from ._native import RingflushError, RingFullError
 
@@ -63,17 +64,24 @@ class RingHandler(logging.Handler):
         self._producer = _Producer(shm, on_full, timeout)
         self._write = self._producer.write
         self._emit_fast = self._producer.emit
+        if type(self) is RingHandler:
+            # The same steps as handle() below, without its Python frames;
+            # subclasses keep the Python methods they may override.
+            self.handle = _Handle(self._producer, self).handle
 
     def handle(self, record):
         # emit() is thread-safe (the ring is lock-free): no handler lock.
         if self.filters:
-            rv = self.filter(record)
-            if not rv:
-                return rv
-            if isinstance(rv, logging.LogRecord):
-                record = rv
-        else:
-            rv = True
+            return self._handle_filtered(record)
+        self.emit(record)
+        return True
+
+    def _handle_filtered(self, record):
+        rv = self.filter(record)
+        if not rv:
+            return rv
+        if isinstance(rv, logging.LogRecord):
+            record = rv
         self.emit(record)
         return rv
 
@@ -85,6 +93,22 @@ class RingHandler(logging.Handler):
                 self._emit(record)
         except RecursionError:
             raise
+        except Exception:
+            self.handleError(record)
+
+    def _emit_other(self, record):
+        """The records the extension does not take, from the native handle."""
+        try:
+            self._emit(record)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def _failed(self, record, error):
+        """A failure of the native handle's emit, reported as emit would."""
+        try:
+            raise error
         except Exception:
             self.handleError(record)
 

@@ -10,6 +10,7 @@ use pyo3::types::PyString;
 use ringflush_producer::Record;
 
 use crate::names;
+use crate::percent;
 use crate::Producer;
 
 /// The calling thread's `threading.get_ident()` and name, looked up once per
@@ -68,7 +69,7 @@ impl FastLogger {
 
     /// Write `msg` at `level` (Python's numeric levels).
     fn log(&self, py: Python<'_>, level: u8, msg: &Bound<'_, PyString>) -> PyResult<()> {
-        let message = names::encode(msg)?;
+        let message = percent::message(msg, None)?;
         let (thread_id, thread_name) = current_thread(py)?;
         let record = Record {
             level,

@@ -10,15 +10,19 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 mod fast;
+mod handle;
 mod names;
+mod percent;
+mod record;
 use names::NameCache;
+use record::{Field, RecordKeys};
 
 use clap::Parser;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
 use ringflush_producer::{FullPolicy, Producer as RustProducer, Record, WriteError};
 
 create_exception!(
@@ -40,8 +44,8 @@ pub struct Producer {
     inner: RustProducer,
     blocking: bool,
     raise_on_full: bool,
-    /// Attributes a plain `LogRecord` has (more means `extra=` fields).
-    plain_attrs: usize,
+    /// The attributes of a plain `LogRecord` (others are `extra=` fields).
+    record_keys: RecordKeys,
     /// `logging.LogRecord`, whose getMessage `emit` does itself...
     record_type: Py<PyAny>,
     /// ...as long as it is still this function.
@@ -84,15 +88,17 @@ impl Producer {
             .open()
             .map_err(|e| RingflushError::new_err(e.to_string()))?;
         let record_type = py.import("logging")?.getattr("LogRecord")?;
-        let plain_attrs = record_type
-            .call1(("", 0, "", 0, "", PyTuple::empty(py), py.None()))?
-            .getattr("__dict__")?
-            .len()?;
+        let record_keys = RecordKeys::new(
+            record_type
+                .call1(("", 0, "", 0, "", PyTuple::empty(py), py.None()))?
+                .getattr("__dict__")?
+                .cast::<PyDict>()?,
+        )?;
         Ok(Self {
             inner,
             blocking: matches!(policy, FullPolicy::Block { .. }),
             raise_on_full: on_full == "raise",
-            plain_attrs,
+            record_keys,
             get_message: record_type.getattr("getMessage")?.unbind(),
             record_type: record_type.unbind(),
             names: Mutex::default(),
@@ -104,137 +110,7 @@ impl Producer {
     /// nothing, for a record that needs the Python path: exception or stack
     /// text, `extra=` fields, or attributes of unexpected types.
     fn emit<'py>(&self, py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<bool> {
-        // Only plain LogRecords whose getMessage nobody replaced: a factory's
-        // subclass may compute attributes or format differently.
-        if !record.get_type().is(&self.record_type)
-            || !self
-                .record_type
-                .bind(py)
-                .getattr(intern!(py, "getMessage"))?
-                .is(&self.get_message)
-        {
-            return Ok(false);
-        }
-        let Ok(attrs) = record
-            .getattr(intern!(py, "__dict__"))?
-            .cast_into::<PyDict>()
-        else {
-            return Ok(false);
-        };
-        let mut count = attrs.len();
-        if count > self.plain_attrs {
-            // Another handler's Formatter adds these two; they are not extra.
-            for added in [intern!(py, "message"), intern!(py, "asctime")] {
-                count -= attrs.contains(added)? as usize;
-            }
-            if count > self.plain_attrs {
-                return Ok(false);
-            }
-        }
-        let get = |key: &Bound<'py, PyString>| attrs.get_item(key);
-        for key in [
-            intern!(py, "exc_info"),
-            intern!(py, "exc_text"),
-            intern!(py, "stack_info"),
-        ] {
-            if get(key)?.is_some_and(|v| !v.is_none()) {
-                return Ok(false);
-            }
-        }
-        let Some(Ok(level)) = get(intern!(py, "levelno"))?.map(|v| v.extract::<u8>()) else {
-            return Ok(false);
-        };
-        let number = |key| -> PyResult<Option<u64>> {
-            Ok(match get(key)? {
-                Some(v) if v.is_none() => Some(0),
-                Some(v) => v.extract::<u64>().ok(),
-                None => Some(0),
-            })
-        };
-        let (Some(line), Some(thread_id)) = (
-            number(intern!(py, "lineno"))?.and_then(|l| u32::try_from(l).ok()),
-            number(intern!(py, "thread"))?,
-        ) else {
-            return Ok(false);
-        };
-        // Python 3.13+ records carry created_ns; older ones only created.
-        let created_ns = match get(intern!(py, "created_ns"))?
-            .and_then(|ns| ns.extract::<u64>().ok())
-            .filter(|&ns| ns != 0)
-        {
-            Some(ns) => Some(ns),
-            None => get(intern!(py, "created"))?
-                .and_then(|c| c.extract::<f64>().ok())
-                .map(|c| (c * 1e9) as u64),
-        };
-        let Some(created_ns) = created_ns else {
-            return Ok(false);
-        };
-        // The order of NameCache::utf8.
-        let name_objs = [
-            get(intern!(py, "name"))?,
-            get(intern!(py, "pathname"))?,
-            get(intern!(py, "funcName"))?,
-            get(intern!(py, "module"))?,
-            get(intern!(py, "threadName"))?,
-            get(intern!(py, "processName"))?,
-            get(intern!(py, "taskName"))?,
-        ];
-        if !name_objs.iter().flatten().all(names::is_text) {
-            return Ok(false);
-        }
-        // From here on the record is written: nothing returns False, so the
-        // message is formatted once. LogRecord.getMessage, without a frame:
-        // `msg = str(self.msg); if self.args: msg = msg % self.args`.
-        let Some(msg) = get(intern!(py, "msg"))? else {
-            return Ok(false);
-        };
-        let msg = msg.str()?;
-        let message = match get(intern!(py, "args"))? {
-            Some(args) if args.is_truthy()? => msg.rem(args)?.str()?,
-            _ => msg,
-        };
-        let message = names::encode(&message)?;
-        let message = message.as_bytes();
-        // try_lock: formatting above may have run Python code (a __str__)
-        // that logs from this thread, or let another thread take the GIL
-        // while this one held the cache; either way, encode without it.
-        let mut cache = match self.names.try_lock() {
-            Ok(cache) => Some(cache),
-            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        let names = match cache.as_mut().map(|c| c.utf8(&name_objs)) {
-            Some(names) => names?,
-            None => None,
-        };
-        let Some(names) = names else {
-            let owned = names::utf8_uncached(&name_objs)?;
-            drop(cache);
-            let record = log_record(
-                level,
-                line,
-                thread_id,
-                owned.each_ref().map(|n| &n[..]),
-                message,
-            );
-            self.write_record(py, &record, created_ns)?;
-            return Ok(true);
-        };
-        let record = log_record(level, line, thread_id, names, message);
-        match self.try_record(&record, created_ns) {
-            Err(WriteError::Full) => {
-                // Copy the names out and free the cache before waiting for
-                // space: other threads may log meanwhile.
-                let names = names.map(<[u8]>::to_vec);
-                drop(cache);
-                let names = names.each_ref().map(Vec::as_slice);
-                let record = log_record(level, line, thread_id, names, message);
-                self.write_when_full(py, &record, created_ns)?;
-            }
-            result => self.outcome(result)?,
-        }
-        Ok(true)
+        self.emit_record(py, record)
     }
 
     /// Write one record: level, name, message, created_ns, pathname, lineno,
@@ -277,6 +153,136 @@ impl Producer {
 }
 
 impl Producer {
+    /// [`Producer::emit`], for [`handle::Handle`] too.
+    pub(crate) fn emit_record<'py>(
+        &self,
+        py: Python<'py>,
+        record: &Bound<'py, PyAny>,
+    ) -> PyResult<bool> {
+        // Only plain LogRecords whose getMessage nobody replaced: a factory's
+        // subclass may compute attributes or format differently.
+        if !record.get_type().is(&self.record_type)
+            || !self
+                .record_type
+                .bind(py)
+                .getattr(intern!(py, "getMessage"))?
+                .is(&self.get_message)
+        {
+            return Ok(false);
+        }
+        let Ok(attrs) = record
+            .getattr(intern!(py, "__dict__"))?
+            .cast_into::<PyDict>()
+        else {
+            return Ok(false);
+        };
+        let Some(fields) = self.record_keys.read(&attrs) else {
+            return Ok(false);
+        };
+        let get = |field| fields.get(field);
+        if [Field::ExcInfo, Field::ExcText, Field::StackInfo]
+            .into_iter()
+            .any(|f| get(f).is_some_and(|v| !v.is_none()))
+        {
+            return Ok(false);
+        }
+        let Some(Ok(level)) = get(Field::Levelno).map(|v| v.extract::<u8>()) else {
+            return Ok(false);
+        };
+        let number = |field| -> Option<u64> {
+            match get(field) {
+                Some(v) if v.is_none() => Some(0),
+                Some(v) => v.extract::<u64>().ok(),
+                None => Some(0),
+            }
+        };
+        let (Some(line), Some(thread_id)) = (
+            number(Field::Lineno).and_then(|l| u32::try_from(l).ok()),
+            number(Field::Thread),
+        ) else {
+            return Ok(false);
+        };
+        // Python 3.13+ records carry created_ns; older ones only created.
+        let created_ns = match get(Field::CreatedNs)
+            .and_then(|ns| ns.extract::<u64>().ok())
+            .filter(|&ns| ns != 0)
+        {
+            Some(ns) => Some(ns),
+            None => get(Field::Created)
+                .and_then(|c| c.extract::<f64>().ok())
+                .map(|c| (c * 1e9) as u64),
+        };
+        let Some(created_ns) = created_ns else {
+            return Ok(false);
+        };
+        // The order of NameCache::utf8.
+        let name_objs = [
+            Field::Name,
+            Field::Pathname,
+            Field::FuncName,
+            Field::Module,
+            Field::ThreadName,
+            Field::ProcessName,
+            Field::TaskName,
+        ]
+        .map(get);
+        if !name_objs.iter().flatten().all(|o| names::is_text(o)) {
+            return Ok(false);
+        }
+        // From here on the record is written: nothing returns False, so the
+        // message is formatted once. LogRecord.getMessage, without a frame:
+        // `msg = str(self.msg); if self.args: msg = msg % self.args`.
+        let Some(msg) = get(Field::Msg) else {
+            return Ok(false);
+        };
+        let msg = msg.str()?;
+        let args = match get(Field::Args) {
+            Some(args) if args.is_truthy()? => Some(args),
+            _ => None,
+        };
+        let message = percent::message(&msg, args)?;
+        let message = message.as_bytes();
+        // try_lock: formatting above may have run Python code (a __str__)
+        // that logs from this thread, or let another thread take the GIL
+        // while this one held the cache; either way, encode without it.
+        let mut cache = match self.names.try_lock() {
+            Ok(cache) => Some(cache),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        let names = match cache.as_mut().map(|c| c.utf8(&name_objs)) {
+            Some(names) => names?,
+            None => None,
+        };
+        let Some(names) = names else {
+            let owned = names::utf8_uncached(&name_objs)?;
+            drop(cache);
+            let record = log_record(
+                level,
+                line,
+                thread_id,
+                owned.each_ref().map(|n| &n[..]),
+                message,
+            );
+            self.write_record(py, &record, created_ns)?;
+            return Ok(true);
+        };
+        let record = log_record(level, line, thread_id, names, message);
+        match self.try_record(&record, created_ns) {
+            Err(WriteError::Full) => {
+                // Copy the names out and free the cache before waiting for
+                // space: other threads may log meanwhile.
+                let names = names.map(<[u8]>::to_vec);
+                drop(cache);
+                let names = names.each_ref().map(Vec::as_slice);
+                let record = log_record(level, line, thread_id, names, message);
+                self.write_when_full(py, &record, created_ns)?;
+            }
+            result => self.outcome(result)?,
+        }
+        Ok(true)
+    }
+
     /// Write `record` stamped `created_ns` (0: now), under the full-ring
     /// policy. The GIL is kept for the common case and released only to wait
     /// for space: releasing and taking it back costs more than the write.
@@ -387,6 +393,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Producer>()?;
     m.add_class::<fast::FastLogger>()?;
+    m.add_class::<handle::Handle>()?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add("RingflushError", m.py().get_type::<RingflushError>())?;
     m.add("RingFullError", m.py().get_type::<RingFullError>())?;

@@ -119,10 +119,10 @@ pub fn is_text(obj: &Bound<'_, PyAny>) -> bool {
 
 /// The UTF-8 of the attributes without the cache (when it is busy).
 /// Callers checked [`is_text`].
-pub fn utf8_uncached(objs: &[Option<Bound<'_, PyAny>>; 7]) -> PyResult<[Vec<u8>; 7]> {
+pub fn utf8_uncached(objs: &[Option<&Bound<'_, PyAny>>; 7]) -> PyResult<[Vec<u8>; 7]> {
     let mut out: [Vec<u8>; 7] = Default::default();
     for (o, obj) in out.iter_mut().zip(objs) {
-        if let Some(text) = obj.as_ref().and_then(|o| o.cast_exact::<PyString>().ok()) {
+        if let Some(text) = obj.and_then(|o| o.cast_exact::<PyString>().ok()) {
             *o = utf8(text)?.as_bytes().to_vec();
         }
     }
@@ -139,10 +139,10 @@ impl NameCache {
     /// The UTF-8 of `objs` (missing or None: empty), in their order: name,
     /// pathname, funcName, module, threadName, processName, taskName.
     /// `None` when one is neither a `str` nor None.
-    pub fn utf8(&mut self, objs: &[Option<Bound<'_, PyAny>>; 7]) -> PyResult<Option<[&[u8]; 7]>> {
+    pub fn utf8(&mut self, objs: &[Option<&Bound<'_, PyAny>>; 7]) -> PyResult<Option<[&[u8]; 7]>> {
         let mut found = [None; 7];
         for ((slot, attr), obj) in found.iter_mut().zip(&mut self.attrs).zip(objs) {
-            if let Some(obj) = obj.as_ref().filter(|o| !o.is_none()) {
+            if let Some(obj) = obj.filter(|o| !o.is_none()) {
                 match attr.find(obj)? {
                     Some(i) => *slot = Some(i),
                     None => return Ok(None),

@@ -3,6 +3,7 @@ ringflush`, the pip-installed path), stopped and cleaned up after the test."""
 
 import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -94,3 +95,17 @@ def flusher(shm, tmp_path):
         if f.proc.poll() is None:
             f.proc.kill()
             f.proc.wait()
+
+
+@pytest.fixture
+def logger():
+    """A logger whose records go to the given handlers only."""
+
+    def make(name, *handlers, level=logging.INFO):
+        log = logging.getLogger(name)
+        log.setLevel(level)
+        log.propagate = False
+        log.handlers[:] = list(handlers)
+        return log
+
+    return make

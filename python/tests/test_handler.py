@@ -65,11 +65,9 @@ def test_multiprocessing_every_record_once_in_order(flusher, shm, method):
     assert pids == {p.pid for p in procs}
 
 
-def test_handler_used_before_fork_keeps_working_in_the_child(flusher, shm):
+def test_handler_used_before_fork_keeps_working_in_the_child(flusher, shm, logger):
     f = flusher("--format", "%(process)d %(message)s")
-    log = logging.getLogger("forky")
-    log.propagate = False
-    log.handlers[:] = [ringflush.RingHandler(shm=shm)]
+    log = logger("forky", ringflush.RingHandler(shm=shm))
     log.warning("parent before fork")
     pid = _in_forked_child(lambda: log.warning("child after fork"))
     assert f.wait_written(2)
@@ -98,23 +96,18 @@ def test_dictconfig_formats_in_the_flusher_and_json_carries_extra(flusher, shm, 
     assert rec["filename"] == "test_handler.py" and rec["process"] == os.getpid()
 
 
-def test_python_format_string_fields(flusher, shm):
+def test_python_format_string_fields(flusher, shm, logger):
     f = flusher("--format", "%(levelname)s|%(name)s|%(module)s|%(funcName)s|%(lineno)d|%(threadName)s|%(message)s")
-    log = logging.getLogger("fields")
-    log.propagate = False
-    log.handlers[:] = [ringflush.RingHandler(shm=shm)]
+    log = logger("fields", ringflush.RingHandler(shm=shm))
     log.error("boom"); line = __import__("inspect").currentframe().f_lineno
     assert f.wait_written(1)
     f.stop()
     assert f.lines() == [f"ERROR|fields|test_handler|test_python_format_string_fields|{line}|MainThread|boom"]
 
 
-def test_exceptions_unicode_surrogates_and_bad_args(flusher, shm, capsys):
+def test_exceptions_unicode_surrogates_and_bad_args(flusher, shm, capsys, logger):
     f = flusher("--format", "%(levelname)s %(message)s")
-    log = logging.getLogger("odd")
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    log.handlers[:] = [ringflush.RingHandler(shm=shm)]
+    log = logger("odd", ringflush.RingHandler(shm=shm), level=logging.DEBUG)
     try:
         1 / 0
     except ZeroDivisionError:
@@ -133,18 +126,15 @@ def test_exceptions_unicode_surrogates_and_bad_args(flusher, shm, capsys):
     assert "--- Logging error ---" in capsys.readouterr().err
 
 
-def test_record_factories_filters_other_formatters_and_many_names(flusher, shm):
+def test_record_factories_filters_other_formatters_and_many_names(flusher, shm, logger):
     """What the extension's emit must respect, compared with the Python path."""
     f = flusher("--format", "json")
-    log = logging.getLogger("factory")
-    log.setLevel(logging.INFO)
-    log.propagate = False
     ring = ringflush.RingHandler(shm=shm)
     # Another handler formats first: its Formatter adds message and asctime
     # to the record, which are not extra fields.
     other = logging.StreamHandler(open(os.devnull, "w"))
     other.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.handlers[:] = [other, ring]
+    log = logger("factory", other, ring)
 
     class Shouting(logging.LogRecord):
         def getMessage(self):
