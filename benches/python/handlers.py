@@ -48,9 +48,10 @@ def make(kind, directory, shm):
     raise ValueError(kind)
 
 
-def worker(kind, directory, shm, calls, out):
+def worker(kind, directory, shm, calls, out, start):
     if kind == "ringflush.Logger (fast path)":
         log = ringflush.Logger(shm, name="bench")
+        start.wait()
         t = time.perf_counter()
         for i in range(calls):
             log.info(f"request {i} handled in {i % 97} ms")
@@ -62,6 +63,7 @@ def worker(kind, directory, shm, calls, out):
     log.handlers[:] = [handler]
     log.propagate = False
     log.setLevel(logging.INFO)
+    start.wait()  # the processes log at the same time
     t = time.perf_counter()
     for i in range(calls):
         log.info("request %d handled in %d ms", i, i % 97)
@@ -85,8 +87,10 @@ KINDS = [
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--calls", type=int, default=10_000)
-    ap.add_argument("--rounds", type=int, default=12)
+    # Many short rounds: the best of them lands in a quiet moment for every
+    # handler alike on a shared machine.
+    ap.add_argument("--calls", type=int, default=3_000)
+    ap.add_argument("--rounds", type=int, default=30)
     args = ap.parse_args()
     shm = f"/rf-pybench-{os.getpid()}"
     directory = tempfile.mkdtemp(prefix="rf-pybench-")
@@ -104,8 +108,8 @@ def main():
                 if kind.startswith("Concurrent") and ConcurrentTimedRotatingFileHandler is None:
                     continue
                 for procs in (1, 4):
-                    out = ctx.Queue()
-                    ps = [ctx.Process(target=worker, args=(kind, directory, shm, args.calls, out))
+                    out, start = ctx.Queue(), ctx.Barrier(procs)
+                    ps = [ctx.Process(target=worker, args=(kind, directory, shm, args.calls, out, start))
                           for _ in range(procs)]
                     for p in ps:
                         p.start()
@@ -135,7 +139,17 @@ def main():
         print(f", {results[('ConcurrentTimedRotatingFileHandler', 1)] / ring:.1f}x faster than "
               "ConcurrentTimedRotatingFileHandler", end="")
     print(f" (1 process); fast path {results[('ringflush.Logger (fast path)', 1)] * 1e6:.2f} us per call")
-
+    # logging's own cost (LogRecord, findCaller...) is paid whatever the
+    # handler: what each handler adds on top of it, and the ratios of that.
+    floor = results[("NullHandler (logging's own cost)", 1)]
+    added = {kind: results[(kind, 1)] - floor for kind in KINDS[1:] if (kind, 1) in results
+             and not kind.startswith("ringflush.Logger")}
+    print("Added to logging's own cost (1 process, us): " + ", ".join(
+        f"{kind} {cost * 1e6:+.2f}" for kind, cost in added.items()))
+    if added["RingHandler"] > 0:
+        print("Handler cost ratios: " + ", ".join(
+            f"{kind} {cost / added['RingHandler']:.1f}x" for kind, cost in added.items()
+            if kind != "RingHandler"))
 
 if __name__ == "__main__":
     main()
