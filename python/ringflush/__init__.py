@@ -64,10 +64,23 @@ class RingHandler(logging.Handler):
         self._producer = _Producer(shm, on_full, timeout)
         self._write = self._producer.write
         self._emit_fast = self._producer.emit
+        self._install_native_handle()
+
+    def _install_native_handle(self):
         if type(self) is RingHandler:
             # The same steps as handle() below, without its Python frames;
             # subclasses keep the Python methods they may override.
-            self.handle = _Handle(self._producer, self).handle
+            self.handle = _Handle(self._producer, self, RingHandler.handle, RingHandler.emit).handle
+
+    def __getstate__(self):
+        # A copy gets its own native handle, not this handler's.
+        state = self.__dict__.copy()
+        state.pop("handle", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._install_native_handle()
 
     def handle(self, record):
         # emit() is thread-safe (the ring is lock-free): no handler lock.
@@ -105,12 +118,22 @@ class RingHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
+    def _handle_replaced(self, record):
+        """The native handle found handle or emit replaced: call them as
+        attribute lookup would have without it."""
+        handle = type(self).handle
+        if hasattr(type(handle), "__get__"):
+            handle = handle.__get__(self, type(self))
+        return handle(record)
+
     def _failed(self, record, error):
         """A failure of the native handle's emit, reported as emit would."""
         try:
             raise error
         except Exception:
             self.handleError(record)
+        finally:
+            error = None  # the traceback holds this frame: no cycle
 
     def _emit(self, record):
         """Records with exception or stack text, or extra fields."""

@@ -8,12 +8,14 @@
 //! not take, and `handleError` for failures, like `emit` in Python does.
 //! The handler is held weakly: it holds this object (its `handle`
 //! attribute), and a cycle would keep both, and the ring's mapping, alive
-//! until the garbage collector ran.
+//! until the garbage collector ran. Whoever replaces `handle` or `emit` on
+//! the class, or `emit` on the instance (`mock.patch.object`), gets the
+//! Python methods, as with any handler.
 
-use pyo3::exceptions::PyRecursionError;
+use pyo3::exceptions::{PyRecursionError, PyReferenceError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyWeakrefMethods, PyWeakrefReference};
+use pyo3::types::{PyBool, PyDict, PyWeakrefMethods, PyWeakrefReference};
 
 use crate::Producer;
 
@@ -21,15 +23,25 @@ use crate::Producer;
 pub struct Handle {
     producer: Py<Producer>,
     handler: Py<PyWeakrefReference>,
+    /// `RingHandler.handle` and `RingHandler.emit` as defined.
+    plain_handle: Py<PyAny>,
+    plain_emit: Py<PyAny>,
 }
 
 #[pymethods]
 impl Handle {
     #[new]
-    fn new(producer: Py<Producer>, handler: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn new(
+        producer: Py<Producer>,
+        handler: &Bound<'_, PyAny>,
+        plain_handle: Py<PyAny>,
+        plain_emit: Py<PyAny>,
+    ) -> PyResult<Self> {
         Ok(Self {
             producer,
             handler: PyWeakrefReference::new(handler)?.unbind(),
+            plain_handle,
+            plain_emit,
         })
     }
 
@@ -38,9 +50,22 @@ impl Handle {
     fn handle<'py>(&self, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = record.py();
         let Some(handler) = self.handler.bind(py).upgrade() else {
-            // Only while the handler itself is being destroyed.
-            return Ok(PyBool::new(py, false).to_owned().into_any());
+            // Kept by someone after its handler was freed (copies of a
+            // handler get their own, see RingHandler.__setstate__).
+            return Err(PyReferenceError::new_err(
+                "this RingHandler.handle outlived its handler",
+            ));
         };
+        let class = handler.get_type();
+        let replaced = !class.getattr(intern!(py, "handle"))?.is(&self.plain_handle)
+            || !class.getattr(intern!(py, "emit"))?.is(&self.plain_emit)
+            || handler
+                .getattr(intern!(py, "__dict__"))?
+                .cast::<PyDict>()?
+                .contains(intern!(py, "emit"))?;
+        if replaced {
+            return handler.call_method1(intern!(py, "_handle_replaced"), (record,));
+        }
         if handler.getattr(intern!(py, "filters"))?.is_truthy()? {
             return handler.call_method1(intern!(py, "_handle_filtered"), (record,));
         }

@@ -2,11 +2,13 @@
 it does not take (and what fails) goes the standard library's way. And the
 handler's native `handle` must behave like the Python method it replaces."""
 
+import copy
 import enum
 import gc
 import re
 import logging
 import weakref
+from unittest import mock
 
 import pytest
 
@@ -131,12 +133,30 @@ def test_native_handle_is_the_python_one(flusher, shm, logger):
     with pytest.raises(RecursionError):
         log.info(Deep())
 
+    # emit or handle replaced on the instance or the class is called, as it
+    # would be without the native handle.
+    with mock.patch.object(ring, "emit") as emit:
+        log.info("to the instance's mock")
+    emit.assert_called_once()
+    with mock.patch.object(ringflush.RingHandler, "emit") as emit:
+        log.info("to the class's mock")
+    emit.assert_called_once()
+    with mock.patch.object(ringflush.RingHandler, "handle") as handle:
+        log.info("to the class's handle")
+    handle.assert_called_once()
+
+    # A copy writes through its own native handle, even once the original
+    # is gone.
+    log.handlers[:] = [copy.copy(ringflush.RingHandler(shm=shm))]
+    log.info("%s", "from a copy")
+    log.handlers[:] = [ring]
+
     # Filters added or removed after the handler was made are honoured.
     ring.addFilter(lambda r: r.args != ("hidden",))
     log.info("%s", "hidden")
     log.info("%s", "shown")
     ring.filters.clear()
     log.info("%s", "unfiltered")
-    assert f.wait_written(3)
+    assert f.wait_written(4)
     f.stop()
-    assert f.lines() == ["through the subclass", "shown", "unfiltered"]
+    assert f.lines() == ["through the subclass", "from a copy", "shown", "unfiltered"]
