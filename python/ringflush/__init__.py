@@ -109,15 +109,6 @@ class RingHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def _emit_other(self, record):
-        """The records the extension does not take, from the native handle."""
-        try:
-            self._emit(record)
-        except RecursionError:
-            raise
-        except Exception:
-            self.handleError(record)
-
     def _handle_replaced(self, record):
         """The native handle found handle or emit replaced: call them as
         attribute lookup would have without it."""
@@ -126,10 +117,15 @@ class RingHandler(logging.Handler):
             handle = handle.__get__(self, type(self))
         return handle(record)
 
-    def _failed(self, record, error):
-        """A failure of the native handle's emit, reported as emit would."""
+    def _from_native(self, record, error=None):
+        """The native handle's way back, handled as emit does: a record its
+        emit does not take (error None), or the failure it raised."""
         try:
-            raise error
+            if error is not None:
+                raise error
+            self._emit(record)
+        except RecursionError:
+            raise
         except Exception:
             self.handleError(record)
         finally:

@@ -72,11 +72,11 @@ impl Handle {
         match self.producer.get().emit_record(py, record) {
             Ok(true) => {}
             Ok(false) => {
-                handler.call_method1(intern!(py, "_emit_other"), (record,))?;
+                handler.call_method1(intern!(py, "_from_native"), (record,))?;
             }
             Err(e) if e.is_instance_of::<PyRecursionError>(py) => return Err(e),
             Err(e) => {
-                handler.call_method1(intern!(py, "_failed"), (record, e))?;
+                handler.call_method1(intern!(py, "_from_native"), (record, e))?;
             }
         }
         Ok(PyBool::new(py, true).to_owned().into_any())

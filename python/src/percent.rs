@@ -11,6 +11,7 @@
 //! output is byte-identical to Python's for every shape accepted (tested
 //! against `%` in python/tests).
 
+use std::cell::Cell;
 use std::os::raw::c_char;
 
 use pyo3::ffi;
@@ -97,12 +98,33 @@ fn push_int(arg: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Option<()> {
     Some(())
 }
 
+thread_local! {
+    /// The buffer messages are formatted into, reused: no allocation per
+    /// record. Taken out while in use, so a nested call gets a new one.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Largest buffer kept for reuse.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+/// A message formatted here, in the thread's reused buffer.
+pub struct Formatted(Vec<u8>);
+
+impl Drop for Formatted {
+    fn drop(&mut self) {
+        if self.0.capacity() <= SCRATCH_KEPT {
+            let buf = std::mem::take(&mut self.0);
+            SCRATCH.with(|s| s.set(buf));
+        }
+    }
+}
+
 /// The UTF-8 of `LogRecord.getMessage()`.
 pub enum Message<'a, 'py> {
     /// The message string's own UTF-8 (no arguments).
     Borrowed(&'a [u8]),
     /// Formatted here.
-    Formatted(Vec<u8>),
+    Formatted(Formatted),
     /// Formatted (or encoded) by Python.
     Python(Utf8<'py>),
 }
@@ -111,7 +133,7 @@ impl Message<'_, '_> {
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Message::Borrowed(b) => b,
-            Message::Formatted(v) => v,
+            Message::Formatted(f) => &f.0,
             Message::Python(u) => u.as_bytes(),
         }
     }
@@ -130,8 +152,8 @@ pub fn message<'a, 'py>(
         });
     };
     if let (Ok(tuple), Some(fmt)) = (args.cast_exact::<PyTuple>(), utf8_of(msg)) {
-        let mut out = Vec::with_capacity(fmt.len() + 64);
-        if format_into(fmt, tuple, &mut out).is_some() {
+        let mut out = Formatted(SCRATCH.with(Cell::take));
+        if format_into(fmt, tuple, &mut out.0).is_some() {
             return Ok(Message::Formatted(out));
         }
     }
