@@ -22,7 +22,7 @@ fn refused(s: &Scratch, expect: &str) {
     ] {
         let out = s.run(&args);
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(
             err.starts_with("ringflush: ") && err.contains(expect),
             "{args:?}: {err}"
@@ -94,7 +94,7 @@ fn never_initialised_segment_times_out() {
 fn missing_segment_for_stat() {
     let s = Scratch::new("missing");
     let out = s.run(&["stat", "--shm", &s.shm]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no segment"), "{}", stderr(&out));
 }
 
@@ -130,10 +130,10 @@ fn bad_options() {
         ),
     ] {
         let out = s.run(&args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(stderr(&out).contains(expect), "{args:?}: {}", stderr(&out));
     }
-    // clap's own usage errors exit 2.
+    // clap's own usage errors exit 2 as well.
     let out = s.run(&["--file", "x.log"]);
     assert_eq!(out.status.code(), Some(2));
 }
@@ -143,7 +143,7 @@ fn unwritable_log_path_is_an_error_at_start_up() {
     let s = Scratch::new("unwritable");
     std::fs::create_dir(s.path("dir.log")).unwrap();
     let out = s.run(&["--shm", &s.shm, "--file", "dir.log"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("not a regular file"),
         "{}",
@@ -163,7 +163,7 @@ fn one_flusher_per_segment() {
     let s = Scratch::new("second");
     let first = s.flusher_ready(&["--size", "64K"]);
     let out = s.run(&["--shm", &s.shm, "--file", "other.log"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains(&format!(
@@ -186,7 +186,7 @@ fn size_mismatch_with_existing_segment() {
     };
     drop(Segment::open(&s.shm, &opts).unwrap());
     let out = s.run(&["--shm", &s.shm, "--size", "1M"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("exists with capacity 65536"),
         "{}",

@@ -36,7 +36,7 @@ fn flusher_error(s: &Scratch, extra: &[&str]) -> Option<String> {
         return None;
     }
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     Some(String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

@@ -3,12 +3,12 @@
 //! second, then records/s end to end (until the flusher has written
 //! everything), drops (must be 0) and the producers' per-call latency.
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ringflush_ring::{Segment, SegmentOptions};
+use ringflush_ring::{Segment, SegmentHeader, SegmentOptions};
 
 use crate::cli::BenchArgs;
 
@@ -41,19 +41,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     result
 }
 
+/// (name, (VmRSS, RssAnon, RssShmem)) per process.
+type Memory = Vec<(String, (u64, u64, u64))>;
+
 fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
-    let opts = SegmentOptions {
-        create: false,
-        ..SegmentOptions::default()
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let seg = loop {
-        match Segment::open(shm, &opts) {
-            Ok(s) if s.header().flusher.pid.load(Ordering::Relaxed) != 0 => break s,
-            _ if Instant::now() > deadline => bail!("the flusher did not start"),
-            _ => std::thread::sleep(Duration::from_millis(5)),
-        }
-    };
+    let seg = wait_for_flusher(shm)?;
     let h = seg.header();
     println!(
         "ringflush bench: {} producer processes, {}-byte messages, {:.1} s, blocking policy, {} cores",
@@ -77,29 +69,7 @@ fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
                 .spawn()
         })
         .collect::<std::io::Result<_>>()?;
-    let mut last = (0u64, Instant::now());
-    let mut memory: Vec<(String, (u64, u64, u64))> = Vec::new();
-    while start.elapsed().as_secs_f64() < args.seconds {
-        std::thread::sleep(Duration::from_secs(1).min(Duration::from_secs_f64(args.seconds)));
-        let n = h.counters.written.load(Ordering::Relaxed);
-        let rate = (n - last.0) as f64 / last.1.elapsed().as_secs_f64();
-        println!(
-            "  {:>5.1} s  {n:>12} records written  {rate:>12.0} records/s",
-            start.elapsed().as_secs_f64()
-        );
-        last = (n, Instant::now());
-        // Sample memory while everyone is still running.
-        let flusher = h.flusher.pid.load(Ordering::Relaxed);
-        memory = std::iter::once(("flusher".to_string(), flusher))
-            .chain(
-                workers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, w)| (format!("producer {i}"), w.id())),
-            )
-            .filter_map(|(name, pid)| rss(pid).map(|m| (name, m)))
-            .collect();
-    }
+    let memory = watch(h, &workers, start, args.seconds);
     let mut committed = 0u64;
     let mut rows = Vec::new();
     for (id, w) in workers.into_iter().enumerate() {
@@ -120,6 +90,58 @@ fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let dropped = h.counters.dropped.load(Ordering::Relaxed);
+    print_results(&rows, committed, elapsed, dropped, &memory);
+    if dropped > 0 {
+        bail!("{dropped} records were dropped");
+    }
+    Ok(())
+}
+
+/// The segment, once its flusher has announced itself.
+fn wait_for_flusher(shm: &str) -> Result<Segment> {
+    let opts = SegmentOptions {
+        create: false,
+        ..SegmentOptions::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Segment::open(shm, &opts) {
+            Ok(s) if s.header().flusher.pid.load(Ordering::Relaxed) != 0 => return Ok(s),
+            _ if Instant::now() > deadline => bail!("the flusher did not start"),
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// Print the write rate once a second while the workers run; returns the
+/// memory of every process, sampled while all were still running.
+fn watch(h: &SegmentHeader, workers: &[Child], start: Instant, seconds: f64) -> Memory {
+    let mut last = (0u64, Instant::now());
+    let mut memory = Memory::new();
+    while start.elapsed().as_secs_f64() < seconds {
+        std::thread::sleep(Duration::from_secs(1).min(Duration::from_secs_f64(seconds)));
+        let n = h.counters.written.load(Ordering::Relaxed);
+        let rate = (n - last.0) as f64 / last.1.elapsed().as_secs_f64();
+        println!(
+            "  {:>5.1} s  {n:>12} records written  {rate:>12.0} records/s",
+            start.elapsed().as_secs_f64()
+        );
+        last = (n, Instant::now());
+        let flusher = h.flusher.pid.load(Ordering::Relaxed);
+        memory = std::iter::once(("flusher".to_string(), flusher))
+            .chain(
+                workers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| (format!("producer {i}"), w.id())),
+            )
+            .filter_map(|(name, pid)| rss(pid).map(|m| (name, m)))
+            .collect();
+    }
+    memory
+}
+
+fn print_results(rows: &[Vec<u64>], committed: u64, elapsed: f64, dropped: u64, memory: &Memory) {
     println!("\n| producer | calls | p50 ns | p99 ns | p99.9 ns | max ns |");
     println!("|---|---|---|---|---|---|");
     for (id, v) in rows.iter().enumerate() {
@@ -135,7 +157,7 @@ fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
     if !memory.is_empty() {
         println!("\n| process | resident KiB | private (anon) KiB | shared ring (shmem) KiB |");
         println!("|---|---|---|---|");
-        for (name, (rss, anon, shmem)) in &memory {
+        for (name, (rss, anon, shmem)) in memory {
             println!("| {name} | {rss} | {anon} | {shmem} |");
         }
         println!(
@@ -143,10 +165,6 @@ fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
              each process's own cost is its private memory)"
         );
     }
-    if dropped > 0 {
-        bail!("{dropped} records were dropped");
-    }
-    Ok(())
 }
 
 /// (VmRSS, RssAnon, RssShmem) in KiB from /proc/<pid>/status.

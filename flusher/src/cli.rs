@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// One flusher drains a shared-memory ring that many processes log into,
 /// formats the records and owns the (rotating) log file.
@@ -97,9 +97,9 @@ pub struct FlusherArgs {
     /// as RotatingFileHandler; with --when, whichever comes first.
     #[arg(long, value_parser = parse_size)]
     pub max_bytes: Option<u64>,
-    /// Compress rotated files in the background: gzip or none.
-    #[arg(long)]
-    pub compress: Option<String>,
+    /// Compress rotated files in the background.
+    #[arg(long, value_enum, default_value_t = Compress::None)]
+    pub compress: Compress,
     /// Shell command run after each rotation with the rotated file as $1.
     #[arg(long)]
     pub post_rotate: Option<String>,
@@ -110,6 +110,15 @@ pub struct FlusherArgs {
     /// many seconds (a dead writer's record is given up within a second).
     #[arg(long, default_value_t = 10.0)]
     pub unblock_timeout: f64,
+}
+
+/// How rotated files are compressed.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compress {
+    /// Leave them as they are.
+    None,
+    /// gzip, in the background, to `<name>.gz`.
+    Gzip,
 }
 
 #[derive(Args, Debug)]

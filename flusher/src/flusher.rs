@@ -1,26 +1,34 @@
 //! The flusher loop: drain the ring in batches, format, write with one
 //! write(2) per batch, release, rotate; sleep on the futex when idle; give up
 //! records whose writers died; report every loss in the log and on stderr.
+//!
+//! [`run`] sets up a [`Flusher`] and turns its loop; each step is a method
+//! that takes the time it runs at ([`Now`]), and the state that travels
+//! together lives in its own type: the batch in flight ([`Batch`]), write
+//! health ([`WriteHealth`]), the stuck-record tracker ([`StuckTracker`]), the
+//! loss reporter ([`LossReport`]).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ringflush_format::{Entry, FormatSpec, Formatter};
-use ringflush_ring::clock::TscCalibration;
-use ringflush_ring::codec::{level, Record};
-use ringflush_ring::layout::{SegmentHeader, DEFAULT_CAPACITY};
-use ringflush_ring::record::FLAG_TSC;
-use ringflush_ring::{wait, LockError, Segment, SegmentOptions, Stamp, Stop};
+use ringflush_format::Formatter;
+use ringflush_ring::{wait, Stop};
 
+use crate::batch::{Batch, Filled};
+use crate::config::FlusherConfig;
+use crate::fault::Faults;
+use crate::health::WriteHealth;
 use crate::liveness::writer_alive;
-use crate::output::{unix_now, Due, Output, RotationConfig};
+use crate::losses::LossReport;
+use crate::now::{Interval, Now};
+use crate::output::{Due, Output};
 use crate::recovery::{self, Recovered};
+use crate::report::{Audience, Reporter};
+pub use crate::signals::Signals;
+use crate::source::Source;
+use crate::stuck::{verdict, StuckTracker, Verdict};
 
-/// Ring bytes read per batch.
-const BATCH_BYTES: u64 = 1 << 20;
 /// Sleep while stuck on a record, between checks of its writer.
 const IDLE_SLEEP: Duration = Duration::from_millis(10);
 /// While records came recently, poll this often instead of asking producers
@@ -29,567 +37,349 @@ const IDLE_SLEEP: Duration = Duration::from_millis(10);
 /// does not spin: reading the lines producers are writing would pull them
 /// away from the producers' core, costing each log call a cache-line transfer.
 const POLL: Duration = Duration::from_millis(1);
-/// The heartbeat is stored at most this often: it shares a cache line with
-/// the `sleeping` word that every commit reads, and a store per loop would
-/// make each of those reads a miss.
-const HEARTBEAT_EVERY: u64 = 50_000_000;
 /// After this long without records, sleep until a producer wakes us.
 const DEEP_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Longest deep sleep: heartbeat and reports still run.
 const DEEP_SLEEP: Duration = Duration::from_millis(250);
 /// How often losses are reported and the file is checked for moves.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
-/// A stuck record is checked for a dead writer after this long.
-const DEAD_CHECK_AFTER: Duration = Duration::from_millis(200);
-
-#[derive(Debug, Clone)]
-pub struct FlusherConfig {
-    pub shm: String,
-    pub file: PathBuf,
-    pub format: FormatSpec,
-    pub size: Option<u64>,
-    pub mode: u32,
-    pub gid: Option<u32>,
-    pub allow_foreign: bool,
-    pub rotation: RotationConfig,
-    pub unblock_timeout: Duration,
-}
-
-/// Flags set by signal handlers.
-#[derive(Debug, Clone, Default)]
-pub struct Signals {
-    pub terminate: Arc<AtomicBool>,
-    pub reopen: Arc<AtomicBool>,
-}
-
-impl Signals {
-    /// SIGTERM/SIGINT: drain and exit; SIGHUP: reopen the file.
-    pub fn install() -> Result<Self> {
-        let s = Signals::default();
-        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            signal_hook::flag::register(sig, s.terminate.clone())
-                .context("installing signal handlers")?;
-        }
-        signal_hook::flag::register(signal_hook::consts::SIGHUP, s.reopen.clone())
-            .context("installing signal handlers")?;
-        Ok(s)
-    }
-}
-
-/// Counter values last reported, to report only what changed.
-#[derive(Default)]
-struct Reported {
-    dropped: u64,
-    truncated: u64,
-    abandoned: u64,
-    corrupt: u64,
-    late_commits: u64,
-}
-
-impl Reported {
-    /// Lines describing losses since the last call.
-    fn news(&mut self, h: &SegmentHeader) -> Vec<String> {
-        let c = &h.counters;
-        let mut lines = Vec::new();
-        let mut check = |last: &mut u64, now: u64, what: &str| {
-            if now > *last {
-                lines.push(format!("{} {what}", now - *last));
-                *last = now;
-            }
-        };
-        check(
-            &mut self.dropped,
-            c.dropped.load(Ordering::Relaxed),
-            "records dropped by producers (ring full)",
-        );
-        check(
-            &mut self.truncated,
-            c.truncated.load(Ordering::Relaxed),
-            "records truncated to the maximum record size",
-        );
-        check(
-            &mut self.abandoned,
-            c.abandoned.load(Ordering::Relaxed),
-            "records abandoned (writer died or stalled before committing)",
-        );
-        check(
-            &mut self.corrupt,
-            c.corrupt.load(Ordering::Relaxed),
-            "corrupt ring regions skipped",
-        );
-        check(
-            &mut self.late_commits,
-            c.late_commits.load(Ordering::Relaxed),
-            "late commits refused (record already abandoned)",
-        );
-        lines
-    }
-}
-
-/// Where the read position has been stuck since.
-struct Stuck {
-    pos: u64,
-    since: Instant,
-    last_dead_check: Instant,
-}
-
-/// Resolve `--group` (a name or a gid).
-pub fn group_id(group: &str) -> Result<u32> {
-    if let Ok(gid) = group.parse() {
-        return Ok(gid);
-    }
-    let name = std::ffi::CString::new(group).context("group name contains NUL")?;
-    let mut grp: libc::group = unsafe_zeroed_group();
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call and buf's length is passed.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            name.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        bail!("unknown group {group:?}");
-    }
-    Ok(grp.gr_gid)
-}
-
-fn unsafe_zeroed_group() -> libc::group {
-    // SAFETY: an all-zero `group` (null pointers, gid 0) is a valid value.
-    unsafe { std::mem::zeroed() }
-}
-
-/// Test-only fault injection: `RINGFLUSH_FLUSHER_FAULT=after_write:N` makes
-/// the flusher SIGKILL itself after writing its N-th batch but before
-/// releasing it; `mid_write:N` after writing half of it; `eio:N` makes its
-/// first N write attempts fail with EIO (a failing disk). Unset: no effect.
-#[derive(Debug, Default)]
-struct FlusherFault {
-    mid_write: bool,
-    nth: u64,
-    batches: std::cell::Cell<u64>,
-    failing_writes: std::cell::Cell<u64>,
-}
-
-impl FlusherFault {
-    fn from_env() -> Self {
-        let spec = std::env::var("RINGFLUSH_FLUSHER_FAULT").unwrap_or_default();
-        match spec.split_once(':') {
-            Some((point @ ("after_write" | "mid_write"), n)) => Self {
-                mid_write: point == "mid_write",
-                nth: n.parse().unwrap_or(0),
-                ..Self::default()
-            },
-            Some(("eio", n)) => Self {
-                failing_writes: std::cell::Cell::new(n.parse().unwrap_or(0)),
-                ..Self::default()
-            },
-            _ => Self::default(),
-        }
-    }
-
-    /// An injected write error, while any are left.
-    fn write_error(&self) -> Option<std::io::Error> {
-        let left = self.failing_writes.get();
-        (left > 0).then(|| {
-            self.failing_writes.set(left - 1);
-            std::io::Error::from_raw_os_error(libc::EIO)
-        })
-    }
-
-    /// How much of `buf[from..len]` to write now: all, unless this is the
-    /// batch where a mid-write fault strikes.
-    fn limit(&self, from: usize, len: usize) -> usize {
-        if self.nth > 0 && from == 0 {
-            self.batches.set(self.batches.get() + 1);
-            if self.mid_write && self.batches.get() == self.nth {
-                return len / 2;
-            }
-        }
-        len
-    }
-
-    /// After a write(2) that left `written` of `len` bytes written.
-    fn after_partial_write(&self, written: usize, len: usize) {
-        if self.mid_write && self.nth > 0 && self.batches.get() == self.nth && written < len {
-            // SAFETY: signalling ourselves has no memory-safety preconditions.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-        }
-    }
-
-    fn after_write(&self) {
-        if !self.mid_write && self.nth > 0 && self.batches.get() >= self.nth {
-            // SAFETY: signalling ourselves has no memory-safety preconditions.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-        }
-    }
-}
-
-/// A record's time as realtime ns, converting TSC stamps.
-#[inline]
-fn realtime_ns(tsc: &TscCalibration, stamp: &Stamp) -> u64 {
-    if stamp.flags & FLAG_TSC != 0 {
-        tsc.to_ns(stamp.timestamp)
-    } else {
-        stamp.timestamp
-    }
-}
-
-/// Wait for the next record at `pos`: poll while records came recently, then
-/// sleep until a producer wakes us.
-fn idle<R: ringflush_ring::Region>(
-    ring: &ringflush_ring::Ring<'_, R>,
-    pos: u64,
-    quiet_for: Duration,
-) {
-    if quiet_for < DEEP_IDLE_AFTER {
-        std::thread::sleep(POLL);
-    } else {
-        wait::flusher_sleep(ring, pos, DEEP_SLEEP);
-    }
-}
-
-/// Refuse a segment another user owns (unless --allow-foreign) or one that
-/// is more writable than --mode allows: whoever can write the ring can forge
-/// any log line.
-fn check_owner(seg: &Segment, cfg: &FlusherConfig) -> Result<()> {
-    let (uid, mode) = seg
-        .owner_and_mode()
-        .with_context(|| format!("fstat segment {}", cfg.shm))?;
-    let me = rustix::process::geteuid().as_raw();
-    if uid != me && !cfg.allow_foreign {
-        bail!(
-            "segment {} is owned by uid {uid}, not by this user (uid {me}); pass --allow-foreign if that is intended",
-            cfg.shm
-        );
-    }
-    let extra = mode & 0o022 & !cfg.mode;
-    if extra != 0 {
-        bail!(
-            "segment {} is group- or world-writable (mode {mode:o}) beyond --mode {:o}; pass --mode {mode:o} if that is intended",
-            cfg.shm,
-            cfg.mode
-        );
-    }
-    Ok(())
-}
+/// On SIGTERM, give up a write that keeps failing after this long.
+const GIVE_UP_WRITING_AFTER: Duration = Duration::from_secs(5);
 
 /// Run the flusher until SIGTERM/SIGINT. Returns the records written.
 pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
-    let opts = SegmentOptions {
-        create: true,
-        capacity: cfg.size.unwrap_or(DEFAULT_CAPACITY),
-        require_capacity: cfg.size.is_some(),
-        mode: cfg.mode,
-        ..SegmentOptions::default()
-    };
-    let seg = Segment::open(&cfg.shm, &opts)?;
-    check_owner(&seg, cfg)?;
-    match seg.try_lock_flusher() {
-        Ok(()) => {}
-        Err(LockError::Held { pid }) => {
-            bail!("a flusher is already running for {} (pid {pid})", cfg.shm)
-        }
-        Err(e) => return Err(e).context(format!("locking segment {}", cfg.shm)),
+    let source = Source::open(cfg)?;
+    Flusher::start(cfg, signals, source)?.run()
+}
+
+/// What the loop does after writing.
+enum Write {
+    /// Nothing left unwritten, or the write went through.
+    Done,
+    /// The write failed: try again after this long.
+    Retry(Duration),
+}
+
+/// Whether the loop goes on.
+#[derive(PartialEq, Eq)]
+enum Next {
+    Continue,
+    Stop,
+}
+
+struct Flusher<'a> {
+    signals: &'a Signals,
+    unblock_timeout: Duration,
+    source: Source,
+    out: Output,
+    formatter: Formatter,
+    batch: Batch,
+    health: WriteHealth,
+    stuck: StuckTracker,
+    losses: LossReport,
+    reporter: Reporter,
+    reports: Interval,
+    /// When the last records were drained: polling gives way to sleeping.
+    last_record: std::time::Instant,
+    fault: Faults,
+    total: u64,
+}
+
+impl<'a> Flusher<'a> {
+    /// Open the log file and finish or undo the batch a killed flusher left.
+    fn start(cfg: &FlusherConfig, signals: &'a Signals, source: Source) -> Result<Self> {
+        let now = Now::read();
+        let mut reporter = Reporter::default();
+        let formatter = Formatter::new(&cfg.format, now.unix_ns)?;
+        let out = Output::open(&cfg.file, cfg.rotation.clone(), now.unix_secs())?;
+        reporter.say(
+            Audience::Operator,
+            format_args!(
+                "flushing {} ({} MiB ring) to {}",
+                source.name(),
+                source.capacity() >> 20,
+                cfg.file.display()
+            ),
+        );
+        let mut f = Flusher {
+            signals,
+            unblock_timeout: cfg.unblock_timeout,
+            source,
+            out,
+            formatter,
+            batch: Batch::default(),
+            health: WriteHealth::default(),
+            stuck: StuckTracker::default(),
+            losses: LossReport::default(),
+            reporter,
+            reports: Interval::new(REPORT_EVERY),
+            last_record: now.mono,
+            fault: Faults::from_env(),
+            total: 0,
+        };
+        f.recover()?;
+        Ok(f)
     }
-    if cfg.gid.is_some() || seg.created() || cfg.mode != 0o600 {
-        seg.set_permissions(cfg.mode, cfg.gid)
-            .with_context(|| format!("setting mode {:o} on segment {}", cfg.mode, cfg.shm))?;
+
+    /// The loop, until SIGTERM/SIGINT with everything committed written.
+    fn run(mut self) -> Result<u64> {
+        loop {
+            let now = Now::read();
+            let terminating = self.signals.terminate.load(Ordering::Relaxed);
+            self.housekeeping(now)?;
+            let filled = self.fill_batch(now);
+            if let Write::Retry(backoff) = self.write_batch(now, terminating)? {
+                std::thread::sleep(backoff);
+                continue;
+            }
+            let released = self.release_batch();
+            if let Some(due) = filled.rotate {
+                self.rotate_if_written(due, now);
+                continue;
+            }
+            if released || filled.stop == Stop::Budget || !self.batch.fully_written() {
+                self.stuck.clear();
+                self.last_record = now.mono;
+                continue;
+            }
+            if self.unstick_or_idle(filled.stop, now, terminating) == Next::Stop {
+                break;
+            }
+        }
+        self.finish()
     }
-    let header = seg.header();
-    // Before announcing ourselves: it takes 20 ms.
-    let mut tsc = TscCalibration::new(Duration::from_millis(20));
-    let start_ns = ringflush_ring::now_ns();
-    header
-        .flusher
-        .pid
-        .store(std::process::id(), Ordering::Relaxed);
-    header.flusher.started_ns.store(start_ns, Ordering::Relaxed);
-    header
-        .flusher
-        .heartbeat_ns
-        .store(start_ns, Ordering::Relaxed);
 
-    let mut formatter = Formatter::new(&cfg.format, start_ns)?;
-    let mut out = Output::open(&cfg.file, cfg.rotation.clone(), unix_now())?;
-    eprintln!(
-        "ringflush: flushing {} ({} MiB ring) to {}",
-        cfg.shm,
-        seg.capacity() >> 20,
-        cfg.file.display()
-    );
-
-    let ring = seg.ring();
-    // SAFETY: we hold the segment's flusher lock, so no other consumer exists.
-    let mut consumer = unsafe { ring.consumer() };
-    match recovery::recover(header, &mut consumer, &mut out)
-        .with_context(|| format!("recovering the last batch in {}", out.path().display()))?
-    {
-        Recovered::Nothing | Recovered::Unwritten => {}
-        Recovered::Skipped { bytes } => eprintln!(
-            "ringflush: the previous flusher died after writing its last batch ({bytes} bytes); not writing it again"
-        ),
-        Recovered::Truncated { removed } => eprintln!(
-            "ringflush: the previous flusher died mid-batch; removed its {removed} partial bytes and writing the batch again"
-        ),
-        Recovered::FileChanged => eprintln!(
-            "ringflush: the previous flusher died mid-batch and {} has changed since; its last batch may appear twice",
-            out.path().display()
-        ),
+    /// Undo or skip what a killed flusher left half done (see `recovery.rs`).
+    fn recover(&mut self) -> Result<()> {
+        let found =
+            recovery::recover(self.source.consumer(), &mut self.out).with_context(|| {
+                format!("recovering the last batch in {}", self.out.path().display())
+            })?;
+        let message = match found {
+            Recovered::Nothing | Recovered::Unwritten => return Ok(()),
+            Recovered::Skipped { bytes } => format!(
+                "the previous flusher died after writing its last batch ({bytes} bytes); not writing it again"
+            ),
+            Recovered::Truncated { removed } => format!(
+                "the previous flusher died mid-batch; removed its {removed} partial bytes and writing the batch again"
+            ),
+            Recovered::FileChanged => format!(
+                "the previous flusher died mid-batch and {} has changed since; its last batch may appear twice",
+                self.out.path().display()
+            ),
+        };
+        self.reporter.say(Audience::Operator, message);
+        Ok(())
     }
-    let mut buf: Vec<u8> = Vec::with_capacity(4 << 20);
-    let mut written_of_buf = 0usize;
-    let mut batch_records = 0u64;
-    let mut total = 0u64;
-    let mut reported = Reported::default();
-    let mut last_report = Instant::now();
-    let mut stuck: Option<Stuck> = None;
-    let mut write_failing_since: Option<Instant> = None;
-    let mut last_write_error = Instant::now() - REPORT_EVERY;
-    let mut backoff = Duration::from_millis(1);
-    let mut last_record = Instant::now();
-    let fault = FlusherFault::from_env();
 
-    let mut last_beat = start_ns;
-    loop {
-        let now_ns = ringflush_ring::now_ns();
-        if now_ns.wrapping_sub(last_beat) >= HEARTBEAT_EVERY {
-            header.flusher.heartbeat_ns.store(now_ns, Ordering::Relaxed);
-            last_beat = now_ns;
+    /// Every turn: the heartbeat and SIGHUP. Once a second, between
+    /// batches: the clock calibration, the loss report (into the log, ahead
+    /// of the next records) and whether the file was moved away.
+    fn housekeeping(&mut self, now: Now) -> Result<()> {
+        self.source.beat(now.mono, now.unix_ns);
+        if self.signals.reopen.swap(false, Ordering::Relaxed) {
+            self.out.reopen()?;
         }
-        let terminating = signals.terminate.load(Ordering::Relaxed);
-        if signals.reopen.swap(false, Ordering::Relaxed) {
-            out.reopen()?;
+        if !self.batch.is_empty() || !self.reports.due(now.mono) {
+            return Ok(());
         }
-        if last_report.elapsed() >= REPORT_EVERY && buf.is_empty() {
-            last_report = Instant::now();
-            tsc.refresh();
-            for line in reported.news(header) {
-                eprintln!("ringflush: {line}");
-                formatter.notice(
-                    now_ns,
-                    level::WARNING,
-                    &format!("ringflush: {line}"),
-                    &mut buf,
-                );
-            }
-            if out.moved() {
-                out.reopen()?;
-            }
+        self.source.refresh_clock();
+        for line in self.losses.news(&self.source.header().counters) {
+            self.reporter.say(Audience::Log, line);
         }
+        for line in self.reporter.take_for_log() {
+            self.batch
+                .push_notice(&mut self.formatter, now.unix_ns, &line);
+        }
+        if self.out.moved() {
+            self.out.reopen()?;
+        }
+        Ok(())
+    }
 
-        // 1. Format a batch, stopping early at a due rollover.
-        let mut rotate = None;
-        let mut stop = Stop::Budget;
-        if written_of_buf == 0 && batch_records == 0 {
-            let mut bad_payloads = 0u64;
-            stop = consumer.drain(BATCH_BYTES, |r| {
-                let created_ns = realtime_ns(&tsc, &r.stamp);
-                if out.rollover_due((created_ns / 1_000_000_000) as i64) {
-                    rotate = Some(Due::Time);
-                    return false;
-                }
-                let before = buf.len();
-                match Record::decode(r.payload) {
-                    Ok(record) => formatter.format(
-                        &Entry {
-                            created_ns,
-                            pid: r.stamp.pid,
-                            record,
-                        },
-                        &mut buf,
-                    ),
-                    Err(_) => bad_payloads += 1,
-                }
-                // A record is never split: roll before one that would pass
-                // --max-bytes, and format it again into the new file.
-                if out.size_due(before as u64, (buf.len() - before) as u64) {
-                    buf.truncate(before);
-                    rotate = Some(Due::Size);
-                    return false;
-                }
-                batch_records += 1;
-                true
-            });
-            if bad_payloads > 0 {
-                header
-                    .counters
-                    .corrupt
-                    .fetch_add(bad_payloads, Ordering::Relaxed);
-                eprintln!("ringflush: {bad_payloads} records with undecodable payloads skipped");
-            }
+    /// Drain formatted records into the batch, stopping early where a
+    /// rotation is due (see [`Batch::fill`]).
+    fn fill_batch(&mut self, now: Now) -> Filled {
+        let filled = self
+            .batch
+            .fill(&mut self.source, &mut self.formatter, &self.out, now.mono);
+        if filled.undecodable > 0 {
+            let counters = &self.source.header().counters;
+            counters
+                .corrupt
+                .fetch_add(filled.undecodable, Ordering::Relaxed);
+            let n = filled.undecodable;
+            let message = format_args!("{n} records with undecodable payloads skipped");
+            self.reporter.say(Audience::Operator, message);
         }
+        filled
+    }
 
-        // 2. Write it; release the ring only once every byte is in the file.
-        let mut progressed = false;
-        if written_of_buf == 0 && !buf.is_empty() && consumer.position() != consumer.head() {
-            recovery::begin(
-                header,
-                consumer.head(),
-                consumer.position(),
-                &out,
-                buf.len() as u64,
-            );
+    /// Write what is left of the batch. Before its first byte, the batch is
+    /// recorded in the segment for crash recovery. A failed write keeps the
+    /// records in the ring and is retried with back-off; on SIGTERM, after
+    /// [`GIVE_UP_WRITING_AFTER`] of failures, the flusher stops.
+    fn write_batch(&mut self, now: Now, terminating: bool) -> Result<Write> {
+        let (written, len) = self.batch.progress();
+        if written == len {
+            return Ok(Write::Done);
         }
-        if written_of_buf < buf.len() {
-            let end = fault.limit(written_of_buf, buf.len());
-            let result = match fault.write_error() {
-                Some(e) => Err(e),
-                None => out.write(&buf[written_of_buf..end]),
-            };
-            match result {
-                Ok(n) => {
-                    written_of_buf += n;
-                    fault.after_partial_write(written_of_buf, buf.len());
-                    backoff = Duration::from_millis(1);
-                    if write_failing_since.take().is_some() {
-                        header.flusher.write_errno.store(0, Ordering::Relaxed);
-                        eprintln!("ringflush: writing to {} works again", out.path().display());
-                    }
+        let range = self.batch.range();
+        if written == 0 && !range.is_empty() {
+            recovery::begin(self.source.header(), range, &self.out, len as u64);
+        }
+        let pending = self.batch.unwritten();
+        let result = match self.fault.before_write(written, pending.len()) {
+            Ok(n) => self.out.write(&pending[..n]),
+            Err(e) => Err(e),
+        };
+        let flusher = &self.source.header().flusher;
+        match result {
+            Ok(n) => {
+                self.batch.wrote(n);
+                self.fault.after_write(written + n, len);
+                if self.health.succeeded() {
+                    flusher.write_errno.store(0, Ordering::Relaxed);
+                    let path = self.out.path().display();
+                    self.reporter.say(
+                        Audience::Operator,
+                        format_args!("writing to {path} works again"),
+                    );
                 }
-                Err(e) => {
-                    header
-                        .flusher
-                        .write_errno
-                        .store(e.raw_os_error().unwrap_or(-1) as u32, Ordering::Relaxed);
-                    let since = *write_failing_since.get_or_insert_with(Instant::now);
-                    if last_write_error.elapsed() >= REPORT_EVERY {
-                        last_write_error = Instant::now();
-                        eprintln!(
-                            "ringflush: writing to {} failed: {e}; records stay in the ring, retrying",
-                            out.path().display()
-                        );
-                    }
-                    if terminating && since.elapsed() > Duration::from_secs(5) {
-                        bail!(
-                            "writing to {} keeps failing ({e}); stopping with records left in the ring for the next flusher",
-                            out.path().display()
-                        );
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
+                Ok(Write::Done)
+            }
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(-1) as u32;
+                flusher.write_errno.store(errno, Ordering::Relaxed);
+                let failure = self.health.failed(now.mono);
+                let path = self.out.path().display();
+                if failure.report {
+                    self.reporter.say(
+                        Audience::Operator,
+                        format_args!(
+                            "writing to {path} failed: {e}; records stay in the ring, retrying"
+                        ),
+                    );
                 }
+                if terminating && failure.failing_for > GIVE_UP_WRITING_AFTER {
+                    bail!("writing to {path} keeps failing ({e}); stopping with records left in the ring for the next flusher");
+                }
+                Ok(Write::Retry(failure.backoff))
             }
         }
-        if written_of_buf == buf.len() && consumer.position() != consumer.head() {
-            fault.after_write();
-            consumer.release();
+    }
+
+    /// Once every byte of the batch is in the file: hand its ring range back
+    /// to producers and count its records. Returns whether a range was
+    /// released.
+    fn release_batch(&mut self) -> bool {
+        if !self.batch.fully_written() {
+            return false;
+        }
+        let released = !self.batch.range().is_empty();
+        if released {
+            self.fault.before_release();
+            self.source.consumer().release();
+            let header = self.source.header();
             recovery::done(header);
+            let records = self.batch.records();
             header
                 .counters
                 .written
-                .fetch_add(batch_records, Ordering::Relaxed);
+                .fetch_add(records, Ordering::Relaxed);
             wait::wake_space_waiters(header);
-            total += batch_records;
-            progressed = true;
+            self.total += records;
         }
-        if written_of_buf == buf.len() {
-            buf.clear();
-            written_of_buf = 0;
-            batch_records = 0;
-        }
-        // Rotate only once the batch before the due record is all written.
-        if let (Some(due), true) = (rotate, buf.is_empty()) {
-            match out.rotate(unix_now(), due) {
-                Ok(_) => {}
-                Err(e) => {
-                    eprintln!("ringflush: rotation failed: {e}; will retry at the next rollover")
-                }
-            }
-        }
-        if rotate.is_some() {
-            continue;
-        }
-        if progressed || matches!(stop, Stop::Budget) {
-            stuck = None;
-            last_record = Instant::now();
-            continue;
-        }
+        self.batch.clear();
+        released
+    }
 
-        // 3. Nothing to do: a stuck or corrupt record, or an empty ring.
-        let pos = consumer.position();
-        let tail = consumer.tail();
-        if tail == pos {
-            stuck = None;
-            if terminating {
-                break;
-            }
-            idle(&ring, pos, last_record.elapsed());
-            continue;
+    /// Rotate for `due` once the records before it are all written (else
+    /// the next turn finds it due again). A failure is reported; the file
+    /// stays open and the schedule moves on.
+    fn rotate_if_written(&mut self, due: Due, now: Now) {
+        if !self.batch.is_empty() {
+            return;
         }
-        let st = match &mut stuck {
-            Some(s) if s.pos == pos => s,
-            _ => stuck.insert(Stuck {
-                pos,
-                since: Instant::now(),
-                last_dead_check: Instant::now(),
-            }),
-        };
-        let waited = st.since.elapsed();
-        let timed_out = waited >= cfg.unblock_timeout;
-        let skipped = match stop {
-            Stop::Claimed(stamp) => {
-                let pid = stamp.pid;
-                let dead = waited >= DEAD_CHECK_AFTER
-                    && st.last_dead_check.elapsed() >= DEAD_CHECK_AFTER
-                    && {
-                        st.last_dead_check = Instant::now();
-                        !writer_alive(pid, realtime_ns(&tsc, &stamp))
-                    };
-                if dead || timed_out {
-                    consumer.abandon_claimed().inspect(|n| {
-                        header.counters.abandoned.fetch_add(1, Ordering::Relaxed);
-                        let why = if dead { "its writer died" } else { "its writer stalled" };
-                        eprintln!("ringflush: abandoned the record of pid {pid} at position {pos} ({n} bytes): {why}");
-                    })
-                } else {
-                    None
-                }
+        if let Err(e) = self.out.rotate(now, due) {
+            let message = format_args!("rotation failed: {e}; will retry at the next rollover");
+            self.reporter.say(Audience::Operator, message);
+        }
+    }
+
+    /// Nothing was drained. With the ring empty: stop if asked to, else
+    /// wait for records. Else a record blocks the read position: give it up
+    /// if [`verdict`] says so, else wait for its writer (or stop, leaving it
+    /// in the ring, if asked to).
+    fn unstick_or_idle(&mut self, stop: Stop, now: Now, terminating: bool) -> Next {
+        let consumer = self.source.consumer();
+        let pos = consumer.position();
+        if consumer.tail() == pos {
+            self.stuck.clear();
+            if terminating {
+                return Next::Stop;
             }
-            Stop::Empty if timed_out => consumer.abandon_unwritten().inspect(|n| {
-                header.counters.abandoned.fetch_add(1, Ordering::Relaxed);
-                eprintln!("ringflush: abandoned {n} claimed bytes at position {pos} whose header was never written");
-            }),
-            Stop::Corrupt(why) => {
-                let found = consumer.skip_corrupt().or_else(|| {
-                    timed_out.then(|| {
-                        let n = tail - pos;
-                        consumer.skip(n);
-                        n
-                    })
-                });
-                if let Some(n) = found {
-                    header.counters.corrupt.fetch_add(1, Ordering::Relaxed);
-                    eprintln!("ringflush: corrupt record at position {pos} ({why}); skipped {n} bytes");
-                }
-                found
-            }
-            _ => None,
-        };
-        if skipped.is_some() {
-            stuck = None;
-            continue;
+            self.idle(now);
+            return Next::Continue;
+        }
+        let stall = self.stuck.observe(pos, now.mono);
+        let source = &self.source;
+        let alive =
+            |stamp: &ringflush_ring::Stamp| writer_alive(stamp.pid, source.realtime_ns(stamp));
+        let verdict = verdict(stop, stall, self.unblock_timeout, alive);
+        if self.give_up(verdict, pos) {
+            self.stuck.clear();
+            return Next::Continue;
         }
         if terminating {
-            eprintln!(
-                "ringflush: stopping with an uncommitted record at position {pos}; it stays in the ring"
+            let message = format_args!(
+                "stopping with an uncommitted record at position {pos}; it stays in the ring"
             );
-            break;
+            self.reporter.say(Audience::Operator, message);
+            return Next::Stop;
         }
-        wait::flusher_sleep(&ring, pos, IDLE_SLEEP);
+        self.source.sleep(IDLE_SLEEP);
+        Next::Continue
     }
 
-    out.sync()
-        .with_context(|| format!("fsync {}", out.path().display()))?;
-    for line in reported.news(header) {
-        eprintln!("ringflush: {line}");
+    /// Carry out `verdict` on the record at `pos`, counting and reporting
+    /// what it gave up. Returns whether the read position moved.
+    fn give_up(&mut self, verdict: Verdict, pos: u64) -> bool {
+        let Some(message) = verdict.apply(self.source.consumer(), pos) else {
+            return false;
+        };
+        let counters = &self.source.header().counters;
+        match verdict {
+            Verdict::SkipCorrupt { .. } => counters.corrupt.fetch_add(1, Ordering::Relaxed),
+            _ => counters.abandoned.fetch_add(1, Ordering::Relaxed),
+        };
+        self.reporter.say(Audience::Operator, message);
+        true
     }
-    header.flusher.heartbeat_ns.store(0, Ordering::Relaxed);
-    eprintln!("ringflush: stopped after writing {total} records");
-    Ok(total)
+
+    /// Wait for the next record: poll while records came recently, then
+    /// sleep until a producer wakes us.
+    fn idle(&self, now: Now) {
+        if now.mono - self.last_record < DEEP_IDLE_AFTER {
+            std::thread::sleep(POLL);
+        } else {
+            self.source.sleep(DEEP_SLEEP);
+        }
+    }
+
+    /// After the loop: the file synced, the last losses told, the heartbeat
+    /// cleared so producers know no flusher runs.
+    fn finish(mut self) -> Result<u64> {
+        self.out
+            .sync()
+            .with_context(|| format!("fsync {}", self.out.path().display()))?;
+        for line in self.losses.news(&self.source.header().counters) {
+            self.reporter.say(Audience::Operator, line);
+        }
+        self.source.stopped();
+        let total = self.total;
+        let message = format_args!("stopped after writing {total} records");
+        self.reporter.say(Audience::Operator, message);
+        Ok(total)
+    }
 }

@@ -2,109 +2,99 @@
 //! records, writes them and rotates the file. The binary (`main.rs`) is a thin
 //! shell over [`run_cli`].
 
+pub mod batch;
 pub mod bench;
 pub mod cli;
+pub mod compress;
+pub mod config;
 pub mod demo;
+pub mod fault;
 pub mod flusher;
+pub mod health;
 pub mod liveness;
+pub mod losses;
+pub mod now;
 pub mod output;
+pub mod paths;
 pub mod pipe;
 pub mod recovery;
+pub mod report;
 pub mod retire;
+pub mod signals;
+pub mod source;
 pub mod stat;
+pub mod stuck;
 pub mod verify;
 pub mod worker;
 
-use std::path::PathBuf;
+use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use ringflush_format::FormatSpec;
+use anyhow::{bail, Result};
 use ringflush_rotation::{Timed, When};
 
-use cli::{Cli, Command, FlusherArgs};
-use flusher::{FlusherConfig, Signals};
-use output::RotationConfig;
+use cli::{Cli, Command};
+pub use config::flusher_config;
+use flusher::Signals;
 
-/// Turn the flusher's arguments into a checked configuration.
-pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
-    let file = match &a.file {
-        Some(f) => f.clone(),
-        None => {
-            let name = a.shm.trim_start_matches('/');
-            if name.is_empty() || name.contains('/') {
-                bail!("invalid --shm {:?}: it must look like /applog", a.shm);
-            }
-            PathBuf::from(format!("{name}.log"))
+/// Exit codes of every command, the binary's and `python -m ringflush`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done as asked.
+    Ok = 0,
+    /// The command ran and found a problem (`demo`: records lost).
+    Problem = 1,
+    /// The command could not do its job (bad arguments, I/O, a segment in
+    /// use): the error has been printed.
+    Error = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Print `text` on stdout. A reader that went away (`stat | head`) is not
+/// an error: the command has done its job.
+fn print_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Run a command line as the binary does: the exit code, with any error
+/// printed once (`ringflush: what: why`).
+pub fn main_with(cli: Cli) -> Exit {
+    match run_cli(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            report::error(&e);
+            Exit::Error
         }
-    };
-    let timed = match &a.when {
-        Some(w) => Some(Timed::new(
-            When::parse(w)?,
-            a.interval,
-            a.at_time.as_deref(),
-            a.utc,
-        )?),
-        None if a.at_time.is_some() => bail!("--at-time needs --when midnight or W0-W6"),
-        None => None,
-    };
-    if a.max_bytes == Some(0) {
-        bail!("--max-bytes must be at least 1");
     }
-    if !(a.unblock_timeout > 0.0 && a.unblock_timeout < 86_400.0) {
-        bail!("--unblock-timeout must be between 0 and 86400 seconds");
-    }
-    let gid = a.group.as_deref().map(flusher::group_id).transpose()?;
-    Ok(FlusherConfig {
-        shm: a.shm.clone(),
-        file,
-        format: FormatSpec {
-            format: a.format.clone(),
-            datefmt: a.datefmt.clone(),
-            escape: a.escape,
-            utc: false,
-        },
-        size: a.size,
-        mode: a.mode,
-        gid,
-        allow_foreign: a.allow_foreign,
-        rotation: RotationConfig {
-            timed,
-            max_bytes: a.max_bytes,
-            backup_count: a.backup_count,
-            gzip: match a.compress.as_deref() {
-                None | Some("none") => false,
-                Some("gzip") => true,
-                Some(other) => bail!("invalid --compress {other:?}: use gzip or none"),
-            },
-            post_rotate: a.post_rotate.clone(),
-            file_mode: a.file_mode,
-        },
-        unblock_timeout: Duration::from_secs_f64(a.unblock_timeout),
-    })
 }
 
 /// Run a parsed command line; errors carry their context for `main`.
-pub fn run_cli(cli: Cli) -> Result<ExitCode> {
+pub fn run_cli(cli: Cli) -> Result<Exit> {
     match (cli.command, cli.flusher) {
-        (Some(Command::Pipe(a)), _) => {
-            pipe::run(&a, std::io::stdin().lock()).map(|_| ExitCode::SUCCESS)
-        }
+        (Some(Command::Pipe(a)), _) => pipe::run(&a, std::io::stdin().lock()).map(|_| Exit::Ok),
         (Some(Command::Stat(a)), _) => {
-            print!("{}", stat::run(&a)?);
+            let mut text = stat::run(&a)?;
             if a.json {
-                println!();
+                text.push('\n');
             }
-            Ok(ExitCode::SUCCESS)
+            print_stdout(&text).map(|()| Exit::Ok)
         }
-        (Some(Command::Bench(a)), _) => bench::run(&a).map(|_| ExitCode::SUCCESS),
+        (Some(Command::Bench(a)), _) => bench::run(&a).map(|_| Exit::Ok),
         (Some(Command::Demo(a)), _) => Ok(if demo::run(&a)? {
-            ExitCode::SUCCESS
+            Exit::Ok
         } else {
-            ExitCode::FAILURE
+            Exit::Problem
         }),
-        (Some(Command::Worker(a)), _) => worker::run(&a).map(|_| ExitCode::SUCCESS),
+        (Some(Command::Worker(a)), _) => worker::run(&a),
         (Some(Command::Rollover(a)), _) => {
             let timed = Timed::new(
                 When::parse(&a.when)?,
@@ -112,23 +102,18 @@ pub fn run_cli(cli: Cli) -> Result<ExitCode> {
                 a.at_time.as_deref(),
                 a.utc,
             )?;
+            let mut text = String::new();
             for &t in &a.from {
-                let (at, suffix) = if a.utc {
-                    let at = timed.compute_rollover(&ringflush_rotation::UtcZone, t);
-                    (at, timed.suffix_for(&ringflush_rotation::UtcZone, at, at))
-                } else {
-                    let at = timed.compute_rollover(&ringflush_rotation::LocalZone, t);
-                    (at, timed.suffix_for(&ringflush_rotation::LocalZone, at, at))
-                };
-                println!("{t} {at} {suffix}");
+                let at = timed.next_rollover(t);
+                text += &format!("{t} {at} {}\n", timed.rotated_suffix(at, at));
             }
-            Ok(ExitCode::SUCCESS)
+            print_stdout(&text).map(|()| Exit::Ok)
         }
         (None, Some(a)) => {
             let cfg = flusher_config(&a)?;
             let signals = Signals::install()?;
-            flusher::run(&cfg, &signals).with_context(|| format!("flusher for {}", a.shm))?;
-            Ok(ExitCode::SUCCESS)
+            flusher::run(&cfg, &signals)?;
+            Ok(Exit::Ok)
         }
         (None, None) => {
             bail!("nothing to do: give --shm NAME to run the flusher, or a subcommand (see --help)")

@@ -10,10 +10,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use ringflush_rotation::{LocalZone, Timed, UtcZone};
+use ringflush_rotation::Timed;
 
-use crate::retire::{numbered, Job, Naming, RetireConfig, Retirer};
+use crate::now::Now;
+use crate::paths::{dir_of, free_name, name_with, numbered, sibling_prefix};
+use crate::retire::{Job, Naming, RetireConfig, Retirer, POST_ROTATE_GRACE};
 
 /// Why the log file could not be opened or written.
 #[derive(Debug)]
@@ -36,7 +39,8 @@ impl std::fmt::Display for OutputError {
                 "log file {} exists and is not a regular file (symlinks are not followed)",
                 p.display()
             ),
-            OutputError::Io { path, op, source } => write!(f, "{op} {}: {source}", path.display()),
+            // The cause is the source(): printed once by `{:#}`.
+            OutputError::Io { path, op, .. } => write!(f, "{op} {}", path.display()),
         }
     }
 }
@@ -71,6 +75,8 @@ pub enum Due {
     Size,
 }
 
+/// The log file, open for appending, and what decides its rotation.
+#[derive(Debug)]
 pub struct Output {
     path: PathBuf,
     file: File,
@@ -82,7 +88,7 @@ pub struct Output {
     rollover_at: Option<i64>,
     /// After a failed size rotation, write on (past --max-bytes) until then
     /// instead of retrying before every record.
-    size_hold_until: Option<std::time::Instant>,
+    size_hold_until: Option<Instant>,
     retirer: Retirer,
 }
 
@@ -116,12 +122,6 @@ fn open_append(path: &Path, mode: u32) -> Result<File, OutputError> {
         })
 }
 
-fn name_with(path: &Path, ext: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(ext);
-    PathBuf::from(s)
-}
-
 impl Output {
     /// Open (creating parent directories) and schedule the first rollover
     /// from the file's mtime, as CPython does, so that a restart keeps the
@@ -144,6 +144,7 @@ impl Output {
             backup_count: rotation.backup_count,
             gzip: rotation.gzip,
             post_rotate: rotation.post_rotate.clone(),
+            post_rotate_grace: POST_ROTATE_GRACE,
         });
         let mut out = Output {
             path: path.into(),
@@ -163,21 +164,13 @@ impl Output {
     }
 
     fn resume_unfinished(&mut self) -> Result<(), OutputError> {
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let base = self
-            .path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let dir = dir_of(&self.path);
+        let prefix = sibling_prefix(&self.path);
         let mut staged = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_err(&dir, "list directory"))? {
             let entry = entry.map_err(io_err(&dir, "list directory"))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(&format!("{base}.")) else {
+            let Some(rest) = name.strip_prefix(&prefix) else {
                 continue;
             };
             if rest.starts_with("rotating-") {
@@ -186,24 +179,19 @@ impl Output {
                 let _ = fs::remove_file(entry.path());
                 let orig = dir.join(orig);
                 if orig.exists() && self.rotation.gzip {
-                    self.retirer.send(Job::Dated(orig));
+                    self.retirer.send(Job::Compress(orig));
                 }
             }
         }
         staged.sort();
         for s in staged {
-            self.retirer.send(Job::Numbered(s));
+            self.retirer.send(Job::Rotated(s));
         }
         Ok(())
     }
 
     fn next_rollover(&self, from: i64) -> Option<i64> {
-        let timed = self.rotation.timed.as_ref()?;
-        Some(if timed.utc {
-            timed.compute_rollover(&UtcZone, from)
-        } else {
-            timed.compute_rollover(&LocalZone, from)
-        })
+        Some(self.rotation.timed?.next_rollover(from))
     }
 
     pub fn path(&self) -> &Path {
@@ -235,15 +223,13 @@ impl Output {
 
     /// RotatingFileHandler's rule: roll before a record of `len` bytes when
     /// the file (with `pending` bytes still to write) is not empty and would
-    /// reach `max_bytes`.
+    /// reach `max_bytes`, unless a failed rotation put it on hold.
     #[inline]
-    pub fn size_due(&self, pending: u64, len: u64) -> bool {
+    pub fn size_due(&self, pending: u64, len: u64, now: Instant) -> bool {
         self.rotation.max_bytes.is_some_and(|max| {
             self.size + pending > 0
                 && self.size + pending + len >= max
-                && self
-                    .size_hold_until
-                    .is_none_or(|t| std::time::Instant::now() >= t)
+                && self.size_hold_until.is_none_or(|t| now >= t)
         })
     }
 
@@ -281,60 +267,33 @@ impl Output {
     /// Rotate now, for `due`. Returns the name the live file was renamed to.
     /// The schedule moves on even when the rename fails, so a failing
     /// rotation is retried at the next rollover, not once per record.
-    pub fn rotate(&mut self, now: i64, due: Due) -> Result<PathBuf, OutputError> {
+    pub fn rotate(&mut self, now: Now, due: Due) -> Result<PathBuf, OutputError> {
+        let secs = now.unix_secs();
         let target = match self.rotation.timed {
             Some(timed) => {
-                let at = self.rollover_at.unwrap_or(now);
-                let suffix = if timed.utc {
-                    timed.suffix_for(&UtcZone, at, now)
-                } else {
-                    timed.suffix_for(&LocalZone, at, now)
-                };
+                let at = self.rollover_at.unwrap_or(secs);
+                let suffix = timed.rotated_suffix(at, secs);
                 if due == Due::Time {
-                    self.rollover_at = self.next_rollover(now);
+                    self.rollover_at = self.next_rollover(secs);
                 }
                 // Size rolls within a period are numbered from 1.
-                self.free_name(&suffix, if due == Due::Size { 1 } else { 0 })
+                free_name(&self.path, &suffix, if due == Due::Size { 1 } else { 0 })
             }
-            None => name_with(
-                &self.path,
-                &format!(".rotating-{:020}", ringflush_ring::now_ns()),
-            ),
+            None => name_with(&self.path, &format!(".rotating-{:020}", now.unix_ns)),
         };
         if let Err(e) = fs::rename(&self.path, &target) {
             if due == Due::Size {
-                self.size_hold_until =
-                    Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
+                self.size_hold_until = Some(now.mono + Duration::from_secs(1));
             }
             return Err(io_err(&self.path, "rename")(e));
         }
         self.size_hold_until = None;
         self.reopen()?;
-        self.retirer.send(match self.rotation.timed {
-            Some(_) => Job::Dated(target.clone()),
-            None => Job::Numbered(target.clone()),
-        });
+        self.retirer.send(Job::Rotated(target.clone()));
         Ok(match self.rotation.timed {
             Some(_) => target,
             None => numbered(&self.path, 1),
         })
-    }
-
-    /// `base.suffix` (when `first` is 0 and it is free), else the first free
-    /// `base.suffix.N` with N >= max(first, 1). A name counts as taken when
-    /// it or its compressed form exists.
-    fn free_name(&self, suffix: &str, first: u64) -> PathBuf {
-        let plain = name_with(&self.path, &format!(".{suffix}"));
-        let taken = |p: &Path| {
-            fs::symlink_metadata(p).is_ok() || fs::symlink_metadata(name_with(p, ".gz")).is_ok()
-        };
-        if first == 0 && !taken(&plain) {
-            return plain;
-        }
-        (first.max(1)..)
-            .map(|n| name_with(&plain, &format!(".{n}")))
-            .find(|p| !taken(p))
-            .expect("an unused index exists")
     }
 
     /// Wait for compression and retention of every rotated file.
@@ -343,16 +302,11 @@ impl Output {
     }
 }
 
-/// Unix seconds now.
-pub fn unix_now() -> i64 {
-    (ringflush_ring::now_ns() / 1_000_000_000) as i64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use ringflush_rotation::When;
-    use std::time::{Duration, SystemTime};
+    use std::time::SystemTime;
 
     fn daily(backup_count: usize) -> RotationConfig {
         RotationConfig {
@@ -382,7 +336,7 @@ mod tests {
         let mut out = Output::open(&path, daily(0), T).unwrap();
         // Scheduled from the mtime (one day after it), which has passed.
         assert!(out.rollover_due(T));
-        let rotated = out.rotate(T, Due::Time).unwrap();
+        let rotated = out.rotate(Now::at(T), Due::Time).unwrap();
         // Named for the period the old file covered, as CPython would.
         assert_eq!(rotated.file_name().unwrap(), "app.log.2024-03-04");
         assert!(!out.rollover_due(T + 86_399));
@@ -398,7 +352,7 @@ mod tests {
         fs::write(dir.path().join("app.log.2024-03-06.1.gz"), "precious too\n").unwrap();
         let mut out = Output::open(&path, daily(0), T).unwrap();
         out.write(b"new\n").unwrap();
-        let rotated = out.rotate(T + 86_400, Due::Time).unwrap();
+        let rotated = out.rotate(Now::at(T + 86_400), Due::Time).unwrap();
         assert_eq!(rotated.file_name().unwrap(), "app.log.2024-03-06.2");
         assert_eq!(
             fs::read_to_string(dir.path().join("app.log.2024-03-06")).unwrap(),
@@ -419,12 +373,13 @@ mod tests {
             ..RotationConfig::default()
         };
         let mut out = Output::open(&dir.path().join("app.log"), cfg, T).unwrap();
+        let now = Instant::now();
         // An empty file takes even an oversized record.
-        assert!(!out.size_due(0, 500));
+        assert!(!out.size_due(0, 500, now));
         out.write(&[b'x'; 60]).unwrap();
-        assert!(!out.size_due(0, 39));
-        assert!(out.size_due(0, 40));
-        assert!(out.size_due(40, 0));
+        assert!(!out.size_due(0, 39, now));
+        assert!(out.size_due(0, 40, now));
+        assert!(out.size_due(40, 0, now));
         out.finish();
     }
 

@@ -16,23 +16,25 @@
 //! was moved away between the crash and the restart, the batch is written
 //! again and a warning says so.)
 
+use std::ops::{Deref, Range};
 use std::sync::atomic::Ordering;
 
 use ringflush_ring::{Consumer, Region, SegmentHeader};
 
 use crate::output::Output;
 
-/// Record the batch about to be written.
-pub fn begin(h: &SegmentHeader, start: u64, end: u64, out: &Output, bytes: u64) {
+/// Record the batch about to be written: it consumes the ring range `range`
+/// and is `bytes` long.
+pub fn begin(h: &SegmentHeader, range: Range<u64>, out: &Output, bytes: u64) {
     let b = &h.batch;
     let (dev, ino) = out.identity();
-    b.start.store(start, Ordering::Relaxed);
+    b.start.store(range.start, Ordering::Relaxed);
     b.file_dev.store(dev, Ordering::Relaxed);
     b.file_ino.store(ino, Ordering::Relaxed);
     b.file_size.store(out.size(), Ordering::Relaxed);
     b.bytes.store(bytes, Ordering::Relaxed);
     // Release: a flusher that sees `end` sees the fields above.
-    b.end.store(end, Ordering::Release);
+    b.end.store(range.end, Ordering::Release);
 }
 
 /// The batch is written and released.
@@ -58,39 +60,58 @@ pub enum Recovered {
     FileChanged,
 }
 
-/// Finish or undo a batch a killed flusher left behind.
-pub fn recover<R: Region>(
-    h: &SegmentHeader,
-    consumer: &mut Consumer<'_, '_, R>,
-    out: &mut Output,
-) -> std::io::Result<Recovered> {
-    let b = &h.batch;
-    // Acquire: pairs with the Release in `begin`.
-    let end = b.end.load(Ordering::Acquire);
-    let start = b.start.load(Ordering::Relaxed);
-    if end == 0 || consumer.head() != start || end <= start {
-        done(h);
-        return Ok(Recovered::Nothing);
+/// The batch record a killed flusher left, as read from the segment.
+struct Pending {
+    range: Range<u64>,
+    file: (u64, u64),
+    size_before: u64,
+    bytes: u64,
+}
+
+impl Pending {
+    /// The record, if one is valid for a consumer whose head is `head`.
+    fn read(h: &SegmentHeader, head: u64) -> Option<Self> {
+        let b = &h.batch;
+        // Acquire: pairs with the Release in `begin`.
+        let end = b.end.load(Ordering::Acquire);
+        let start = b.start.load(Ordering::Relaxed);
+        if end == 0 || head != start || end <= start {
+            return None;
+        }
+        Some(Self {
+            range: start..end,
+            file: (
+                b.file_dev.load(Ordering::Relaxed),
+                b.file_ino.load(Ordering::Relaxed),
+            ),
+            size_before: b.file_size.load(Ordering::Relaxed),
+            bytes: b.bytes.load(Ordering::Relaxed),
+        })
     }
-    let (dev, ino) = (
-        b.file_dev.load(Ordering::Relaxed),
-        b.file_ino.load(Ordering::Relaxed),
-    );
-    let before = b.file_size.load(Ordering::Relaxed);
-    let bytes = b.bytes.load(Ordering::Relaxed);
-    let found = if out.identity() != (dev, ino) {
-        Recovered::FileChanged
-    } else if out.size() >= before + bytes {
-        consumer.skip(end - start);
-        consumer.release();
-        Recovered::Skipped { bytes }
-    } else if out.size() > before {
-        let removed = out.size() - before;
-        out.truncate(before)?;
-        Recovered::Truncated { removed }
-    } else {
-        Recovered::Unwritten
+}
+
+/// Finish or undo a batch a killed flusher left behind.
+pub fn recover<H, R>(consumer: &mut Consumer<H, R>, out: &mut Output) -> std::io::Result<Recovered>
+where
+    H: Deref<Target = SegmentHeader>,
+    R: Region,
+{
+    let pending = Pending::read(consumer.ring().header(), consumer.head());
+    let found = match pending {
+        None => Recovered::Nothing,
+        Some(p) if out.identity() != p.file => Recovered::FileChanged,
+        Some(p) if out.size() >= p.size_before + p.bytes => {
+            consumer.skip(p.range.end - p.range.start);
+            consumer.release();
+            Recovered::Skipped { bytes: p.bytes }
+        }
+        Some(p) if out.size() > p.size_before => {
+            let removed = out.size() - p.size_before;
+            out.truncate(p.size_before)?;
+            Recovered::Truncated { removed }
+        }
+        Some(_) => Recovered::Unwritten,
     };
-    done(h);
+    done(consumer.ring().header());
     Ok(found)
 }

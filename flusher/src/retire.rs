@@ -4,16 +4,26 @@
 //! backups, applies retention and runs the post-rotate command. Doing all of
 //! it in one ordered place means no two steps ever race on a name.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter};
+use std::fs;
+use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use ringflush_rotation::Timed;
+
+use crate::compress::gzip;
+use crate::paths::{dir_of, name_with, numbered, sibling_prefix};
+use crate::report;
+
+/// How long a `--post-rotate` command may still run once the flusher is
+/// stopping, before it is killed so that it cannot hold up the exit.
+pub const POST_ROTATE_GRACE: Duration = Duration::from_secs(5);
 
 /// How rotated files are named.
 #[derive(Debug, Clone, Copy)]
@@ -34,32 +44,50 @@ pub struct RetireConfig {
     pub gzip: bool,
     /// Shell command run with the rotated file as `$1`.
     pub post_rotate: Option<String>,
+    /// See [`POST_ROTATE_GRACE`].
+    pub post_rotate_grace: Duration,
 }
 
+/// Work for the background thread.
 #[derive(Debug)]
 pub enum Job {
-    /// A backup already renamed to its final dated name.
-    Dated(PathBuf),
-    /// The live file renamed to a staging name, to become `base.1`.
-    Numbered(PathBuf),
+    /// The live file, just renamed: under [`Naming::Dated`] to its final
+    /// name, under [`Naming::Numbered`] to a staging name that becomes
+    /// `base.1`.
+    Rotated(PathBuf),
+    /// A backup whose compression a crash interrupted: compress it again.
+    Compress(PathBuf),
 }
 
-/// The background worker; dropping the sender ends it.
+/// The background worker; [`Retirer::finish`] (or dropping it) ends it.
 pub struct Retirer {
     jobs: Option<Sender<Job>>,
     worker: Option<JoinHandle<()>>,
+    /// Set when the flusher stops: a post-rotate command still running then
+    /// gets [`RetireConfig::post_rotate_grace`] more, then is killed.
+    stopping: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Retirer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retirer")
+            .field("running", &self.worker.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Retirer {
     pub fn start(cfg: RetireConfig) -> Self {
         let (tx, rx) = channel::<Job>();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
         let worker = std::thread::Builder::new()
             .name("ringflush-retire".into())
             .spawn(move || {
                 lower_priority();
                 for job in rx {
-                    if let Err(e) = retire(&cfg, job) {
-                        eprintln!("ringflush: after rotation: {e}");
+                    if let Err(e) = retire(&cfg, job, &stop) {
+                        report::stderr(format_args!("after rotation: {e}"));
                     }
                 }
             })
@@ -67,6 +95,7 @@ impl Retirer {
         Self {
             jobs: Some(tx),
             worker: Some(worker),
+            stopping,
         }
     }
 
@@ -76,8 +105,10 @@ impl Retirer {
         }
     }
 
-    /// Finish every queued job.
+    /// Finish every queued job: compression and retention run to the end,
+    /// a post-rotate command is killed if it outlives the grace period.
     pub fn finish(&mut self) {
+        self.stopping.store(true, Ordering::Relaxed);
         self.jobs.take();
         if let Some(w) = self.worker.take() {
             let _ = w.join();
@@ -103,31 +134,13 @@ fn lower_priority() {
     }
 }
 
-fn name_with(path: &Path, ext: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(ext);
-    PathBuf::from(s)
-}
-
-/// `base.N` (and `base.N.gz`).
-pub fn numbered(base: &Path, n: u64) -> PathBuf {
-    name_with(base, &format!(".{n}"))
-}
-
 fn exists(p: &Path) -> bool {
     fs::symlink_metadata(p).is_ok()
 }
 
-fn retire(cfg: &RetireConfig, job: Job) -> io::Result<()> {
-    let done = match job {
-        Job::Dated(path) => {
-            let done = if cfg.gzip { gzip(&path)? } else { path };
-            if let Naming::Dated(timed) = cfg.naming {
-                prune_dated(cfg, &timed)?;
-            }
-            done
-        }
-        Job::Numbered(staging) => {
+fn retire(cfg: &RetireConfig, job: Job, stopping: &AtomicBool) -> io::Result<()> {
+    let done = match (job, cfg.naming) {
+        (Job::Rotated(staging), Naming::Numbered) => {
             shift_numbered(cfg)?;
             let first = numbered(&cfg.base, 1);
             fs::rename(&staging, &first)?;
@@ -137,35 +150,19 @@ fn retire(cfg: &RetireConfig, job: Job) -> io::Result<()> {
                 first
             }
         }
+        // A resumed compression is only queued with gzip on.
+        (Job::Rotated(path) | Job::Compress(path), naming) => {
+            let done = if cfg.gzip { gzip(&path)? } else { path };
+            if let Naming::Dated(timed) = naming {
+                prune_dated(cfg, &timed)?;
+            }
+            done
+        }
     };
     if let Some(cmd) = &cfg.post_rotate {
-        post_rotate(cmd, &done);
+        post_rotate(cmd, &done, stopping, cfg.post_rotate_grace);
     }
     Ok(())
-}
-
-/// Compress `path` to `path.gz` through `path.gz.tmp`; remove `path`.
-pub fn gzip(path: &Path) -> io::Result<PathBuf> {
-    let tmp = name_with(path, ".gz.tmp");
-    let done = name_with(path, ".gz");
-    let result = (|| {
-        let mut input = File::open(path)?;
-        let out = File::create(&tmp)?;
-        let mut enc = GzEncoder::new(BufWriter::new(out), Compression::default());
-        io::copy(&mut input, &mut enc)?;
-        let out = enc.finish()?.into_inner().map_err(|e| e.into_error())?;
-        out.sync_all()?;
-        fs::rename(&tmp, &done)?;
-        fs::remove_file(path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io::Error::new(
-            e.kind(),
-            format!("compressing {}: {e}", path.display()),
-        ));
-    }
-    Ok(done)
 }
 
 /// Make room for a new `base.1`: `base.N` -> `base.N+1` from the top down
@@ -199,14 +196,8 @@ pub type DatedBackup = ((String, u64), Vec<PathBuf>);
 
 /// Rotated files of `base` under a dated policy, oldest first.
 pub fn dated_backups(base: &Path, timed: &Timed) -> io::Result<Vec<DatedBackup>> {
-    let dir = match base.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let prefix = format!(
-        "{}.",
-        base.file_name().unwrap_or_default().to_string_lossy()
-    );
+    let dir = dir_of(base);
+    let prefix = sibling_prefix(base);
     let mut found: Vec<DatedBackup> = Vec::new();
     for entry in fs::read_dir(&dir)? {
         let entry = entry?;
@@ -239,20 +230,48 @@ fn prune_dated(cfg: &RetireConfig, timed: &Timed) -> io::Result<()> {
     Ok(())
 }
 
-fn post_rotate(cmd: &str, path: &Path) {
-    match Command::new("/bin/sh")
+/// Run `sh -c CMD` with the rotated file as `$1`, in its own process group;
+/// failures are reported, never fatal. Once `stopping` is set it has
+/// `grace` left before its group is killed.
+fn post_rotate(cmd: &str, path: &Path, stopping: &AtomicBool, grace: Duration) {
+    let spawned = Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
         .arg("ringflush-post-rotate")
         .arg(path)
-        .status()
-    {
-        Ok(s) if s.success() => {}
-        Ok(s) => eprintln!(
-            "ringflush: --post-rotate {cmd:?} for {} failed: {s}",
-            path.display()
-        ),
-        Err(e) => eprintln!("ringflush: --post-rotate {cmd:?} could not run: {e}"),
+        .process_group(0)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return report::stderr(format_args!("--post-rotate {cmd:?} could not run: {e}")),
+    };
+    let mut kill_at = None;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) if s.success() => return,
+            Ok(Some(s)) => {
+                let path = path.display();
+                return report::stderr(format_args!(
+                    "--post-rotate {cmd:?} for {path} failed: {s}"
+                ));
+            }
+            Ok(None) => {}
+            Err(e) => return report::stderr(format_args!("--post-rotate {cmd:?}: wait: {e}")),
+        }
+        if stopping.load(Ordering::Relaxed) {
+            let at = *kill_at.get_or_insert_with(|| Instant::now() + grace);
+            if Instant::now() >= at {
+                // SAFETY: kill has no memory-safety preconditions; the
+                // negative pid names the command's own process group.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                let _ = child.wait();
+                return report::stderr(format_args!(
+                    "--post-rotate {cmd:?} for {} still ran {grace:?} after the flusher was asked to stop: killed",
+                    path.display()
+                ));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -268,6 +287,7 @@ mod tests {
             backup_count,
             gzip,
             post_rotate: None,
+            post_rotate_grace: POST_ROTATE_GRACE,
         }
     }
 
@@ -287,7 +307,7 @@ mod tests {
         for i in 0..5 {
             let staging = dir.path().join(format!("app.log.rotating-{i}"));
             fs::write(&staging, format!("generation {i}\n")).unwrap();
-            retire(&c, Job::Numbered(staging)).unwrap();
+            retire(&c, Job::Rotated(staging), &AtomicBool::new(false)).unwrap();
         }
         assert_eq!(
             names(dir.path()),
@@ -319,7 +339,7 @@ mod tests {
         let c = cfg(dir.path(), Naming::Dated(timed), 2, false);
         let newest = dir.path().join("app.log.2024-03-04");
         fs::write(&newest, "x").unwrap();
-        retire(&c, Job::Dated(newest)).unwrap();
+        retire(&c, Job::Rotated(newest), &AtomicBool::new(false)).unwrap();
         assert_eq!(
             names(dir.path()),
             [
@@ -329,14 +349,6 @@ mod tests {
                 "other.log.2024-03-01"
             ]
         );
-    }
-
-    #[test]
-    fn gzip_leaves_no_partial_archive_on_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("app.log.gone");
-        assert!(gzip(&missing).is_err());
-        assert!(names(dir.path()).is_empty());
     }
 
     #[test]
@@ -352,10 +364,26 @@ mod tests {
         c.post_rotate = Some(format!("echo \"$1\" > {}", marker.display()));
         let p = dir.path().join("app.log.2024-03-04");
         fs::write(&p, "x").unwrap();
-        retire(&c, Job::Dated(p.clone())).unwrap();
+        retire(&c, Job::Rotated(p.clone()), &AtomicBool::new(false)).unwrap();
         assert_eq!(
             fs::read_to_string(marker).unwrap().trim(),
             p.display().to_string()
         );
+    }
+
+    #[test]
+    fn a_hung_post_rotate_command_cannot_hold_up_the_exit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("app.log.2024-03-04");
+        fs::write(&p, "x").unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let stopping = AtomicBool::new(true);
+            post_rotate("sleep 600", &p, &stopping, Duration::from_millis(100));
+            tx.send(()).unwrap();
+        });
+        // A bound on a hang, not a timing assertion: without the kill the
+        // command runs for ten minutes.
+        assert!(rx.recv_timeout(Duration::from_secs(60)).is_ok());
     }
 }

@@ -3,14 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use ringflush_producer::{level, Producer};
 
 use crate::cli::WorkerArgs;
+use crate::Exit;
 
-pub fn run(args: &WorkerArgs) -> Result<u64> {
+/// Write the records; [`Exit::Problem`] when some were not logged.
+pub fn run(args: &WorkerArgs) -> Result<Exit> {
     if args.latency {
-        return timed(args);
+        return timed(args).map(|_| Exit::Ok);
     }
     let producer = Producer::open(&args.shm)?;
     let deadline =
@@ -40,14 +42,15 @@ pub fn run(args: &WorkerArgs) -> Result<u64> {
             std::thread::sleep(Duration::from_micros(args.pause_us));
         }
     }
-    if failed > 0 {
-        bail!(
-            "worker {}: {failed} of {seq} records were not logged",
-            args.id
-        );
-    }
     println!("{seq}");
-    Ok(seq)
+    if failed > 0 {
+        let id = args.id;
+        crate::report::stderr(format_args!(
+            "worker {id}: {failed} of {seq} records were not logged"
+        ));
+        return Ok(Exit::Problem);
+    }
+    Ok(Exit::Ok)
 }
 
 /// Write `--message-bytes` records as fast as possible until `--seconds`,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use ringflush_ring::codec::{Basic, Record};
 use ringflush_ring::record::{FLAG_TSC, RECORD_HEADER_LEN};
 use ringflush_ring::{
-    clock, wait, ClaimError, OpenError, RawRegion, Reserved, Ring, Segment, SegmentOptions, Stamp,
+    clock, wait, ClaimError, OpenError, Reserved, Segment, SegmentOptions, SharedRing, Stamp,
 };
 
 use crate::fault::{Fault, Point};
@@ -88,14 +88,10 @@ impl Builder {
 
     pub fn open(self) -> Result<Producer, OpenError> {
         let segment = Segment::open(&self.name, &self.segment)?;
-        // SAFETY: the ring borrows the mapping owned by `segment`, which the
-        // Producer keeps alive (and never unmaps) for as long as the ring; the
-        // mapping's address does not change when the Segment value moves.
-        let ring: Ring<'static, RawRegion> = unsafe { std::mem::transmute(segment.ring()) };
+        let ring = segment.shared_ring();
         let head = ring.header().head.0.load(Ordering::Acquire);
         Ok(Producer {
             ring,
-            _segment: segment,
             head_cache: AtomicU64::new(head),
             policy: self.policy,
             tsc: clock::tsc_usable(),
@@ -106,8 +102,8 @@ impl Builder {
 
 /// A handle on a segment's ring, shared by all threads of a process.
 pub struct Producer {
-    ring: Ring<'static, RawRegion>,
-    _segment: Segment,
+    /// Keeps the segment mapped for as long as the producer lives.
+    ring: SharedRing,
     head_cache: AtomicU64,
     policy: FullPolicy,
     /// Stamp records with TSC ticks (see `ringflush_ring::clock`).
@@ -328,7 +324,8 @@ impl Producer {
         why
     }
 
-    /// Longest payload a record may have (longer messages are truncated).
+    /// Longest record the segment accepts, its 32-byte header included;
+    /// longer messages are truncated to fit.
     pub fn max_record(&self) -> u64 {
         self.ring.max_record()
     }

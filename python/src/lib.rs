@@ -9,18 +9,18 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod emit;
 mod fast;
 mod handle;
 mod names;
 mod percent;
 mod record;
 use names::NameCache;
-use record::{Field, RecordKeys};
+use record::RecordKeys;
 
 use clap::Parser;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use ringflush_producer::{FullPolicy, Producer as RustProducer, Record, WriteError};
@@ -38,12 +38,22 @@ create_exception!(
     "The ring was full and the record was dropped."
 );
 
+/// What a write does when the ring is full (`on_full=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnFull {
+    /// Wait for space (without the GIL) up to the timeout, then drop.
+    Block,
+    /// Drop at once, counted.
+    Drop,
+    /// Drop, counted, and raise RingFullError.
+    Raise,
+}
+
 /// A producer on one segment; share one per process (it survives fork).
 #[pyclass(frozen, module = "ringflush._native")]
 pub struct Producer {
     inner: RustProducer,
-    blocking: bool,
-    raise_on_full: bool,
+    on_full: OnFull,
     /// The attributes of a plain `LogRecord` (others are `extra=` fields).
     record_keys: RecordKeys,
     /// `logging.LogRecord`, whose getMessage `emit` does itself...
@@ -60,6 +70,17 @@ fn write_error(e: WriteError) -> PyErr {
     }
 }
 
+/// An error and its causes on one line (`what: why`), as the binary prints.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text += &format!(": {c}");
+        cause = c.source();
+    }
+    text
+}
+
 #[pymethods]
 impl Producer {
     /// `on_full`: "block" (wait up to `timeout` seconds, then drop), "drop"
@@ -67,26 +88,29 @@ impl Producer {
     #[new]
     #[pyo3(signature = (shm="/applog", on_full="block", timeout=1.0))]
     fn new(py: Python<'_>, shm: &str, on_full: &str, timeout: f64) -> PyResult<Self> {
-        let policy = match on_full {
-            "block" => {
-                if !(timeout.is_finite() && timeout >= 0.0) {
-                    return Err(PyValueError::new_err(format!("invalid timeout {timeout}")));
-                }
-                FullPolicy::Block {
-                    timeout: Duration::from_secs_f64(timeout),
-                }
-            }
-            "drop" | "raise" => FullPolicy::Drop,
+        let on_full = match on_full {
+            "block" => OnFull::Block,
+            "drop" => OnFull::Drop,
+            "raise" => OnFull::Raise,
             other => {
                 return Err(PyValueError::new_err(format!(
                     "invalid on_full {other:?}: use \"block\", \"drop\" or \"raise\""
                 )))
             }
         };
+        let policy = match on_full {
+            OnFull::Block if !(timeout.is_finite() && timeout >= 0.0) => {
+                return Err(PyValueError::new_err(format!("invalid timeout {timeout}")));
+            }
+            OnFull::Block => FullPolicy::Block {
+                timeout: Duration::from_secs_f64(timeout),
+            },
+            OnFull::Drop | OnFull::Raise => FullPolicy::Drop,
+        };
         let inner = RustProducer::builder(shm)
             .full_policy(policy)
             .open()
-            .map_err(|e| RingflushError::new_err(e.to_string()))?;
+            .map_err(|e| RingflushError::new_err(chain(&e)))?;
         let record_type = py.import("logging")?.getattr("LogRecord")?;
         let record_keys = RecordKeys::new(
             record_type
@@ -96,8 +120,7 @@ impl Producer {
         )?;
         Ok(Self {
             inner,
-            blocking: matches!(policy, FullPolicy::Block { .. }),
-            raise_on_full: on_full == "raise",
+            on_full,
             record_keys,
             get_message: record_type.getattr("getMessage")?.unbind(),
             record_type: record_type.unbind(),
@@ -153,136 +176,6 @@ impl Producer {
 }
 
 impl Producer {
-    /// [`Producer::emit`], for [`handle::Handle`] too.
-    pub(crate) fn emit_record<'py>(
-        &self,
-        py: Python<'py>,
-        record: &Bound<'py, PyAny>,
-    ) -> PyResult<bool> {
-        // Only plain LogRecords whose getMessage nobody replaced: a factory's
-        // subclass may compute attributes or format differently.
-        if !record.get_type().is(&self.record_type)
-            || !self
-                .record_type
-                .bind(py)
-                .getattr(intern!(py, "getMessage"))?
-                .is(&self.get_message)
-        {
-            return Ok(false);
-        }
-        let Ok(attrs) = record
-            .getattr(intern!(py, "__dict__"))?
-            .cast_into::<PyDict>()
-        else {
-            return Ok(false);
-        };
-        let Some(fields) = self.record_keys.read(&attrs) else {
-            return Ok(false);
-        };
-        let get = |field| fields.get(field);
-        if [Field::ExcInfo, Field::ExcText, Field::StackInfo]
-            .into_iter()
-            .any(|f| get(f).is_some_and(|v| !v.is_none()))
-        {
-            return Ok(false);
-        }
-        let Some(Ok(level)) = get(Field::Levelno).map(|v| v.extract::<u8>()) else {
-            return Ok(false);
-        };
-        let number = |field| -> Option<u64> {
-            match get(field) {
-                Some(v) if v.is_none() => Some(0),
-                Some(v) => v.extract::<u64>().ok(),
-                None => Some(0),
-            }
-        };
-        let (Some(line), Some(thread_id)) = (
-            number(Field::Lineno).and_then(|l| u32::try_from(l).ok()),
-            number(Field::Thread),
-        ) else {
-            return Ok(false);
-        };
-        // Python 3.13+ records carry created_ns; older ones only created.
-        let created_ns = match get(Field::CreatedNs)
-            .and_then(|ns| ns.extract::<u64>().ok())
-            .filter(|&ns| ns != 0)
-        {
-            Some(ns) => Some(ns),
-            None => get(Field::Created)
-                .and_then(|c| c.extract::<f64>().ok())
-                .map(|c| (c * 1e9) as u64),
-        };
-        let Some(created_ns) = created_ns else {
-            return Ok(false);
-        };
-        // The order of NameCache::utf8.
-        let name_objs = [
-            Field::Name,
-            Field::Pathname,
-            Field::FuncName,
-            Field::Module,
-            Field::ThreadName,
-            Field::ProcessName,
-            Field::TaskName,
-        ]
-        .map(get);
-        if !name_objs.iter().flatten().all(|o| names::is_text(o)) {
-            return Ok(false);
-        }
-        // From here on the record is written: nothing returns False, so the
-        // message is formatted once. LogRecord.getMessage, without a frame:
-        // `msg = str(self.msg); if self.args: msg = msg % self.args`.
-        let Some(msg) = get(Field::Msg) else {
-            return Ok(false);
-        };
-        let msg = msg.str()?;
-        let args = match get(Field::Args) {
-            Some(args) if args.is_truthy()? => Some(args),
-            _ => None,
-        };
-        let message = percent::message(&msg, args)?;
-        let message = message.as_bytes();
-        // try_lock: formatting above may have run Python code (a __str__)
-        // that logs from this thread, or let another thread take the GIL
-        // while this one held the cache; either way, encode without it.
-        let mut cache = match self.names.try_lock() {
-            Ok(cache) => Some(cache),
-            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        let names = match cache.as_mut().map(|c| c.utf8(&name_objs)) {
-            Some(names) => names?,
-            None => None,
-        };
-        let Some(names) = names else {
-            let owned = names::utf8_uncached(&name_objs)?;
-            drop(cache);
-            let record = log_record(
-                level,
-                line,
-                thread_id,
-                owned.each_ref().map(|n| &n[..]),
-                message,
-            );
-            self.write_record(py, &record, created_ns)?;
-            return Ok(true);
-        };
-        let record = log_record(level, line, thread_id, names, message);
-        match self.try_record(&record, created_ns) {
-            Err(WriteError::Full) => {
-                // Copy the names out and free the cache before waiting for
-                // space: other threads may log meanwhile.
-                let names = names.map(<[u8]>::to_vec);
-                drop(cache);
-                let names = names.each_ref().map(Vec::as_slice);
-                let record = log_record(level, line, thread_id, names, message);
-                self.write_when_full(py, &record, created_ns)?;
-            }
-            result => self.outcome(result)?,
-        }
-        Ok(true)
-    }
-
     /// Write `record` stamped `created_ns` (0: now), under the full-ring
     /// policy. The GIL is kept for the common case and released only to wait
     /// for space: releasing and taking it back costs more than the write.
@@ -322,7 +215,7 @@ impl Producer {
                 self.inner.write_at(record, created_ns)
             }
         };
-        self.outcome(if self.blocking {
+        self.outcome(if self.on_full == OnFull::Block {
             py.detach(write)
         } else {
             write()
@@ -332,7 +225,7 @@ impl Producer {
     fn outcome(&self, result: Result<(), WriteError>) -> PyResult<()> {
         match result {
             Ok(()) => Ok(()),
-            Err(WriteError::Full) if !self.raise_on_full => Ok(()),
+            Err(WriteError::Full) if self.on_full != OnFull::Raise => Ok(()),
             Err(e) => Err(write_error(e)),
         }
     }
@@ -364,7 +257,8 @@ fn log_record<'a>(
 }
 
 /// Run the `ringflush` command line with `argv` (argv[0] is the program
-/// name); returns the exit code.
+/// name); returns the exit code, the binary's (0 ok, 1 problem found, 2
+/// error, clap's own codes for usage and --help).
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let cli = match ringflush::cli::Cli::try_parse_from(&argv) {
@@ -374,19 +268,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
             return e.exit_code();
         }
     };
-    py.detach(|| match ringflush::run_cli(cli) {
-        Ok(code) => {
-            if code == std::process::ExitCode::SUCCESS {
-                0
-            } else {
-                1
-            }
-        }
-        Err(e) => {
-            eprintln!("ringflush: {e:#}");
-            1
-        }
-    })
+    py.detach(|| ringflush::main_with(cli) as i32)
 }
 
 #[pymodule]

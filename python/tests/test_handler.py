@@ -238,7 +238,7 @@ def test_errors_are_exceptions_with_clear_messages(shm, tmp_path):
 def test_raise_policy_raises_ring_full(shm):
     # No flusher, and the smallest ring a flusher would create: fill it.
     from ringflush import _native
-    assert _native.main(["ringflush", "stat", "--shm", shm]) == 1  # no segment yet
+    assert _native.main(["ringflush", "stat", "--shm", shm]) == 2  # an error: no segment yet
     log = ringflush.Logger(shm, on_full="raise", timeout=0.0)
     with pytest.raises(ringflush.RingFullError, match="ring full"):
         for _ in range(10_000_000):

@@ -135,6 +135,8 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+impl std::error::Error for DecodeError {}
+
 impl<'a> Record<'a> {
     fn short_fields(&self) -> [&'a [u8]; SHORT_FIELDS] {
         [

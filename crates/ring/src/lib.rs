@@ -21,7 +21,10 @@ pub use ring::{
     Claim, ClaimError, Consumer, Corruption, LateCommit, RecordRef, Reserved, Ring, Stamp, Stop,
 };
 #[cfg(not(loom))]
-pub use segment::{LockError, OpenError, Segment, SegmentOptions};
+pub use segment::{
+    LockError, MappedHeader, MappedRegion, OpenError, Segment, SegmentConsumer, SegmentOptions,
+    SharedRing,
+};
 
 /// Realtime clock in ns since the Unix epoch (glibc's vDSO path, no syscall;
 /// glibc rather than rustix so that it also runs under valgrind).

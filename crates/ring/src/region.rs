@@ -18,6 +18,8 @@ pub unsafe trait Region {
     fn capacity(&self) -> u64;
 
     /// The atomic word at byte `offset` (8-aligned, `offset + 8 <= capacity`).
+    /// Safe to call with any offset: an implementation wraps or panics on one
+    /// out of range, never reads outside the ring.
     fn word(&self, offset: usize) -> &AtomicU64;
 
     /// Let `f` write `len` bytes at `offset` in place.
@@ -67,8 +69,10 @@ unsafe impl Sync for RawRegion {}
 impl RawRegion {
     /// # Safety
     /// `base` is 8-aligned and valid for reads and writes of `capacity` bytes
-    /// for as long as the region is used.
+    /// for as long as the region is used; `capacity` is a power of two of at
+    /// least 64 bytes.
     pub unsafe fn new(base: *mut u8, capacity: u64) -> Self {
+        debug_assert!(capacity.is_power_of_two() && capacity >= 64);
         Self { base, capacity }
     }
 }
@@ -83,9 +87,13 @@ unsafe impl Region for RawRegion {
     #[inline]
     fn word(&self, offset: usize) -> &AtomicU64 {
         debug_assert!(offset % 8 == 0 && offset as u64 + 8 <= self.capacity);
+        // A safe function must not reach outside the mapping whatever it is
+        // given: the mask (one AND; the ring's offsets are already in range)
+        // keeps the offset 8-aligned and below the capacity, a power of two.
+        let offset = offset & (self.capacity as usize - 8);
         // SAFETY: `base` is 8-aligned and valid for `capacity` bytes (new's
-        // contract), the offset is 8-aligned and in bounds (callers check it
-        // against the capacity), and AtomicU64 has u64's layout.
+        // contract), the masked offset is 8-aligned and at most capacity - 8,
+        // and AtomicU64 has u64's layout.
         unsafe { &*(self.base.add(offset) as *const AtomicU64) }
     }
 

@@ -38,17 +38,27 @@
 //!   (A1) the same Acquire load, before the payload is read.
 //! - (R3) producer: padding word 0 with **Release** -> (A1).
 //! - (R4) consumer: zeroing, then `head` store (**SeqCst**, a Release) ->
-//!   (A4) producer's `head` load (**SeqCst**) in `try_claim`, before it writes
+//!   (A4) producer's `head` load (**SeqCst**) in `try_reserve`, before it writes
 //!   into the freed bytes. A head value passed between threads of one
 //!   process through `head_cache` is stored Release and loaded Acquire (A4').
 //! - `tail` is CASed Relaxed: it only hands out positions (atomicity of the
 //!   RMW is all that is needed); no data is published through it. The
 //!   consumer's Acquire load of `tail` happens after (A1), which orders it
 //!   after the claim of every record it has seen.
-//! - Sleep/wake (in `wait.rs`) are Dekker pairs on top: commit CAS (SeqCst)
-//!   then load `flusher.sleeping` (SeqCst), against the flusher's store of
-//!   `sleeping` (SeqCst) then load of word 0 (SeqCst); and `head` store then
-//!   load `space.waiters`, against `waiters` increment then `head` load.
+//! - Sleep/wake (in `wait.rs`) are Dekker pairs on top, tagged (D1) and (D2)
+//!   there: commit CAS (SeqCst) then load `flusher.sleeping` (SeqCst), against
+//!   the flusher's store of `sleeping` (SeqCst) then load of word 0 (SeqCst);
+//!   and `head` store then load `space.waiters`, against `waiters` increment
+//!   then `head` load.
+//!
+//! # Ownership
+//! A [`Ring`] is a handle: `H` is how it holds the [`SegmentHeader`] (a
+//! reference, or a handle that keeps a shared mapping alive) and `R` the
+//! [`Region`]. Any number of handles may produce. Consuming needs a
+//! [`Consumer`], which only `unsafe` constructors here hand out; the safe way
+//! is `Segment::acquire_consumer`, which takes the segment's flusher lock.
+
+use std::ops::Deref;
 
 use crate::layout::SegmentHeader;
 use crate::record::{self, State, RECORD_HEADER_LEN};
@@ -96,18 +106,22 @@ impl Claim {
 }
 
 /// A ring: the segment's control words plus the data region.
-pub struct Ring<'h, R: Region> {
-    header: &'h SegmentHeader,
+pub struct Ring<H, R> {
+    header: H,
     region: R,
     capacity: u64,
     mask: u64,
     max_record: u64,
 }
 
-impl<'h, R: Region> Ring<'h, R> {
-    /// `header` must have been validated (capacity a power of two equal to the
-    /// region's, `max_record` within `[RECORD_HEADER_LEN, capacity / 4]`).
-    pub fn new(header: &'h SegmentHeader, region: R) -> Self {
+impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
+    /// A ring over `region` whose control words are `header`.
+    ///
+    /// # Panics
+    /// If the region's capacity is not a power of two or the header's
+    /// `max_record` is outside `[RECORD_HEADER_LEN, capacity / 4]` (a
+    /// segment's header is validated on open, so this is a programming error).
+    pub fn new(header: H, region: R) -> Self {
         let capacity = region.capacity();
         assert!(capacity.is_power_of_two());
         let max_record = header.identity.max_record.load(Ordering::Relaxed);
@@ -125,8 +139,8 @@ impl<'h, R: Region> Ring<'h, R> {
     pub fn region(&self) -> &R {
         &self.region
     }
-    pub fn header(&self) -> &'h SegmentHeader {
-        self.header
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
     }
     pub fn capacity(&self) -> u64 {
         self.capacity
@@ -179,7 +193,8 @@ impl<'h, R: Region> Ring<'h, R> {
                     return Err(ClaimError::Full);
                 }
                 // (A4) pairs with the consumer's head store (R4): the zeroing of
-                // everything below head is visible before we write there.
+                // everything below head is visible before we write there. Also
+                // the producer half of the space-wait Dekker pair (D2).
                 head = self.header.head.0.load(Ordering::SeqCst);
                 head_cache.store(head, Ordering::Release);
                 refreshed = true;
@@ -252,7 +267,7 @@ impl<'h, R: Region> Ring<'h, R> {
         let claimed = record::encode_word0(claim.pos, claim.len, State::Claimed);
         let committed = record::encode_word0(claim.pos, claim.len, State::Committed);
         // (R2) SeqCst (includes Release): pairs with the consumer's Acquire (A1),
-        // and is the producer half of the flusher-sleep Dekker pair.
+        // and is the producer half of the flusher-sleep Dekker pair (D1).
         match word.compare_exchange(claimed, committed, Ordering::SeqCst, Ordering::Relaxed) {
             Ok(_) => Ok(()),
             Err(_) => {
@@ -273,7 +288,7 @@ impl<'h, R: Region> Ring<'h, R> {
     }
 
     /// Whether the record at `head` is ready to drain (committed or padding).
-    /// SeqCst: the flusher half of the sleep Dekker pair.
+    /// SeqCst: the flusher half of the sleep Dekker pair (D1).
     pub fn ready_at(&self, pos: u64) -> bool {
         let word = self.region.word(self.offset(pos)).load(Ordering::SeqCst);
         matches!(
@@ -282,12 +297,29 @@ impl<'h, R: Region> Ring<'h, R> {
         )
     }
 
-    /// The consumer side.
+    /// A consumer that borrows this handle.
     ///
     /// # Safety
-    /// At most one consumer may exist for a segment at a time, across all
-    /// processes (the flusher enforces it with a lock on the segment).
-    pub unsafe fn consumer(&self) -> Consumer<'_, 'h, R> {
+    /// At most one consumer may exist for a ring at a time, across all
+    /// processes. Across processes, use `Segment::acquire_consumer`, which
+    /// enforces it with the segment's flusher lock.
+    pub unsafe fn consumer(&self) -> Consumer<&SegmentHeader, &R> {
+        let view = Ring {
+            header: &*self.header,
+            region: &self.region,
+            capacity: self.capacity,
+            mask: self.mask,
+            max_record: self.max_record,
+        };
+        // SAFETY: the caller guarantees there is no other consumer.
+        unsafe { view.into_consumer() }
+    }
+
+    /// Turn this handle into the ring's consumer.
+    ///
+    /// # Safety
+    /// As for [`Ring::consumer`]: no other consumer may exist meanwhile.
+    pub unsafe fn into_consumer(self) -> Consumer<H, R> {
         let head = self.header.head.0.load(Ordering::Acquire);
         Consumer {
             ring: self,
@@ -353,6 +385,8 @@ impl std::fmt::Display for Corruption {
     }
 }
 
+impl std::error::Error for Corruption {}
+
 /// Where a drain stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -370,8 +404,8 @@ pub enum Stop {
 }
 
 /// The single consumer. Reads from `pos`, releases up to `pos`.
-pub struct Consumer<'r, 'h, R: Region> {
-    ring: &'r Ring<'h, R>,
+pub struct Consumer<H, R> {
+    ring: Ring<H, R>,
     /// Released position (mirror of the shared head).
     head: u64,
     /// Read position: everything in `[head, pos)` has been consumed.
@@ -380,7 +414,11 @@ pub struct Consumer<'r, 'h, R: Region> {
     tail: u64,
 }
 
-impl<R: Region> Consumer<'_, '_, R> {
+impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
+    /// The ring this consumer drains.
+    pub fn ring(&self) -> &Ring<H, R> {
+        &self.ring
+    }
     pub fn position(&self) -> u64 {
         self.pos
     }
@@ -591,6 +629,7 @@ impl<R: Region> Consumer<'_, '_, R> {
         }
         // (R4) SeqCst (includes Release): pairs with the producers' head load
         // (A4); zeroing above happens-before their writes to these bytes.
+        // Also the flusher half of the space-wait Dekker pair (D2).
         self.ring.header.head.0.store(self.pos, Ordering::SeqCst);
         self.head = self.pos;
     }

@@ -10,7 +10,11 @@
 //! that needs write access to the segment, which is 0600 by default.)
 
 use std::io;
+use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -18,8 +22,8 @@ use rustix::fs::{FlockOperation, Mode};
 use rustix::shm;
 
 use crate::layout::{self, SegmentHeader, HEADER_SIZE};
-use crate::region::RawRegion;
-use crate::ring::Ring;
+use crate::region::{RawRegion, Region};
+use crate::ring::{Consumer, Ring};
 use crate::sync::Ordering;
 
 /// How to open or create a segment.
@@ -109,7 +113,8 @@ impl std::fmt::Display for OpenError {
                 f,
                 "no segment {name} (no flusher or producer has created it yet)"
             ),
-            OpenError::Io { name, op, source } => write!(f, "segment {name}: {op}: {source}"),
+            // The cause is the source(): printed once by `{:#}` or a chain walk.
+            OpenError::Io { name, op, .. } => write!(f, "segment {name}: {op}"),
             OpenError::NotInitialised { name, waited } => write!(
                 f,
                 "segment {name} was not initialised within {waited:?} (its creator may have died); remove {}",
@@ -206,13 +211,38 @@ pub fn check_sizes(capacity: u64, max_record: Option<u64>) -> Result<u64, OpenEr
     Ok(max)
 }
 
+/// A segment's descriptor and mapping, shared by the [`Segment`] and every
+/// ring handle made from it, so a handle never outlives its memory.
+struct Mapping {
+    fd: OwnedFd,
+    map: MmapRaw,
+    /// Whether a [`SegmentConsumer`] of this mapping exists: the flusher lock
+    /// is per open file, so a second one in this process would get it again.
+    consumer_taken: AtomicBool,
+}
+
+impl Mapping {
+    fn header(&self) -> NonNull<SegmentHeader> {
+        NonNull::new(self.map.as_mut_ptr().cast()).expect("a mapping is never at address 0")
+    }
+}
+
 /// An open, validated, mapped segment.
 pub struct Segment {
     name: String,
-    fd: OwnedFd,
-    map: MmapRaw,
+    mapping: Arc<Mapping>,
     capacity: u64,
     created: bool,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("name", &self.name)
+            .field("capacity", &self.capacity)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Segment {
@@ -286,13 +316,7 @@ impl Segment {
         if opts.prefault {
             prefault(&map);
         }
-        let seg = Segment {
-            name: name.into(),
-            fd,
-            map,
-            capacity: opts.capacity,
-            created: true,
-        };
+        let seg = Segment::new(name, fd, map, opts.capacity, true);
         let id = &seg.header().identity;
         id.magic.store(layout::MAGIC, Ordering::Relaxed);
         id.capacity.store(opts.capacity, Ordering::Relaxed);
@@ -352,13 +376,7 @@ impl Segment {
                     if opts.prefault {
                         prefault(&map);
                     }
-                    return Ok(Segment {
-                        name: name.into(),
-                        fd,
-                        map,
-                        capacity,
-                        created: false,
-                    });
+                    return Ok(Segment::new(name, fd, map, capacity, false));
                 }
             }
             if Instant::now() >= deadline {
@@ -371,9 +389,25 @@ impl Segment {
         }
     }
 
+    fn new(name: &str, fd: OwnedFd, map: MmapRaw, capacity: u64, created: bool) -> Self {
+        let mapping = Mapping {
+            fd,
+            map,
+            consumer_taken: AtomicBool::new(false),
+        };
+        Segment {
+            name: name.into(),
+            mapping: Arc::new(mapping),
+            capacity,
+            created,
+        }
+    }
+
+    /// The name it was opened by, e.g. `/applog`.
     pub fn name(&self) -> &str {
         &self.name
     }
+    /// Bytes in the data ring.
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
@@ -381,28 +415,91 @@ impl Segment {
     pub fn created(&self) -> bool {
         self.created
     }
+    /// The shared-memory object's descriptor.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.mapping.fd.as_fd()
     }
 
+    /// The segment's control words.
     pub fn header(&self) -> &SegmentHeader {
         // SAFETY: the mapping is page-aligned, at least HEADER_SIZE bytes and
         // lives as long as self; every field is an atomic, valid for any bytes.
-        unsafe { &*(self.map.as_ptr() as *const SegmentHeader) }
+        unsafe { self.mapping.header().as_ref() }
     }
 
-    /// The ring in this segment.
-    pub fn ring(&self) -> Ring<'_, RawRegion> {
+    /// A ring handle borrowing this segment.
+    pub fn ring(&self) -> Ring<&SegmentHeader, RawRegion> {
+        Ring::new(self.header(), self.raw_region())
+    }
+
+    /// A ring handle that keeps the mapping alive by itself (a producer's).
+    pub fn shared_ring(&self) -> SharedRing {
+        Ring::new(self.mapped_header(), self.mapped_region())
+    }
+
+    fn raw_region(&self) -> RawRegion {
         // SAFETY: the mapping holds HEADER_SIZE + capacity bytes (validated on
-        // open), starts page-aligned, and outlives the returned ring.
-        let region =
-            unsafe { RawRegion::new(self.map.as_mut_ptr().add(HEADER_SIZE), self.capacity) };
-        Ring::new(self.header(), region)
+        // open), starts page-aligned, and lives as long as `self.mapping`,
+        // which every user of the region keeps (borrowed or by an Arc).
+        unsafe {
+            RawRegion::new(
+                self.mapping.map.as_mut_ptr().add(HEADER_SIZE),
+                self.capacity,
+            )
+        }
+    }
+
+    fn mapped_header(&self) -> MappedHeader {
+        MappedHeader {
+            header: self.mapping.header(),
+            _mapping: self.mapping.clone(),
+        }
+    }
+
+    fn mapped_region(&self) -> MappedRegion {
+        MappedRegion {
+            raw: self.raw_region(),
+            _mapping: self.mapping.clone(),
+        }
+    }
+
+    /// Become the segment's one consumer: take its flusher lock (an `flock`
+    /// the kernel drops when this process dies, so a crashed flusher never
+    /// blocks the next) and return the consumer, which holds the lock until
+    /// it is dropped.
+    ///
+    /// # Errors
+    /// [`LockError::Held`] when another process (or another consumer in this
+    /// one) has it, [`LockError::Io`] when `flock` fails.
+    pub fn acquire_consumer(&self) -> Result<SegmentConsumer, LockError> {
+        let mapping = &self.mapping;
+        if mapping.consumer_taken.swap(true, Ordering::AcqRel) {
+            return Err(LockError::Held {
+                pid: std::process::id(),
+            });
+        }
+        let lock = ConsumerLock {
+            mapping: mapping.clone(),
+        };
+        match rustix::fs::flock(&mapping.fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(LockError::Held {
+                    pid: self.header().flusher.pid.load(Ordering::Relaxed),
+                })
+            }
+            Err(e) => return Err(LockError::Io(e.into())),
+        }
+        // SAFETY: the flock excludes consumers in other processes and
+        // `consumer_taken` those in this one, until `lock` is dropped with
+        // the consumer.
+        let consumer = unsafe { self.shared_ring().into_consumer() };
+        Ok(SegmentConsumer { consumer, lock })
     }
 
     /// Owner uid and permission bits of the shared-memory object.
     pub fn owner_and_mode(&self) -> io::Result<(u32, u32)> {
-        let st = rustix::fs::fstat(&self.fd)?;
+        let st = rustix::fs::fstat(&self.mapping.fd)?;
         Ok((st.st_uid, st.st_mode & 0o7777))
     }
 
@@ -410,22 +507,10 @@ impl Segment {
     pub fn set_permissions(&self, mode: u32, gid: Option<u32>) -> io::Result<()> {
         if let Some(gid) = gid {
             let gid = rustix::fs::Gid::from_raw(gid);
-            rustix::fs::fchown(&self.fd, None, Some(gid))?;
+            rustix::fs::fchown(&self.mapping.fd, None, Some(gid))?;
         }
-        rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(mode))?;
+        rustix::fs::fchmod(&self.mapping.fd, Mode::from_raw_mode(mode))?;
         Ok(())
-    }
-
-    /// Take the segment's flusher lock without blocking. The kernel releases
-    /// it when this process dies, so a crashed flusher never blocks the next.
-    pub fn try_lock_flusher(&self) -> Result<(), LockError> {
-        match rustix::fs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(()),
-            Err(rustix::io::Errno::WOULDBLOCK) => Err(LockError::Held {
-                pid: self.header().flusher.pid.load(Ordering::Relaxed),
-            }),
-            Err(e) => Err(LockError::Io(e.into())),
-        }
     }
 
     /// Remove the name (mappings stay valid until unmapped).
@@ -434,13 +519,133 @@ impl Segment {
     }
 }
 
+/// A ring handle that owns a share of its segment's mapping.
+pub type SharedRing = Ring<MappedHeader, MappedRegion>;
+
+/// A segment's header, kept mapped by this handle.
+pub struct MappedHeader {
+    header: NonNull<SegmentHeader>,
+    _mapping: Arc<Mapping>,
+}
+
+// SAFETY: the header is all atomics in shared memory, made for concurrent
+// access from any thread; the Arc keeps it mapped.
+unsafe impl Send for MappedHeader {}
+// SAFETY: as above.
+unsafe impl Sync for MappedHeader {}
+
+impl Deref for MappedHeader {
+    type Target = SegmentHeader;
+    fn deref(&self) -> &SegmentHeader {
+        // SAFETY: `header` points at the start of the mapping `_mapping`
+        // keeps alive; any bytes are a valid all-atomics header.
+        unsafe { self.header.as_ref() }
+    }
+}
+
+impl std::fmt::Debug for MappedHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedHeader").finish_non_exhaustive()
+    }
+}
+
+/// A segment's data ring, kept mapped by this handle.
+pub struct MappedRegion {
+    raw: RawRegion,
+    _mapping: Arc<Mapping>,
+}
+
+impl std::fmt::Debug for MappedRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedRegion")
+            .field("capacity", &self.raw.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: forwards to a RawRegion whose memory `_mapping` keeps mapped.
+unsafe impl Region for MappedRegion {
+    #[inline]
+    fn capacity(&self) -> u64 {
+        self.raw.capacity()
+    }
+    #[inline]
+    fn word(&self, offset: usize) -> &crate::sync::AtomicU64 {
+        self.raw.word(offset)
+    }
+    #[inline]
+    unsafe fn fill(&self, offset: usize, len: usize, f: impl FnOnce(&mut [u8])) {
+        // SAFETY: the caller upholds fill's contract for us.
+        unsafe { self.raw.fill(offset, len, f) }
+    }
+    #[inline]
+    unsafe fn view<T>(&self, offset: usize, len: usize, f: impl FnOnce(&[u8]) -> T) -> T {
+        // SAFETY: the caller upholds view's contract for us.
+        unsafe { self.raw.view(offset, len, f) }
+    }
+    #[inline]
+    fn prefetch_write(&self, offset: usize) {
+        self.raw.prefetch_write(offset)
+    }
+    #[inline]
+    fn prefetch_read(&self, offset: usize) {
+        self.raw.prefetch_read(offset)
+    }
+    #[inline]
+    unsafe fn zero(&self, offset: usize, len: usize) {
+        // SAFETY: the caller upholds zero's contract for us.
+        unsafe { self.raw.zero(offset, len) }
+    }
+}
+
+/// The flusher lock of one segment, held while its consumer lives.
+struct ConsumerLock {
+    mapping: Arc<Mapping>,
+}
+
+impl Drop for ConsumerLock {
+    fn drop(&mut self) {
+        // Unlocking a lock this descriptor may not hold (a failed acquire) is
+        // harmless; the kernel drops it anyway when the descriptor closes.
+        let _ = rustix::fs::flock(&self.mapping.fd, FlockOperation::Unlock);
+        self.mapping.consumer_taken.store(false, Ordering::Release);
+    }
+}
+
+/// The one consumer of a segment, holding its flusher lock (see
+/// [`Segment::acquire_consumer`]); dereferences to the ring's [`Consumer`].
+pub struct SegmentConsumer {
+    consumer: Consumer<MappedHeader, MappedRegion>,
+    lock: ConsumerLock,
+}
+
+impl Deref for SegmentConsumer {
+    type Target = Consumer<MappedHeader, MappedRegion>;
+    fn deref(&self) -> &Self::Target {
+        &self.consumer
+    }
+}
+
+impl DerefMut for SegmentConsumer {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.consumer
+    }
+}
+
+impl std::fmt::Debug for SegmentConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentConsumer")
+            .field("locked", &self.lock.mapping.consumer_taken)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why the flusher lock was not taken.
 #[derive(Debug)]
 pub enum LockError {
     /// Another live process holds it; `pid` is the flusher pid it published.
-    Held {
-        pid: u32,
-    },
+    Held { pid: u32 },
+    /// `flock` itself failed (the cause is the [`source`](std::error::Error::source)).
     Io(io::Error),
 }
 
@@ -448,12 +653,19 @@ impl std::fmt::Display for LockError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LockError::Held { pid } => write!(f, "the flusher lock is held by pid {pid}"),
-            LockError::Io(e) => write!(f, "flock: {e}"),
+            LockError::Io(_) => f.write_str("locking the segment (flock)"),
         }
     }
 }
 
-impl std::error::Error for LockError {}
+impl std::error::Error for LockError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LockError::Io(e) => Some(e),
+            LockError::Held { .. } => None,
+        }
+    }
+}
 
 /// Fault in this process's page tables for the whole mapping now, so that no
 /// producer call later pays a page fault. Best effort (Linux >= 5.14).

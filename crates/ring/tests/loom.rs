@@ -32,7 +32,7 @@ fn ring_at(cap: u64, max_record: u64, start: u64) -> Arc<Shared> {
 }
 
 /// Producer `id` writes records `0..n` of `payload` bytes, spinning while full.
-fn produce(ring: &Ring<'_, &HeapRegion>, id: u8, n: u8, payload: usize) {
+fn produce(ring: &Ring<&SegmentHeader, &HeapRegion>, id: u8, n: u8, payload: usize) {
     let cache = AtomicU64::new(ring.header().head.0.load(Ordering::Relaxed));
     for i in 0..n {
         let claim = loop {
@@ -55,7 +55,7 @@ fn produce(ring: &Ring<'_, &HeapRegion>, id: u8, n: u8, payload: usize) {
 }
 
 /// Consume `total` records; returns them as (producer, index) pairs.
-fn consume(ring: &Ring<'_, &HeapRegion>, total: usize) -> Vec<(u8, u8)> {
+fn consume(ring: &Ring<&SegmentHeader, &HeapRegion>, total: usize) -> Vec<(u8, u8)> {
     let mut seen = Vec::new();
     // SAFETY: the model has exactly one consumer.
     let mut c = unsafe { ring.consumer() };

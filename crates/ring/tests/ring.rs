@@ -21,14 +21,18 @@ fn header(max_record: u64, start: u64) -> SegmentHeader {
     h
 }
 
-fn write(ring: &Ring<'_, HeapRegion>, cache: &AtomicU64, payload: &[u8]) -> Result<(), ClaimError> {
+fn write(
+    ring: &Ring<&SegmentHeader, HeapRegion>,
+    cache: &AtomicU64,
+    payload: &[u8],
+) -> Result<(), ClaimError> {
     let claim = ring.try_claim(RECORD_HEADER_LEN + payload.len(), STAMP, cache)?;
     ring.fill(&claim, |buf| buf.copy_from_slice(payload));
     ring.commit(claim).unwrap();
     Ok(())
 }
 
-fn drain_all(ring: &Ring<'_, HeapRegion>) -> (Vec<Vec<u8>>, Stop) {
+fn drain_all(ring: &Ring<&SegmentHeader, HeapRegion>) -> (Vec<Vec<u8>>, Stop) {
     // SAFETY: one consumer in this test.
     let mut c = unsafe { ring.consumer() };
     let mut out = Vec::new();

@@ -123,6 +123,25 @@ impl Timed {
         })
     }
 
+    /// [`Timed::compute_rollover`] in this policy's own zone: UTC with
+    /// `utc`, else the local zone.
+    pub fn next_rollover(&self, now: i64) -> i64 {
+        if self.utc {
+            self.compute_rollover(&crate::UtcZone, now)
+        } else {
+            self.compute_rollover(&crate::LocalZone, now)
+        }
+    }
+
+    /// [`Timed::suffix_for`] in this policy's own zone.
+    pub fn rotated_suffix(&self, rollover_at: i64, now: i64) -> String {
+        if self.utc {
+            self.suffix_for(&crate::UtcZone, rollover_at, now)
+        } else {
+            self.suffix_for(&crate::LocalZone, rollover_at, now)
+        }
+    }
+
     /// The strftime suffix CPython uses for this `when`.
     pub fn suffix_format(&self) -> &'static str {
         match self.when {

@@ -1,0 +1,173 @@
+//! The batch in flight: records drained from the ring, formatted into one
+//! buffer, written with as few write(2) calls as the kernel allows, and only
+//! then released to producers.
+//!
+//! Invariants: `bytes[..written]` is in the file; `bytes` holds notices
+//! (the flusher's own lines) followed by exactly the `records` records of
+//! the ring range `range`, in ring order; the ring range is released only
+//! once `written == bytes.len()`; records are added only while nothing of
+//! the batch is written, so a batch is never extended under a write.
+
+use std::ops::Range;
+use std::time::Instant;
+
+use ringflush_format::{Entry, Formatter};
+use ringflush_ring::codec::{level, Record};
+use ringflush_ring::{Consumer, RecordRef, Region, SegmentHeader, Stop};
+
+use crate::output::{Due, Output};
+
+/// Ring bytes read per batch.
+pub const BATCH_BYTES: u64 = 1 << 20;
+
+/// Where a batch's records come from: a ring consumer, with each record's
+/// time as realtime ns.
+pub trait Drain {
+    /// As [`Consumer::drain`], with the record's realtime ns.
+    fn drain(&mut self, budget: u64, visit: impl FnMut(RecordRef<'_>, u64) -> bool) -> Stop;
+    /// The ring range read but not yet released.
+    fn unreleased(&self) -> Range<u64>;
+}
+
+/// A bare consumer's stamps are realtime ns already (tests).
+impl<H: std::ops::Deref<Target = SegmentHeader>, R: Region> Drain for Consumer<H, R> {
+    fn drain(&mut self, budget: u64, mut visit: impl FnMut(RecordRef<'_>, u64) -> bool) -> Stop {
+        Consumer::drain(self, budget, |r| visit(r, r.stamp.timestamp))
+    }
+    fn unreleased(&self) -> Range<u64> {
+        self.head()..self.position()
+    }
+}
+
+/// What filling the batch found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filled {
+    /// Where the drain stopped.
+    pub stop: Stop,
+    /// A rotation is due before the record at the read position.
+    pub rotate: Option<Due>,
+    /// Records whose payload did not decode (skipped, to be counted corrupt).
+    pub undecodable: u64,
+}
+
+#[derive(Debug)]
+pub struct Batch {
+    bytes: Vec<u8>,
+    written: usize,
+    records: u64,
+    range: Range<u64>,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            bytes: Vec::with_capacity(4 << 20),
+            written: 0,
+            records: 0,
+            range: 0..0,
+        }
+    }
+}
+
+impl Batch {
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+    /// The bytes not yet in the file.
+    pub fn unwritten(&self) -> &[u8] {
+        &self.bytes[self.written..]
+    }
+    /// How many bytes are in the file already, and how many in all.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.written, self.bytes.len())
+    }
+    /// The ring range the batch's records occupy.
+    pub fn range(&self) -> Range<u64> {
+        self.range.clone()
+    }
+    /// Records in the batch.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+    pub fn fully_written(&self) -> bool {
+        self.written == self.bytes.len()
+    }
+
+    /// Add a line of the flusher's own (a loss report) at `now_ns`, before
+    /// any record; only into an empty batch.
+    pub fn push_notice(&mut self, formatter: &mut Formatter, now_ns: u64, line: &str) {
+        debug_assert!(self.written == 0 && self.records == 0);
+        formatter.notice(now_ns, level::WARNING, line, &mut self.bytes);
+    }
+
+    /// Format records from `source` until a budget of ring bytes, a record
+    /// not ready, or one that must go into the next file (its time is past
+    /// the rollover, or it would take the file past `--max-bytes`): that one
+    /// stays in the ring, and `rotate` says why. Does nothing while part of
+    /// the batch is written.
+    pub fn fill(
+        &mut self,
+        source: &mut impl Drain,
+        formatter: &mut Formatter,
+        out: &Output,
+        now: Instant,
+    ) -> Filled {
+        let mut filled = Filled {
+            stop: Stop::Budget,
+            rotate: None,
+            undecodable: 0,
+        };
+        if self.written > 0 || self.records > 0 {
+            return filled;
+        }
+        let Self { bytes, records, .. } = self;
+        filled.stop = source.drain(BATCH_BYTES, |r, created_ns| {
+            if out.rollover_due((created_ns / 1_000_000_000) as i64) {
+                filled.rotate = Some(Due::Time);
+                return false;
+            }
+            let before = bytes.len();
+            match Record::decode(r.payload) {
+                Ok(record) => {
+                    let pid = r.stamp.pid;
+                    formatter.format(
+                        &Entry {
+                            created_ns,
+                            pid,
+                            record,
+                        },
+                        bytes,
+                    )
+                }
+                Err(_) => filled.undecodable += 1,
+            }
+            // A record is never split: roll before one that would pass
+            // --max-bytes, and format it again into the new file.
+            if out.size_due(before as u64, (bytes.len() - before) as u64, now) {
+                bytes.truncate(before);
+                filled.rotate = Some(Due::Size);
+                return false;
+            }
+            *records += 1;
+            true
+        });
+        self.range = source.unreleased();
+        filled
+    }
+
+    /// `n` more bytes are in the file.
+    pub fn wrote(&mut self, n: usize) {
+        self.written += n;
+        debug_assert!(self.written <= self.bytes.len());
+    }
+
+    /// Start over empty (the batch is written and its range released).
+    pub fn clear(&mut self) {
+        debug_assert!(self.fully_written());
+        self.bytes.clear();
+        self.written = 0;
+        self.records = 0;
+        self.range = self.range.end..self.range.end;
+    }
+}

@@ -1,0 +1,28 @@
+//! Signals the flusher obeys: SIGTERM and SIGINT drain and exit, SIGHUP
+//! reopens the log file. The handlers only set flags the loop reads.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+/// Flags set by signal handlers.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    pub terminate: Arc<AtomicBool>,
+    pub reopen: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// SIGTERM/SIGINT: drain and exit; SIGHUP: reopen the file.
+    pub fn install() -> Result<Self> {
+        let s = Signals::default();
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(sig, s.terminate.clone())
+                .context("installing signal handlers")?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, s.reopen.clone())
+            .context("installing signal handlers")?;
+        Ok(s)
+    }
+}

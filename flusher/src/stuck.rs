@@ -1,0 +1,253 @@
+//! A read position that does not move, and what to do about it.
+//!
+//! The drain stops at the first record that is not committed. If its writer
+//! is alive and merely slow, wait; if it died (checked in /proc at most every
+//! [`DEAD_CHECK_AFTER`]), give the record up at once; if it is alive but has
+//! not committed within `--unblock-timeout`, give it up too. A claim whose
+//! header was never written, and a corrupt region, are skipped the same way.
+//! Every record given up is counted in the segment.
+
+use std::time::{Duration, Instant};
+
+use std::ops::Deref;
+
+use ringflush_ring::{Consumer, Corruption, Region, SegmentHeader, Stamp, Stop};
+
+/// A stuck record is checked for a dead writer after this long, and at most
+/// this often.
+pub const DEAD_CHECK_AFTER: Duration = Duration::from_millis(200);
+
+/// Where the read position has been stuck since.
+#[derive(Debug, Default)]
+pub struct StuckTracker {
+    at: Option<Stuck>,
+}
+
+#[derive(Debug)]
+struct Stuck {
+    pos: u64,
+    since: Instant,
+    last_dead_check: Instant,
+}
+
+/// How long the position has been stuck, and whether to look for its writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stall {
+    pub waited: Duration,
+    pub check_writer: bool,
+}
+
+impl StuckTracker {
+    /// The position moved (or nothing is pending): forget the timer.
+    pub fn clear(&mut self) {
+        self.at = None;
+    }
+
+    /// The drain stopped at `pos` again at `now`.
+    pub fn observe(&mut self, pos: u64, now: Instant) -> Stall {
+        let st = match &mut self.at {
+            Some(s) if s.pos == pos => s,
+            _ => self.at.insert(Stuck {
+                pos,
+                since: now,
+                last_dead_check: now,
+            }),
+        };
+        let waited = now - st.since;
+        let check_writer =
+            waited >= DEAD_CHECK_AFTER && now - st.last_dead_check >= DEAD_CHECK_AFTER;
+        if check_writer {
+            st.last_dead_check = now;
+        }
+        Stall {
+            waited,
+            check_writer,
+        }
+    }
+}
+
+/// What to do with the record the drain stopped at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its writer may still commit it.
+    Wait,
+    /// Give up the claimed record of `pid`.
+    AbandonClaimed { pid: u32, writer_died: bool },
+    /// Give up a claim whose header was never written.
+    AbandonUnwritten,
+    /// Skip to the next valid header; with `or_to_tail`, to the tail if
+    /// there is none.
+    SkipCorrupt { why: Corruption, or_to_tail: bool },
+}
+
+impl Verdict {
+    /// Carry it out on the record at the read position `pos`: the line to
+    /// report when the position moved, `None` when it did not (waiting, or
+    /// the record was committed meanwhile, or no valid header follows yet).
+    pub fn apply<H, R>(self, consumer: &mut Consumer<H, R>, pos: u64) -> Option<String>
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        match self {
+            Verdict::Wait => None,
+            Verdict::AbandonClaimed { pid, writer_died } => {
+                let n = consumer.abandon_claimed()?;
+                let why = if writer_died {
+                    "its writer died"
+                } else {
+                    "its writer stalled"
+                };
+                Some(format!(
+                    "abandoned the record of pid {pid} at position {pos} ({n} bytes): {why}"
+                ))
+            }
+            Verdict::AbandonUnwritten => {
+                let n = consumer.abandon_unwritten()?;
+                Some(format!(
+                    "abandoned {n} claimed bytes at position {pos} whose header was never written"
+                ))
+            }
+            Verdict::SkipCorrupt { why, or_to_tail } => {
+                let n = consumer.skip_corrupt().or_else(|| {
+                    or_to_tail.then(|| {
+                        let n = consumer.tail() - pos;
+                        consumer.skip(n);
+                        n
+                    })
+                })?;
+                Some(format!(
+                    "corrupt record at position {pos} ({why}); skipped {n} bytes"
+                ))
+            }
+        }
+    }
+}
+
+/// The rule. `writer_alive` is asked only when `stall.check_writer` says so.
+pub fn verdict(
+    stop: Stop,
+    stall: Stall,
+    unblock_timeout: Duration,
+    writer_alive: impl FnOnce(&Stamp) -> bool,
+) -> Verdict {
+    let timed_out = stall.waited >= unblock_timeout;
+    match stop {
+        Stop::Claimed(stamp) => {
+            let writer_died = stall.check_writer && !writer_alive(&stamp);
+            if writer_died || timed_out {
+                Verdict::AbandonClaimed {
+                    pid: stamp.pid,
+                    writer_died,
+                }
+            } else {
+                Verdict::Wait
+            }
+        }
+        Stop::Empty if timed_out => Verdict::AbandonUnwritten,
+        Stop::Corrupt(why) => Verdict::SkipCorrupt {
+            why,
+            or_to_tail: timed_out,
+        },
+        Stop::Empty | Stop::Budget | Stop::Visitor => Verdict::Wait,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAMP: Stamp = Stamp {
+        pid: 42,
+        flags: 0,
+        timestamp: 0,
+    };
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_writer_is_checked_after_200_ms_then_every_200_ms() {
+        let t0 = Instant::now();
+        let mut t = StuckTracker::default();
+        let checks: Vec<bool> = [0, 100, 199, 200, 250, 399, 400, 401]
+            .map(|m| t.observe(8, t0 + ms(m)).check_writer)
+            .to_vec();
+        assert_eq!(
+            checks,
+            [false, false, false, true, false, false, true, false]
+        );
+        assert_eq!(t.observe(8, t0 + ms(450)).waited, ms(450));
+        // A new position starts a new timer.
+        assert_eq!(t.observe(16, t0 + ms(500)).waited, Duration::ZERO);
+        t.clear();
+        assert_eq!(t.observe(16, t0 + ms(600)).waited, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_dead_writers_record_is_given_up_at_the_check_a_live_ones_at_the_timeout() {
+        let stall = |waited, check_writer| Stall {
+            waited,
+            check_writer,
+        };
+        let claimed = Stop::Claimed(STAMP);
+        let dead = |_: &Stamp| false;
+        let alive = |_: &Stamp| true;
+        assert_eq!(
+            verdict(claimed, stall(ms(100), false), TIMEOUT, dead),
+            Verdict::Wait
+        );
+        assert_eq!(
+            verdict(claimed, stall(ms(200), true), TIMEOUT, dead),
+            Verdict::AbandonClaimed {
+                pid: 42,
+                writer_died: true
+            }
+        );
+        assert_eq!(
+            verdict(claimed, stall(ms(9_999), true), TIMEOUT, alive),
+            Verdict::Wait
+        );
+        assert_eq!(
+            verdict(claimed, stall(TIMEOUT, false), TIMEOUT, alive),
+            Verdict::AbandonClaimed {
+                pid: 42,
+                writer_died: false
+            }
+        );
+    }
+
+    #[test]
+    fn unwritten_claims_wait_for_the_timeout_and_corruption_is_skipped() {
+        let stall = |waited| Stall {
+            waited,
+            check_writer: false,
+        };
+        let never = |_: &Stamp| -> bool { panic!("no writer to check") };
+        assert_eq!(
+            verdict(Stop::Empty, stall(ms(9_999)), TIMEOUT, never),
+            Verdict::Wait
+        );
+        assert_eq!(
+            verdict(Stop::Empty, stall(TIMEOUT), TIMEOUT, never),
+            Verdict::AbandonUnwritten
+        );
+        let corrupt = Stop::Corrupt(Corruption::BadLength);
+        assert_eq!(
+            verdict(corrupt, stall(ms(0)), TIMEOUT, never),
+            Verdict::SkipCorrupt {
+                why: Corruption::BadLength,
+                or_to_tail: false
+            }
+        );
+        assert_eq!(
+            verdict(corrupt, stall(TIMEOUT), TIMEOUT, never),
+            Verdict::SkipCorrupt {
+                why: Corruption::BadLength,
+                or_to_tail: true
+            }
+        );
+    }
+}
