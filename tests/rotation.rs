@@ -210,17 +210,20 @@ fn size_rolls_within_a_timed_period_get_indices() {
     pipe_lines(&s, 2000);
     let (ok, err) = f.stop();
     assert!(ok, "{err}");
+    // Every size roll of the period is numbered from 1, never the bare
+    // dated name: app.log.<%Y-%m-%d_%H>.1, .2, ...
     let names = file_names(&s);
-    let indexed: Vec<&String> = names
+    let mut rotated: Vec<&str> = names
         .iter()
-        .filter(|n| n.ends_with(".1") || n.ends_with(".2"))
+        .filter_map(|n| n.strip_prefix("app.log."))
         .collect();
-    assert!(indexed.len() == 2, "{names:?}");
-    for n in &indexed {
-        // app.log.<%Y-%m-%d_%H>.<N>
-        let mid = n.strip_prefix("app.log.").unwrap();
-        assert_eq!(mid.len(), "2024-03-06_10.1".len(), "{n}");
-    }
+    rotated.sort_by_key(|r| (r.len(), *r));
+    assert!(rotated.len() >= 2, "{names:?}");
+    let period = &rotated[0][.."2024-03-06_10".len()];
+    let expected: Vec<String> = (1..=rotated.len())
+        .map(|i| format!("{period}.{i}"))
+        .collect();
+    assert_eq!(rotated, expected, "{names:?}");
     all_once_in_order(&s, 2000);
 }
 
@@ -260,4 +263,57 @@ fn file_moved_away_mid_run_loses_nothing() {
         t.files.iter().all(|(_, n)| *n > 0),
         "both files hold records: {t:?}"
     );
+}
+
+/// A record belongs to the file of the period its timestamp falls in, not
+/// the period of the moment the flusher happens to write it: records stamped
+/// either side of the rollover go either side of the rotation, whatever the
+/// flusher's clock says.
+#[test]
+fn a_record_goes_into_the_file_of_its_timestamps_period() {
+    use ringflush_producer::{level, Producer, Record};
+    let s = Scratch::new("period");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // A file last written half an hour ago: with `--when H` its rollover is
+    // an hour after that (CPython schedules from the mtime), half an hour
+    // from now by the flusher's clock.
+    let last_written = now - 1800;
+    std::fs::write(s.path("app.log"), "old\n").unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(s.path("app.log"))
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(last_written))
+        .unwrap();
+    let rollover = last_written + 3600;
+    let f = s.flusher_ready(&["--when", "H", "--utc", "--format", "%(message)s"]);
+    let p = Producer::open(&s.shm).unwrap();
+    for (message, at) in [("before", rollover - 1), ("after", rollover + 1)] {
+        let record = Record {
+            level: level::INFO,
+            message: message.as_bytes(),
+            ..Record::default()
+        };
+        p.write_at(&record, at * 1_000_000_000).unwrap();
+    }
+    assert!(common::wait_until(Duration::from_secs(30), || {
+        common::read(&s.path("app.log")).contains("after")
+    }));
+    let (ok, err) = f.stop();
+    assert!(ok, "{err}");
+    let period = chrono::DateTime::from_timestamp(last_written as i64, 0)
+        .unwrap()
+        .format("%Y-%m-%d_%H");
+    assert_eq!(
+        file_names(&s),
+        ["app.log".to_string(), format!("app.log.{period}")]
+    );
+    assert_eq!(
+        common::read(&s.path(&format!("app.log.{period}"))),
+        "old\nbefore\n"
+    );
+    assert_eq!(common::read(&s.path("app.log")), "after\n");
 }

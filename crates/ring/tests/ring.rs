@@ -208,3 +208,41 @@ fn many_threads_every_record_once_in_per_thread_order() {
     );
     assert_eq!(h.counters.late_commits.load(Ordering::Relaxed), 0);
 }
+
+#[test]
+fn a_claim_that_needs_padding_at_the_wrap_counts_the_padding_as_used() {
+    let cap = 1024;
+    let h = header(256, 0);
+    let ring = Ring::new(&h, HeapRegion::new(cap));
+    let cache = AtomicU64::new(0);
+    // One record of 88 bytes, consumed and released: head = 88.
+    write(&ring, &cache, &[0xEE; 56]).unwrap();
+    // SAFETY: one consumer at a time in this test.
+    let mut c = unsafe { ring.consumer() };
+    assert_eq!(c.drain(1, |_| true), Stop::Budget);
+    c.release();
+    drop(c);
+    // Unread records up to 48 bytes before the end: 120 + 6 x 128 bytes.
+    write(&ring, &cache, &[0; 88]).unwrap();
+    for i in 1..=6u8 {
+        write(&ring, &cache, &[i; 96]).unwrap();
+    }
+    assert_eq!(h.tail.0.load(Ordering::Relaxed), cap - 48);
+    // 128 more bytes need 48 of padding first: 888 used + 48 + 128 > 1024,
+    // although 888 + 128 alone would fit. Claiming them would overwrite the
+    // unread record at head (offset 88).
+    assert_eq!(
+        ring.try_claim(RECORD_HEADER_LEN + 96, STAMP, &cache)
+            .unwrap_err(),
+        ClaimError::Full
+    );
+    // What fits before the end, without padding, is still accepted.
+    write(&ring, &cache, &[7; 8]).unwrap();
+    let (out, stop) = drain_all(&ring);
+    assert_eq!(stop, Stop::Empty);
+    let expected: Vec<Vec<u8>> = std::iter::once(vec![0; 88])
+        .chain((1..=6u8).map(|i| vec![i; 96]))
+        .chain(std::iter::once(vec![7; 8]))
+        .collect();
+    assert_eq!(out, expected, "every unread record intact, in order");
+}
