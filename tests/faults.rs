@@ -66,6 +66,12 @@ fn killed_at(point: &str, unblock_timeout: &str) {
             == Some(1000)),
         "{point}: the ring stalled behind the dead producer's record"
     );
+    let report = "ringflush: 1 records abandoned (writer died or stalled before committing)";
+    assert!(
+        wait_until(Duration::from_secs(25), || read(&s.path("app.log"))
+            .contains(report)),
+        "{point}: the loss is reported in the log"
+    );
     let v = stat(&s);
     let (ok, err) = f.stop();
     assert!(ok, "{err}");
@@ -132,6 +138,12 @@ fn stalled_writer_is_abandoned_and_its_late_commit_refused() {
         .get(&0)
         .map(Vec::len)
         == Some(999)));
+    let report = "ringflush: 1 late commits refused (record already abandoned)";
+    assert!(
+        wait_until(Duration::from_secs(25), || read(&s.path("app.log"))
+            .contains(report)),
+        "the refused commit is reported in the log"
+    );
     let v = stat(&s);
     let (ok, err) = f.stop();
     assert!(ok, "{err}");
@@ -179,6 +191,55 @@ fn flusher_killed_between_write_and_release() {
 #[test]
 fn flusher_killed_in_the_middle_of_a_write() {
     flusher_killed("mid_write:2", "removed its");
+}
+
+/// The flusher killed between writing a batch and releasing it, and the
+/// log file moved away before the next one starts (logrotate ran in
+/// between): the batch cannot be matched to the file, so it is written
+/// again, and the next flusher says that it may appear twice. Nothing is
+/// lost, and only that batch is repeated.
+#[test]
+fn recovery_says_so_when_the_file_changed_between_crash_and_restart() {
+    let s = Scratch::new("changed");
+    let producer = ringflush_producer::Producer::open(&s.shm).unwrap();
+    for i in 0..30_000 {
+        producer
+            .log(20, "n", &format!("worker=0 seq={i} {}", "z".repeat(60)))
+            .unwrap();
+    }
+    let first = s
+        .flusher_cmd(&["--format", "%(message)s"])
+        .env("RINGFLUSH_FLUSHER_FAULT", "after_write:2")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(first.signal(), Some(libc::SIGKILL), "the fault fired");
+    std::fs::rename(s.path("app.log"), s.path("app.log.moved")).unwrap();
+    let second = s.flusher(&["--format", "%(message)s"]);
+    assert!(wait_until(Duration::from_secs(30), || stat(&s)["used"] == 0));
+    let (ok, err) = second.stop();
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("has changed since; its last batch may appear twice"),
+        "{err}"
+    );
+    let moved = read(&s.path("app.log.moved"));
+    let live = read(&s.path("app.log"));
+    let seq = |l: &str| -> u64 { l.split(' ').nth(1).unwrap()[4..].parse().unwrap() };
+    let moved: Vec<u64> = moved.lines().map(seq).collect();
+    let live: Vec<u64> = live.lines().map(seq).collect();
+    // The moved file ends with the second batch; the live file starts with
+    // that batch again and then has everything after it, in order.
+    let again = moved.iter().filter(|s| live.contains(s)).count();
+    assert!(again > 0, "the unmatched batch was written again");
+    assert_eq!(moved[..], (0..moved.len() as u64).collect::<Vec<_>>()[..]);
+    let first_live = live[0] as usize;
+    assert_eq!(
+        first_live,
+        moved.len() - again,
+        "only the last batch repeats"
+    );
+    assert_eq!(live, (first_live as u64..30_000).collect::<Vec<_>>());
 }
 
 /// A disk that fails writes with EIO for a while (injected): the records

@@ -286,3 +286,75 @@ fn blocking_producers_do_not_stall_without_a_flusher() {
     let (ok, err) = f.stop();
     assert!(ok, "{err}");
 }
+
+/// A record header clobbered in the ring (a buggy or hostile writer): the
+/// flusher skips to the next valid record, counts the region as corrupt and
+/// says so on stderr and in the log.
+#[test]
+fn a_corrupt_record_is_skipped_counted_and_reported() {
+    use ringflush_ring::record::{encode_word0, State};
+    use ringflush_ring::{Region, Segment, SegmentOptions};
+    let s = Scratch::new("corrupt");
+    let p = Producer::open(&s.shm).unwrap();
+    let seg = Segment::open(&s.shm, &SegmentOptions::default()).unwrap();
+    let tail = || {
+        seg.header()
+            .tail
+            .0
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    p.log(level::INFO, "n", "first").unwrap();
+    let second = tail();
+    p.log(level::INFO, "n", "second").unwrap();
+    p.log(level::INFO, "n", "third").unwrap();
+    // A committed header with a length far beyond the maximum record.
+    let offset = (second & (seg.capacity() - 1)) as usize;
+    let bogus = encode_word0(second, 1 << 29, State::Committed);
+    let ring = seg.ring();
+    ring.region()
+        .word(offset)
+        .store(bogus, std::sync::atomic::Ordering::Release);
+    let f = s.flusher(&["--format", "%(message)s"]);
+    let report = "ringflush: 1 corrupt ring regions skipped";
+    assert!(wait_until(Duration::from_secs(20), || read(
+        &s.path("app.log")
+    )
+    .contains(report)));
+    let (ok, err) = f.stop();
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(&format!(
+            "corrupt record at position {second} (invalid length); skipped"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        read(&s.path("app.log")),
+        format!("first\nthird\n{report}\n")
+    );
+    let stat = s.run(&["stat", "--shm", &s.shm, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&stat.stdout).unwrap();
+    assert_eq!(v["corrupt"], 1);
+}
+
+/// The log file deleted under a running flusher (an operator, a cleaner):
+/// within a second it notices that the path no longer leads to its file and
+/// opens a new one, so later records are not written into a deleted inode.
+#[test]
+fn a_deleted_log_file_is_created_again() {
+    let s = Scratch::new("deleted");
+    let f = s.flusher_ready(&["--format", "%(message)s"]);
+    let p = Producer::open(&s.shm).unwrap();
+    p.log(level::INFO, "n", "before").unwrap();
+    assert!(wait_until(Duration::from_secs(20), || read(
+        &s.path("app.log")
+    ) == "before\n"));
+    std::fs::remove_file(s.path("app.log")).unwrap();
+    assert!(wait_until(Duration::from_secs(20), || s
+        .path("app.log")
+        .exists()));
+    p.log(level::INFO, "n", "after").unwrap();
+    let (ok, err) = f.stop();
+    assert!(ok, "{err}");
+    assert_eq!(read(&s.path("app.log")), "after\n");
+}

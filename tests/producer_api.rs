@@ -132,3 +132,79 @@ fn try_write_returns_full_at_once_without_counting_a_drop() {
     let (ok, err) = f.stop();
     assert!(ok, "{err}");
 }
+
+/// Fill a 64 KiB ring the flusher created; returns the producer.
+fn full_ring(s: &Scratch, policy: ringflush_producer::FullPolicy) -> Producer {
+    let p = Producer::builder(&s.shm)
+        .create(false)
+        .full_policy(ringflush_producer::FullPolicy::Drop)
+        .open()
+        .unwrap();
+    // Down to the smallest record: not even an empty message fits after.
+    for size in [200, 50, 0] {
+        while p.log(level::INFO, "fill", &"f".repeat(size)).is_ok() {}
+    }
+    drop(p);
+    Producer::builder(&s.shm)
+        .create(false)
+        .full_policy(policy)
+        .open()
+        .unwrap()
+}
+
+fn dropped(s: &Scratch) -> u64 {
+    let out = s.run(&["stat", "--shm", &s.shm, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["dropped"].as_u64().unwrap()
+}
+
+/// A live flusher that is slow (here: stopped, its heartbeat still fresh):
+/// a blocking log call on a full ring waits its timeout for space, then
+/// drops the record and counts it.
+#[test]
+fn block_policy_waits_its_timeout_for_a_live_but_slow_flusher() {
+    let s = Scratch::new("slow");
+    let f = s.flusher_ready(&["--size", "64K"]);
+    f.signal(libc::SIGSTOP);
+    let timeout = Duration::from_millis(1500);
+    let p = full_ring(&s, ringflush_producer::FullPolicy::Block { timeout });
+    let before = dropped(&s);
+    let started = std::time::Instant::now();
+    let result = p.log(level::INFO, "late", "waits");
+    let waited = started.elapsed();
+    assert_eq!(result, Err(ringflush_producer::WriteError::Full));
+    // Only a lower bound: the machine may be slow, never faster than asked.
+    assert!(waited >= timeout, "{waited:?}");
+    assert_eq!(dropped(&s), before + 1);
+    f.signal(libc::SIGCONT);
+    let (ok, e) = f.stop();
+    assert!(ok, "{e}");
+}
+
+/// A flusher that died (its heartbeat left behind, going stale): waiting
+/// cannot help, so a blocking log call on a full ring drops at once,
+/// counted, instead of stalling the application for its whole timeout.
+#[test]
+fn block_policy_drops_at_once_when_the_flusher_died() {
+    let s = Scratch::new("died");
+    let f = s.flusher_ready(&["--size", "64K"]);
+    f.signal(libc::SIGKILL);
+    let (_, _) = f.wait();
+    let stale = wait_until(Duration::from_secs(30), || {
+        let out = s.run(&["stat", "--shm", &s.shm, "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["flusher"]["alive"] == false && v["flusher"]["heartbeat_age_ms"].as_u64() > Some(3000)
+    });
+    assert!(stale, "the dead flusher's heartbeat went stale");
+    let timeout = Duration::from_secs(60);
+    let p = full_ring(&s, ringflush_producer::FullPolicy::Block { timeout });
+    let before = dropped(&s);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        p.log(level::INFO, "late", "dropped"),
+        Err(ringflush_producer::WriteError::Full)
+    );
+    // A bound on a hang (waiting would take the full minute), not a timing.
+    assert!(started.elapsed() < timeout / 2, "{:?}", started.elapsed());
+    assert_eq!(dropped(&s), before + 1);
+}
