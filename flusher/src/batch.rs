@@ -50,6 +50,9 @@ pub struct Filled {
     pub undecodable: u64,
 }
 
+/// The batch in flight: formatted lines, how much of them is in the file,
+/// and the ring range they came from (see the module docs for the
+/// invariants).
 #[derive(Debug)]
 pub struct Batch {
     bytes: Vec<u8>,
@@ -90,6 +93,7 @@ impl Batch {
     pub fn records(&self) -> u64 {
         self.records
     }
+    /// Whether every byte of the batch is in the file (also true when empty).
     pub fn fully_written(&self) -> bool {
         self.written == self.bytes.len()
     }

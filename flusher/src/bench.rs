@@ -12,6 +12,13 @@ use ringflush_ring::{Segment, SegmentHeader, SegmentOptions};
 
 use crate::cli::BenchArgs;
 
+/// Run the benchmark and print its results on stdout. The flusher writes
+/// into a temp dir; it is stopped, and the dir and the segment removed,
+/// afterwards.
+///
+/// # Errors
+/// When the arguments are not positive, a process cannot be started, the
+/// flusher does not announce itself within 10 s, or a producer fails.
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.producers == 0 || args.seconds <= 0.0 {
         bail!("--producers and --seconds must be positive");

@@ -9,12 +9,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(name = "ringflush", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// A subcommand; `None` runs the flusher.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The flusher's options, present when no subcommand is given.
     #[command(flatten)]
     pub flusher: Option<FlusherArgs>,
 }
 
+/// The subcommands besides running the flusher.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Turn every line on stdin into one record (for shell scripts).
@@ -34,14 +37,19 @@ pub enum Command {
     Rollover(RolloverArgs),
 }
 
+/// Arguments of `ringflush rollover`.
 #[derive(Args, Debug)]
 pub struct RolloverArgs {
+    /// S, M, H, D, midnight or W0-W6, as the flusher's --when.
     #[arg(long)]
     pub when: String,
+    /// Units of --when per rollover.
     #[arg(long, default_value_t = 1)]
     pub interval: u32,
+    /// Time of day (`HH:MM[:SS]`) of midnight and weekly rollovers.
     #[arg(long)]
     pub at_time: Option<String>,
+    /// Use UTC instead of local time.
     #[arg(long)]
     pub utc: bool,
     /// Unix seconds, comma-separated.
@@ -49,6 +57,7 @@ pub struct RolloverArgs {
     pub from: Vec<i64>,
 }
 
+/// The flusher's options (the command line without a subcommand).
 #[derive(Args, Debug, Clone)]
 pub struct FlusherArgs {
     /// Shared-memory name, e.g. /applog (/dev/shm/applog).
@@ -90,7 +99,7 @@ pub struct FlusherArgs {
     /// Use UTC for rotation times and names.
     #[arg(long)]
     pub utc: bool,
-    /// Time of day (HH:MM[:SS]) for midnight and weekly rotation.
+    /// Time of day (`HH:MM[:SS]`) for midnight and weekly rotation.
     #[arg(long)]
     pub at_time: Option<String>,
     /// Roll before a record would take the file to this size (e.g. 100M),
@@ -121,8 +130,10 @@ pub enum Compress {
     Gzip,
 }
 
+/// Arguments of `ringflush pipe`.
 #[derive(Args, Debug)]
 pub struct PipeArgs {
+    /// Shared-memory name, e.g. /applog (created if missing).
     #[arg(long)]
     pub shm: String,
     /// Logger name of the records.
@@ -133,8 +144,10 @@ pub struct PipeArgs {
     pub level: String,
 }
 
+/// Arguments of `ringflush stat`.
 #[derive(Args, Debug)]
 pub struct StatArgs {
+    /// Shared-memory name, e.g. /applog (never created).
     #[arg(long)]
     pub shm: String,
     /// Print JSON instead of text.
@@ -142,6 +155,7 @@ pub struct StatArgs {
     pub json: bool,
 }
 
+/// Arguments of `ringflush demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Seconds the workers log for.
@@ -152,6 +166,7 @@ pub struct DemoArgs {
     pub workers: u32,
 }
 
+/// Arguments of `ringflush bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Producer processes writing as fast as they can.
@@ -165,15 +180,20 @@ pub struct BenchArgs {
     pub message_bytes: usize,
 }
 
+/// Arguments of `ringflush worker`.
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
+    /// Shared-memory name, e.g. /applog (created if missing).
     #[arg(long)]
     pub shm: String,
+    /// Worker number (logger `worker.<id>`, messages `worker=<id> seq=<n>`).
     #[arg(long)]
     pub id: u32,
     /// Records to write (0: until --seconds pass).
     #[arg(long, default_value_t = 0)]
     pub count: u64,
+    /// Write for this many seconds (0: no time limit, only --count; at least
+    /// 0.1 with --latency).
     #[arg(long, default_value_t = 0.0)]
     pub seconds: f64,
     /// Pause between records, in microseconds.
@@ -188,6 +208,10 @@ pub struct WorkerArgs {
 }
 
 /// `64M`, `1G`, `65536`, `64MiB`: binary units.
+///
+/// # Errors
+/// A message for clap when the number or the unit is not understood, or
+/// the size overflows a `u64`.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());

@@ -17,6 +17,7 @@ pub struct FlusherConfig {
     pub shm: String,
     /// The log file.
     pub file: PathBuf,
+    /// How records are formatted (always in local time: `utc` is false).
     pub format: FormatSpec,
     /// Ring size if the flusher creates the segment (and the size an
     /// existing one must have); `None` takes any.
@@ -27,6 +28,7 @@ pub struct FlusherConfig {
     pub gid: Option<u32>,
     /// Accept a segment owned by another user.
     pub allow_foreign: bool,
+    /// When and how the log file is rotated.
     pub rotation: RotationConfig,
     /// Give up a live writer's uncommitted record after this long.
     pub unblock_timeout: Duration,

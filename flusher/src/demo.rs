@@ -15,6 +15,13 @@ fn terminate(child: &Child) {
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
 }
 
+/// Run the demo, printing what it does and what it found. Returns whether
+/// every record was found exactly once and in order; the temp dir with the
+/// log files is kept for inspection.
+///
+/// # Errors
+/// When a process cannot be started, a worker or the flusher fails, or the
+/// log files cannot be read.
 pub fn run(args: &DemoArgs) -> Result<bool> {
     let exe = std::env::current_exe().context("locating the ringflush binary")?;
     let dir = tempfile::Builder::new()

@@ -17,6 +17,8 @@ enum Kind {
     FailWrites,
 }
 
+/// The fault to inject, from `RINGFLUSH_FLUSHER_FAULT` (see the module
+/// docs), and how far the flusher has got towards it.
 #[derive(Debug)]
 pub struct Faults {
     kind: Kind,

@@ -2,7 +2,7 @@
 //! write(2) per batch, release, rotate; sleep on the futex when idle; give up
 //! records whose writers died; report every loss in the log and on stderr.
 //!
-//! [`run`] sets up a [`Flusher`] and turns its loop; each step is a method
+//! [`run`] sets up a `Flusher` and turns its loop; each step is a method
 //! that takes the time it runs at ([`Now`]), and the state that travels
 //! together lives in its own type: the batch in flight ([`Batch`]), write
 //! health ([`WriteHealth`]), the stuck-record tracker ([`StuckTracker`]), the

@@ -12,7 +12,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// The state of writing. Invariant: `failing_since` is set exactly while the
-/// last write failed, and `backoff` is [`FIRST_BACKOFF`] while writes work.
+/// last write failed, and `backoff` is `FIRST_BACKOFF` (1 ms) while writes work.
 #[derive(Debug)]
 pub struct WriteHealth {
     failing_since: Option<Instant>,

@@ -1,6 +1,6 @@
 //! Is the writer of a stuck record still alive? A pid alone can be reused,
 //! so a process counts as the writer only if it started before the record's
-//! timestamp (start time from /proc/<pid>/stat, in clock ticks since boot).
+//! timestamp (start time from `/proc/<pid>/stat`, in clock ticks since boot).
 
 use std::fs;
 

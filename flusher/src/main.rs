@@ -1,3 +1,6 @@
+//! The `ringflush` binary: parses the command line and runs it through
+//! [`ringflush::main_with`], which prints any error and picks the exit code.
+
 use std::process::ExitCode;
 
 use clap::Parser;

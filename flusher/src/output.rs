@@ -25,8 +25,11 @@ pub enum OutputError {
     NotAFile(PathBuf),
     /// A system call on `path` failed.
     Io {
+        /// The file or directory it was about.
         path: PathBuf,
+        /// What was being done, e.g. `"open"` or `"rename"`.
         op: &'static str,
+        /// The error it returned.
         source: io::Error,
     },
 }
@@ -57,12 +60,16 @@ impl std::error::Error for OutputError {
 /// Rotation settings.
 #[derive(Debug, Clone, Default)]
 pub struct RotationConfig {
+    /// Timed rotation (`--when`), which also names rotated files by date;
+    /// without it they are numbered.
     pub timed: Option<Timed>,
     /// Roll when the next record would take the file to this size.
     pub max_bytes: Option<u64>,
     /// Rotated files to keep; 0 keeps all.
     pub backup_count: usize,
+    /// Gzip rotated files in the background.
     pub gzip: bool,
+    /// Shell command run after each rotation with the rotated file as `$1`.
     pub post_rotate: Option<String>,
     /// Permission bits of new log files.
     pub file_mode: u32,
@@ -71,7 +78,9 @@ pub struct RotationConfig {
 /// Why a rotation is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
+    /// A record's time reached the timed rollover.
     Time,
+    /// The next record would take the file to `max_bytes`.
     Size,
 }
 
@@ -127,7 +136,15 @@ impl Output {
     /// from the file's mtime, as CPython does, so that a restart keeps the
     /// schedule and a restart after a missed rollover rotates at once.
     /// Work a crashed flusher left half done (staged or half-compressed
-    /// files) is queued again.
+    /// files) is queued again. `now` is in Unix seconds.
+    ///
+    /// # Errors
+    /// [`OutputError::NotAFile`] when the path is a symlink, a directory or
+    /// another non-regular file; [`OutputError::Io`] when creating the
+    /// directories, opening, `fstat` or listing the directory fails.
+    ///
+    /// # Panics
+    /// If the background thread for rotated files cannot be spawned.
     pub fn open(path: &Path, rotation: RotationConfig, now: i64) -> Result<Self, OutputError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
@@ -194,6 +211,7 @@ impl Output {
         Some(self.rotation.timed?.next_rollover(from))
     }
 
+    /// The log file's path, as configured.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -240,6 +258,10 @@ impl Output {
         Ok(n)
     }
 
+    /// Flush the file's data to disk (`fdatasync`).
+    ///
+    /// # Errors
+    /// When `fdatasync` fails.
     pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync_data()
     }
@@ -254,6 +276,9 @@ impl Output {
     }
 
     /// Open the path again (after SIGHUP or an external move).
+    ///
+    /// # Errors
+    /// As for [`Output::open`]; the old file stays open then.
     pub fn reopen(&mut self) -> Result<(), OutputError> {
         let file = open_append(&self.path, self.rotation.file_mode)?;
         let meta = file.metadata().map_err(io_err(&self.path, "stat"))?;
@@ -264,9 +289,15 @@ impl Output {
         Ok(())
     }
 
-    /// Rotate now, for `due`. Returns the name the live file was renamed to.
-    /// The schedule moves on even when the rename fails, so a failing
-    /// rotation is retried at the next rollover, not once per record.
+    /// Rotate now, for `due`. Returns the rotated file's name: its dated
+    /// name, or `base.1` for numbered backups (it is renamed to a staging
+    /// name that the background worker moves there).
+    /// A timed schedule moves on even when the rename fails, so a failing
+    /// rotation is retried at the next rollover, not once per record; a
+    /// failed size rotation is retried after a second.
+    ///
+    /// # Errors
+    /// When the rename or the reopen of the path fails.
     pub fn rotate(&mut self, now: Now, due: Due) -> Result<PathBuf, OutputError> {
         let secs = now.unix_secs();
         let target = match self.rotation.timed {

@@ -7,6 +7,14 @@ use ringflush_producer::{level, Producer, Record};
 
 use crate::cli::PipeArgs;
 
+/// Log each line of `input` (without its `\n` or `\r\n`; any bytes) as one
+/// record at `--level` from logger `--name`, until end of input. The
+/// segment is opened, or created, with the producer's defaults.
+///
+/// # Errors
+/// When `--level` does not parse, the segment cannot be opened, `input`
+/// cannot be read, or any line was not logged (ring full, record too large,
+/// or abandoned).
 pub fn run(args: &PipeArgs, input: impl Read) -> Result<()> {
     let lvl = level::parse(&args.level).with_context(|| {
         format!(

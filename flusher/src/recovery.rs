@@ -45,13 +45,16 @@ pub fn done(h: &SegmentHeader) {
 /// What recovery found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Recovered {
+    /// No batch was pending (or not one for the current head).
     Nothing,
     /// The batch had been written: its records were skipped.
     Skipped {
+        /// The batch's length in the file, in bytes.
         bytes: u64,
     },
     /// Part of the batch had been written: the file was cut back.
     Truncated {
+        /// Bytes cut from the end of the file.
         removed: u64,
     },
     /// The batch had not been written.

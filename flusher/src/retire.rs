@@ -35,12 +35,16 @@ pub enum Naming {
     Numbered,
 }
 
+/// What the background worker does with rotated files.
 #[derive(Debug, Clone)]
 pub struct RetireConfig {
+    /// The live log file's path; backups are its siblings.
     pub base: PathBuf,
+    /// How backups are named.
     pub naming: Naming,
     /// Rotated files to keep; 0 keeps all.
     pub backup_count: usize,
+    /// Gzip each rotated file (to `<name>.gz`).
     pub gzip: bool,
     /// Shell command run with the rotated file as `$1`.
     pub post_rotate: Option<String>,
@@ -77,6 +81,10 @@ impl std::fmt::Debug for Retirer {
 }
 
 impl Retirer {
+    /// Start the worker thread (named `ringflush-retire`, at idle priority).
+    ///
+    /// # Panics
+    /// If the thread cannot be spawned.
     pub fn start(cfg: RetireConfig) -> Self {
         let (tx, rx) = channel::<Job>();
         let stopping = Arc::new(AtomicBool::new(false));
@@ -99,6 +107,8 @@ impl Retirer {
         }
     }
 
+    /// Queue `job`; jobs run in the order sent. Ignored after
+    /// [`Retirer::finish`].
     pub fn send(&self, job: Job) {
         if let Some(tx) = &self.jobs {
             let _ = tx.send(job);

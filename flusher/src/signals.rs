@@ -9,12 +9,17 @@ use anyhow::{Context, Result};
 /// Flags set by signal handlers.
 #[derive(Debug, Clone, Default)]
 pub struct Signals {
+    /// Set by SIGTERM or SIGINT: drain what is committed, then exit.
     pub terminate: Arc<AtomicBool>,
+    /// Set by SIGHUP: reopen the log file; the loop clears it.
     pub reopen: Arc<AtomicBool>,
 }
 
 impl Signals {
     /// SIGTERM/SIGINT: drain and exit; SIGHUP: reopen the file.
+    ///
+    /// # Errors
+    /// When a handler cannot be registered.
     pub fn install() -> Result<Self> {
         let s = Signals::default();
         for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

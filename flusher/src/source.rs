@@ -80,15 +80,19 @@ impl Source {
         Ok(source)
     }
 
+    /// The segment's name, e.g. `/applog`.
     pub fn name(&self) -> &str {
         self.segment.name()
     }
+    /// Bytes in the segment's ring.
     pub fn capacity(&self) -> u64 {
         self.segment.capacity()
     }
+    /// The segment's control words.
     pub fn header(&self) -> &SegmentHeader {
         self.segment.header()
     }
+    /// The segment's one consumer, which this source holds.
     pub fn consumer(&mut self) -> &mut SegmentConsumer {
         &mut self.consumer
     }

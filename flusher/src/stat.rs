@@ -8,6 +8,12 @@ use serde_json::json;
 
 use crate::cli::StatArgs;
 
+/// The report on the existing segment `--shm`: text, or one JSON object
+/// with `--json` (without a trailing newline). The segment is not created
+/// and its pages are not faulted in.
+///
+/// # Errors
+/// When the segment cannot be opened (see `Segment::open`).
 pub fn run(args: &StatArgs) -> Result<String> {
     let seg = Segment::open(
         &args.shm,

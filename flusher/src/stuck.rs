@@ -33,7 +33,10 @@ struct Stuck {
 /// How long the position has been stuck, and whether to look for its writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stall {
+    /// Time since the drain first stopped at this position.
     pub waited: Duration,
+    /// Whether to look for the record's writer now: true once the stall is
+    /// [`DEAD_CHECK_AFTER`] old, then at most once per that interval.
     pub check_writer: bool,
 }
 
@@ -72,12 +75,23 @@ pub enum Verdict {
     /// Its writer may still commit it.
     Wait,
     /// Give up the claimed record of `pid`.
-    AbandonClaimed { pid: u32, writer_died: bool },
+    AbandonClaimed {
+        /// The writer's pid, from the record's header.
+        pid: u32,
+        /// The writer is gone (else it stalled past `--unblock-timeout`).
+        writer_died: bool,
+    },
     /// Give up a claim whose header was never written.
     AbandonUnwritten,
     /// Skip to the next valid header; with `or_to_tail`, to the tail if
     /// there is none.
-    SkipCorrupt { why: Corruption, or_to_tail: bool },
+    SkipCorrupt {
+        /// What is wrong with the header at the position.
+        why: Corruption,
+        /// The position has been stuck for `--unblock-timeout`: skip to the
+        /// tail when no valid header follows.
+        or_to_tail: bool,
+    },
 }
 
 impl Verdict {

@@ -8,12 +8,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+/// What [`check`] found.
 #[derive(Debug, Default)]
 pub struct Tally {
     /// Files read in order, with their record counts.
     pub files: Vec<(PathBuf, u64)>,
+    /// Numbered records found in all files.
     pub records: u64,
+    /// Records seen before, or with an id or sequence number no worker wrote.
     pub duplicates: u64,
+    /// Records whose sequence number is not above the previous one of the
+    /// same worker.
     pub out_of_order: u64,
     /// Expected records that were not found.
     pub lost: u64,
@@ -22,6 +27,7 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Every expected record exactly once, each worker's in order.
     pub fn ok(&self) -> bool {
         self.duplicates == 0 && self.out_of_order == 0 && self.lost == 0
     }

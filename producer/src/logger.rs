@@ -21,6 +21,16 @@ thread_local! {
     static MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// Rust's `log` facade onto the ring (the `log` feature, on by default).
+///
+/// Each `log::Record` becomes one ring record: its level on Python's scale
+/// (error 40, warn 30, info 20, debug 10, trace 5), its target as the logger
+/// name, its file, line and module path as `pathname`, `lineno` and
+/// `module`, and this thread's id and name. `enabled` accepts every record:
+/// filter with `log::set_max_level`, as [`init`] does. A record that cannot
+/// be written is lost as with [`Producer::write`] (counted in the segment
+/// and reported by the flusher), never returned. `flush` does nothing: a
+/// committed record is already in the shared ring.
 impl log::Log for Producer {
     fn enabled(&self, _: &log::Metadata<'_>) -> bool {
         true
@@ -63,6 +73,7 @@ impl log::Log for Producer {
 /// Why [`init`] failed.
 #[derive(Debug)]
 pub enum InitError {
+    /// The segment could not be opened (see [`Producer::open`]).
     Open(ringflush_ring::OpenError),
     /// Another logger was installed first.
     AlreadySet,
@@ -80,6 +91,20 @@ impl std::fmt::Display for InitError {
 impl std::error::Error for InitError {}
 
 /// Install a producer on `shm` as the global `log` logger at `max_level`.
+/// The producer opens (or creates) the segment with the defaults of
+/// [`Producer::open`] and lives until the process exits.
+///
+/// ```no_run
+/// ringflush_producer::init("/applog", log::LevelFilter::Info)?;
+/// log::info!("service started");
+/// # Ok::<(), ringflush_producer::InitError>(())
+/// ```
+///
+/// # Errors
+/// - [`InitError::Open`]: [`Producer::open`] failed (see
+///   [`Builder::open`](crate::Builder::open) for when).
+/// - [`InitError::AlreadySet`]: a global logger was installed before; the
+///   new producer is dropped and the max level is left unchanged.
 pub fn init(shm: &str, max_level: log::LevelFilter) -> Result<(), InitError> {
     let producer = Producer::open(shm).map_err(InitError::Open)?;
     log::set_boxed_logger(Box::new(producer)).map_err(|_| InitError::AlreadySet)?;

@@ -18,7 +18,10 @@ pub enum FullPolicy {
     /// Wait for the flusher to free space, up to `timeout`, then drop. With
     /// no flusher running (no heartbeat for 3 s) drop at once rather than
     /// stall every log call.
-    Block { timeout: Duration },
+    Block {
+        /// Longest wait for space, per record.
+        timeout: Duration,
+    },
     /// Drop the record at once.
     Drop,
 }
@@ -32,15 +35,19 @@ impl Default for FullPolicy {
 }
 
 /// Why a record was not written. Every such record is counted in the segment
-/// (`dropped` or `late_commits`) and reported by the flusher.
+/// (`dropped` or `late_commits`) and reported by the flusher, except a
+/// [`WriteError::Full`] from [`Producer::try_write`] or
+/// [`Producer::try_write_at`], which counts nothing (the caller retries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteError {
     /// The ring stayed full (no flusher, or it cannot keep up); dropped.
     Full,
-    /// Even without its message the record exceeds the segment's maximum
-    /// record size; dropped.
+    /// Even with its message cut to nothing and its optional fields (`extra`,
+    /// `pathname`, `func`, `module`) left out, the record exceeds the
+    /// segment's maximum record size; dropped.
     TooLarge,
-    /// The writer stalled so long that the flusher gave the record up.
+    /// The writer stalled so long (`--unblock-timeout`) that the flusher gave
+    /// the record up before it was committed; counted in `late_commits`.
     Abandoned,
 }
 
@@ -56,8 +63,20 @@ impl std::fmt::Display for WriteError {
 
 impl std::error::Error for WriteError {}
 
-/// Options for [`Producer`].
+/// Options for [`Producer`], from [`Producer::builder`]; [`Builder::open`]
+/// opens the producer.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ringflush_producer::{FullPolicy, Producer};
+/// let log = Producer::builder("/applog")
+///     .full_policy(FullPolicy::Block { timeout: Duration::from_millis(100) })
+///     .capacity(16 << 20)
+///     .open()?;
+/// # Ok::<(), ringflush_producer::OpenError>(())
+/// ```
 #[derive(Debug, Clone)]
+#[must_use = "a Builder does nothing until `open` is called"]
 pub struct Builder {
     name: String,
     policy: FullPolicy,
@@ -70,22 +89,41 @@ impl Builder {
         self.policy = policy;
         self
     }
-    /// Ring capacity if this producer is the one that creates the segment.
+    /// Ring capacity in bytes if this producer is the one that creates the
+    /// segment (default 64 MiB): a power of two from 64 KiB to 1 GiB. An
+    /// existing segment keeps its own, but the value is checked either way.
     pub fn capacity(mut self, bytes: u64) -> Self {
         self.segment.capacity = bytes;
         self
     }
-    /// Fail instead of creating the segment when it does not exist.
+    /// Whether to create the segment when it does not exist (default
+    /// `true`); with `false`, [`Builder::open`] fails instead.
     pub fn create(mut self, create: bool) -> Self {
         self.segment.create = create;
         self
     }
-    /// How long to wait for a segment another process is still creating.
+    /// How long to wait for a segment another process is still creating
+    /// (default 2 s).
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.segment.ready_timeout = timeout;
         self
     }
 
+    /// Open (or create) the segment and map it: the producer is ready to
+    /// write, with no flusher needed yet.
+    ///
+    /// # Errors
+    /// The [`OpenError`] of [`Segment::open`], mainly:
+    /// - [`OpenError::InvalidName`]: the name is not like `/applog`;
+    /// - [`OpenError::InvalidOption`]: [`Builder::capacity`] is out of range;
+    /// - [`OpenError::NotFound`]: no such segment with [`Builder::create`]`(false)`;
+    /// - [`OpenError::Io`]: a system call failed (e.g. `/dev/shm` is full,
+    ///   or the segment belongs to another user);
+    /// - [`OpenError::NotInitialised`]: its creator did not finish within
+    ///   [`Builder::ready_timeout`];
+    /// - [`OpenError::NotASegment`], [`OpenError::Truncated`],
+    ///   [`OpenError::IncompatibleVersion`], [`OpenError::BadHeader`]: the
+    ///   name holds something other than a segment this build can use.
     pub fn open(self) -> Result<Producer, OpenError> {
         let segment = Segment::open(&self.name, &self.segment)?;
         let ring = segment.shared_ring();
@@ -101,6 +139,7 @@ impl Builder {
 }
 
 /// A handle on a segment's ring, shared by all threads of a process.
+#[derive(Debug)]
 pub struct Producer {
     /// Keeps the segment mapped for as long as the producer lives.
     ring: SharedRing,
@@ -113,11 +152,31 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// Open (or create) the segment `name`, e.g. `/applog`, with defaults.
+    /// Open (or create) the segment `name`, e.g. `/applog`, with defaults
+    /// (see [`Producer::builder`]).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use ringflush_producer::{level, Producer};
+    /// // One producer per process, shared by its threads.
+    /// let log = Arc::new(Producer::open("/applog")?);
+    /// let worker = {
+    ///     let log = Arc::clone(&log);
+    ///     std::thread::spawn(move || log.log(level::INFO, "app.worker", "started"))
+    /// };
+    /// worker.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Builder::open`].
     pub fn open(name: &str) -> Result<Self, OpenError> {
         Self::builder(name).open()
     }
 
+    /// Options for opening the segment `name`, starting from the defaults:
+    /// create it if missing (64 MiB ring, mode 0600), wait up to 2 s for
+    /// another creator, block up to 1 s on a full ring.
     pub fn builder(name: &str) -> Builder {
         Builder {
             name: name.into(),
@@ -127,7 +186,28 @@ impl Producer {
     }
 
     /// Log `message` at `level` (see [`crate::level`]) as logger `logger`,
-    /// stamped with this thread's id and name.
+    /// stamped with this thread's id and name. A message too long for the
+    /// segment's maximum record size is cut and marked (see
+    /// [`Producer::max_record`]).
+    ///
+    /// ```no_run
+    /// use ringflush_producer::{level, Producer};
+    /// let log = Producer::open("/applog")?;
+    /// log.log(level::WARNING, "app.db", "query took 2.3 s")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// - [`WriteError::Full`]: the ring stayed full: at once under
+    ///   [`FullPolicy::Drop`] or when no flusher has shown a heartbeat for
+    ///   3 s, else after the [`FullPolicy::Block`] timeout.
+    /// - [`WriteError::TooLarge`]: the logger and thread names alone exceed
+    ///   the segment's maximum record size.
+    /// - [`WriteError::Abandoned`]: this thread stalled between claiming and
+    ///   committing the record for so long that the flusher gave it up.
+    ///
+    /// The record is lost in each case, counted in the segment and reported
+    /// by the flusher: most callers ignore the error.
     #[inline]
     pub fn log(&self, level: u8, logger: &str, message: &str) -> Result<(), WriteError> {
         let thread = identity::current_thread();
@@ -150,6 +230,28 @@ impl Producer {
     }
 
     /// Write a fully described record (thread fields as given), stamped now.
+    /// A message too long for the segment's maximum record size is cut and
+    /// marked; if the other fields leave no room for even the marker, the
+    /// optional ones (`extra`, `pathname`, `func`, `module`) are left out.
+    ///
+    /// ```no_run
+    /// use ringflush_producer::{level, Producer, Record};
+    /// let log = Producer::open("/applog")?;
+    /// log.write(&Record {
+    ///     level: level::ERROR,
+    ///     logger: b"app.http",
+    ///     pathname: b"src/http.rs",
+    ///     line: 42,
+    ///     extra: br#"{"status": 503}"#,
+    ///     message: b"upstream unavailable",
+    ///     ..Record::default()
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Producer::log`]; [`WriteError::TooLarge`] when even without
+    /// its message and optional fields the record does not fit.
     #[inline]
     pub fn write(&self, record: &Record<'_>) -> Result<(), WriteError> {
         let (timestamp, flags) = self.now();
@@ -166,12 +268,19 @@ impl Producer {
         }
     }
 
-    /// Write a record with an explicit timestamp (ns since the Unix epoch).
+    /// Write a record with an explicit timestamp (realtime ns since the Unix
+    /// epoch) instead of now.
+    ///
+    /// # Errors
+    /// As [`Producer::write`].
     pub fn write_at(&self, record: &Record<'_>, timestamp_ns: u64) -> Result<(), WriteError> {
         self.write_stamped(record, timestamp_ns, 0, Wait::Policy)
     }
 
     /// [`Producer::write`] that never waits: see [`Producer::try_write_at`].
+    ///
+    /// # Errors
+    /// As [`Producer::try_write_at`].
     pub fn try_write(&self, record: &Record<'_>) -> Result<(), WriteError> {
         let (timestamp, flags) = self.now();
         self.write_stamped(record, timestamp, flags, Wait::Never)
@@ -180,6 +289,11 @@ impl Producer {
     /// [`Producer::write_at`] that never waits: on a full ring it returns
     /// `Err(WriteError::Full)` at once and counts nothing, so that the caller
     /// can release what it holds (Python's GIL) before waiting in `write_at`.
+    ///
+    /// # Errors
+    /// [`WriteError::Full`] at once on a full ring, whatever the
+    /// [`FullPolicy`], counting nothing; [`WriteError::TooLarge`] and
+    /// [`WriteError::Abandoned`] as for [`Producer::write`] (counted).
     pub fn try_write_at(&self, record: &Record<'_>, timestamp_ns: u64) -> Result<(), WriteError> {
         self.write_stamped(record, timestamp_ns, 0, Wait::Never)
     }

@@ -9,6 +9,7 @@ use crate::FormatError;
 /// Python's `Formatter.default_time_format`.
 const PYTHON_DEFAULT: &str = "%Y-%m-%d %H:%M:%S";
 
+#[derive(Debug)]
 pub struct Clock {
     items: Vec<Item<'static>>,
     /// A datefmt was given: Python then adds no milliseconds.

@@ -28,6 +28,10 @@ const STANDARD_KEYS: &[&str] = &[
     "taskName",
 ];
 
+/// Formats records as JSON Lines: one object per line, keys named after
+/// `LogRecord` attributes (optional fields left out when empty or zero), the
+/// producer's `extra` merged in.
+#[derive(Debug)]
 pub struct JsonFormatter {
     clock: Clock,
 }
@@ -69,6 +73,7 @@ impl JsonFormatter {
         Self { clock }
     }
 
+    /// Append `e` as one JSON object and a `\n` to `out`.
     pub fn format(&mut self, e: &Entry<'_>, out: &mut Vec<u8>) {
         let r = &e.record;
         out.extend_from_slice(b"{\"time\":\"");

@@ -13,8 +13,12 @@ pub use percent::FormatError;
 /// A record as the flusher sees it: the payload plus the ring header's fields.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
+    /// When the record was written: realtime ns since the Unix epoch (TSC
+    /// stamps already converted).
     pub created_ns: u64,
+    /// Pid of the writing process.
     pub pid: u32,
+    /// The decoded payload.
     pub record: Record<'a>,
 }
 
@@ -34,14 +38,23 @@ pub struct FormatSpec {
 /// Python's `logging.BASIC_FORMAT` is terse; this is the common file format.
 pub const DEFAULT_FORMAT: &str = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s";
 
-/// A compiled formatter. Not `Sync`: it caches the current second's text.
+/// A compiled formatter. Formatting takes `&mut self`: it caches the
+/// current second's date text.
+#[derive(Debug)]
 pub enum Formatter {
+    /// A Python `%`-style format string.
     Percent(percent::PercentFormatter),
+    /// JSON Lines (`--format json`).
     Json(json::JsonFormatter),
 }
 
 impl Formatter {
-    /// `start_ns` is what `%(relativeCreated)d` counts from (the flusher's start).
+    /// Compile `spec`. `start_ns` (realtime ns since the Unix epoch) is what
+    /// `%(relativeCreated)d` counts from (the flusher's start).
+    ///
+    /// # Errors
+    /// [`FormatError`] when the format string or the date format cannot be
+    /// used (unknown attribute, unsupported conversion or `%` directive).
     pub fn new(spec: &FormatSpec, start_ns: u64) -> Result<Self, FormatError> {
         let clock = clock::Clock::new(spec.datefmt.as_deref(), spec.utc)?;
         Ok(match spec.format.as_deref() {

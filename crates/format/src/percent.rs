@@ -118,12 +118,15 @@ enum Part {
     Field(Attr, Spec),
 }
 
+/// Formats records with a compiled `%`-style format string.
+#[derive(Debug)]
 pub struct PercentFormatter {
     parts: Vec<Part>,
     fields: Fields,
 }
 
 /// What formatting a field needs besides the record.
+#[derive(Debug)]
 struct Fields {
     clock: Clock,
     escape: bool,
@@ -260,6 +263,7 @@ impl PercentFormatter {
         })
     }
 
+    /// Append `e`, formatted, and a `\n` to `out`.
     #[inline]
     pub fn format(&mut self, e: &Entry<'_>, out: &mut Vec<u8>) {
         for part in &self.parts {
@@ -632,7 +636,7 @@ mod tests {
                 format: Some(bad.into()),
                 ..FormatSpec::default()
             };
-            let err = Formatter::new(&spec, 0).err().expect(bad).to_string();
+            let err = Formatter::new(&spec, 0).expect_err(bad).to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
         let spec = FormatSpec {

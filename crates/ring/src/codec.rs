@@ -12,6 +12,7 @@
 //! bytes: producers may hand over anything (the flusher replaces invalid
 //! UTF-8 when formatting). Decoding checks every length against the payload.
 
+/// Bytes of the fixed part of a payload, before the variable-length fields.
 pub const FIXED_LEN: usize = 40;
 /// Short fields are cut to this many bytes.
 pub const MAX_SHORT_FIELD: usize = u16::MAX as usize;
@@ -19,11 +20,17 @@ const SHORT_FIELDS: usize = 7;
 
 /// Python's numeric levels, plus TRACE (5) below DEBUG.
 pub mod level {
+    /// Finer than DEBUG (Rust's `log::Level::Trace`); not a Python level.
     pub const TRACE: u8 = 5;
+    /// `logging.DEBUG`.
     pub const DEBUG: u8 = 10;
+    /// `logging.INFO`.
     pub const INFO: u8 = 20;
+    /// `logging.WARNING`.
     pub const WARNING: u8 = 30;
+    /// `logging.ERROR`.
     pub const ERROR: u8 = 40;
+    /// `logging.CRITICAL`.
     pub const CRITICAL: u8 = 50;
 
     /// Python's level name (`"Level N"` for unnamed levels, as `logging` does).
@@ -55,20 +62,40 @@ pub mod level {
 }
 
 /// A log record, borrowed from the producer or from the ring.
+///
+/// Fields are named after Python's `LogRecord` attributes. Text fields are
+/// raw bytes (any encoding; the flusher replaces invalid UTF-8), and an
+/// empty one means "not given": the formatters then print Python's default
+/// (`root`, `MainThread`, ...) or leave the key out. The seven short fields
+/// (`logger` to `task_name`) are cut to [`MAX_SHORT_FIELD`] bytes when
+/// encoded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Record<'a> {
+    /// Numeric level on Python's scale (see [`level`]).
     pub level: u8,
+    /// Source line number (`lineno`); 0 when unknown.
     pub line: u32,
+    /// The writing thread's id (`thread`: `gettid()` for Rust producers,
+    /// `threading.get_ident()` for Python ones); 0 when unknown.
     pub thread_id: u64,
+    /// Logger name (`name`; a Rust `log` record's target).
     pub logger: &'a [u8],
+    /// Thread name (`threadName`).
     pub thread_name: &'a [u8],
+    /// Source file path (`pathname`; `filename` is its last component).
     pub pathname: &'a [u8],
+    /// Function name (`funcName`).
     pub func: &'a [u8],
+    /// Module name (`module`; a Rust record's module path).
     pub module: &'a [u8],
+    /// Process name (`processName`).
     pub process_name: &'a [u8],
+    /// asyncio task name (`taskName`).
     pub task_name: &'a [u8],
     /// A JSON object's text with extra fields (`extra={...}` in Python), or empty.
     pub extra: &'a [u8],
+    /// The formatted message (`getMessage()`); cut, with a marker, when the
+    /// record would exceed the size given to [`Record::fit`].
     pub message: &'a [u8],
 }
 
@@ -78,10 +105,16 @@ pub struct Record<'a> {
 /// path's work for the fields it does not have: this is the hot path.
 #[derive(Debug, Clone, Copy)]
 pub struct Basic<'a> {
+    /// As [`Record::level`].
     pub level: u8,
+    /// As [`Record::thread_id`].
     pub thread_id: u64,
+    /// As [`Record::logger`]; at most [`MAX_SHORT_FIELD`] bytes for this path.
     pub logger: &'a [u8],
+    /// As [`Record::thread_name`]; at most [`MAX_SHORT_FIELD`] bytes for this
+    /// path.
     pub thread_name: &'a [u8],
+    /// As [`Record::message`].
     pub message: &'a [u8],
 }
 
@@ -107,6 +140,9 @@ impl<'a> Basic<'a> {
     }
 
     /// Encode into `buf`, exactly [`Basic::encoded_len`] bytes long.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than that.
     #[inline]
     pub fn encode(&self, buf: &mut [u8]) {
         put_fixed(
@@ -208,6 +244,10 @@ impl<'a> Record<'a> {
     /// Encode into `buf` (exactly `enc.len` bytes) following a plan from
     /// [`Record::fit`]. Hot path: the fixed part is assembled on the stack and
     /// copied once, and an empty field costs a branch, not a copy.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than `enc.len` (debug builds also check that it
+    /// is exactly that long).
     #[inline]
     pub fn encode(&self, enc: &Encoding, buf: &mut [u8]) {
         debug_assert_eq!(buf.len(), enc.len);
@@ -269,7 +309,12 @@ impl<'a> Record<'a> {
         at
     }
 
-    /// Decode a payload, checking every length against it.
+    /// Decode a payload, checking every length against it. The fields
+    /// borrow from `buf`; bytes after the encoded record are ignored.
+    ///
+    /// # Errors
+    /// [`DecodeError`] when `buf` is shorter than the fixed part or than the
+    /// lengths it declares.
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let fixed: &[u8; FIXED_LEN] = buf
             .get(..FIXED_LEN)
@@ -312,12 +357,17 @@ impl<'a> Record<'a> {
 /// How a record is encoded: total length, message bytes kept and cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Encoding {
+    /// Encoded payload length in bytes (ring header not included).
     pub len: usize,
+    /// Leading message bytes kept (cut on a UTF-8 character boundary).
     pub keep: usize,
+    /// Message bytes dropped; when non-zero the kept part is followed by
+    /// [`truncation_marker`]`(cut)`.
     pub cut: usize,
 }
 
 impl Encoding {
+    /// Whether the message was cut to fit.
     pub fn truncated(&self) -> bool {
         self.cut > 0
     }

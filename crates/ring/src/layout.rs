@@ -18,23 +18,33 @@ use crate::sync::{AtomicU32, AtomicU64};
 
 /// `b"RNGFLUSH"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
+/// Layout major version: a segment with another major is refused on open
+/// ([`crate::OpenError::IncompatibleVersion`]).
 pub const VERSION_MAJOR: u32 = 1;
+/// Layout minor version: any minor of the same major is accepted, since a
+/// minor only gives meaning to bytes that older segments leave zero.
 pub const VERSION_MINOR: u32 = 0;
 /// The packed version as stored in [`Identity::version`].
 pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
 /// Bytes before the data ring; the ring therefore starts page-aligned.
 pub const HEADER_SIZE: usize = 4096;
+/// Smallest ring capacity in bytes (64 KiB).
 pub const MIN_CAPACITY: u64 = 64 * 1024;
 /// Record lengths are 30-bit fields (see `record.rs`), so a padding record,
 /// always shorter than the ring, must fit in 30 bits.
 pub const MAX_CAPACITY: u64 = 1 << 30;
+/// Ring capacity in bytes when none is given (64 MiB).
 pub const DEFAULT_CAPACITY: u64 = 64 << 20;
+/// Longest record in bytes, header included, when none is given (1 MiB),
+/// lowered to a quarter of the capacity for smaller rings.
 pub const DEFAULT_MAX_RECORD: u64 = 1 << 20;
 
 /// Written once by the creator; read-only afterwards.
 #[repr(C, align(128))]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Identity {
+    /// [`MAGIC`]; any other non-zero value means the object is not a
+    /// ringflush segment.
     pub magic: AtomicU64,
     /// `major << 32 | minor`; 0 until the creator has finished (written last).
     pub version: AtomicU64,
@@ -42,18 +52,20 @@ pub struct Identity {
     pub capacity: AtomicU64,
     /// Longest record (header included) a producer may claim; <= capacity / 4.
     pub max_record: AtomicU64,
+    /// Realtime ns since the Unix epoch at which the segment was created.
     pub created_ns: AtomicU64,
+    /// Pid of the process that created the segment.
     pub creator_pid: AtomicU64,
 }
 
 /// A monotonically increasing 64-bit byte position on its own cache lines.
 #[repr(C, align(128))]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Position(pub AtomicU64);
 
 /// What the running flusher publishes about itself.
 #[repr(C, align(128))]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct FlusherState {
     /// Futex word: 1 while the flusher is (about to go) asleep. Producers read
     /// it after each commit and wake the flusher only when it is 1.
@@ -62,24 +74,28 @@ pub struct FlusherState {
     pub pid: AtomicU32,
     /// Realtime ns of the flusher's last loop; stale means dead or stuck.
     pub heartbeat_ns: AtomicU64,
+    /// Realtime ns since the Unix epoch at which that flusher started.
     pub started_ns: AtomicU64,
     /// Last write error (errno) of the flusher, 0 when writing works.
     pub write_errno: AtomicU32,
+    /// Reserved: zero in layout 1.0 (a later minor version may use it).
     pub _reserved: AtomicU32,
 }
 
 /// Producers blocked on a full ring sleep on `seq`; the flusher bumps it and
 /// wakes them after advancing head, but only when `waiters` is non-zero.
 #[repr(C, align(128))]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct SpaceWait {
+    /// Futex word the waiting producers sleep on; it wraps.
     pub seq: AtomicU32,
+    /// Producers registered as waiting for space right now.
     pub waiters: AtomicU32,
 }
 
 /// Event counters, all monotonically increasing.
 #[repr(C, align(128))]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Counters {
     /// Records the flusher has written to the log file.
     pub written: AtomicU64,
@@ -96,29 +112,47 @@ pub struct Counters {
 }
 
 /// The flusher's in-flight batch, for crash recovery (positions, file identity).
+///
+/// Written before the batch's first write(2) and cleared once its ring
+/// range is released, so that the next flusher can tell how much of it
+/// reached the file.
 #[repr(C, align(128))]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct PendingBatch {
+    /// Ring position of the batch's first record (the head it was drained
+    /// from).
     pub start: AtomicU64,
+    /// Ring position just past the batch's last record; 0 when no batch is
+    /// pending. Stored last, with Release: a non-zero `end` makes the other
+    /// fields valid.
     pub end: AtomicU64,
+    /// Device number (`st_dev`) of the log file the batch is written to.
     pub file_dev: AtomicU64,
+    /// Inode number (`st_ino`) of that log file.
     pub file_ino: AtomicU64,
+    /// Size in bytes of the log file before the batch's first write.
     pub file_size: AtomicU64,
+    /// Length in bytes of the batch's formatted text.
     pub bytes: AtomicU64,
 }
 
 /// The first [`HEADER_SIZE`] bytes of a segment.
 #[repr(C)]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct SegmentHeader {
+    /// What the segment is; written once by its creator.
     pub identity: Identity,
     /// Next position to claim. Producers CAS it forward.
     pub tail: Position,
     /// Everything below head is consumed and zeroed. Only the flusher stores it.
     pub head: Position,
+    /// What the running (or last) flusher publishes about itself.
     pub flusher: FlusherState,
+    /// Where producers wait for space on a full ring.
     pub space: SpaceWait,
+    /// Loss and progress counters.
     pub counters: Counters,
+    /// The flusher's batch in flight, for crash recovery.
     pub batch: PendingBatch,
 }
 

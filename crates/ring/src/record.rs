@@ -16,16 +16,22 @@
 //! `align(len)` bytes. A padding record (state 3) has only word 0 and runs to
 //! the end of the ring, so it fits in the smallest (8-byte) gap.
 
+/// Bytes of the header that precedes every record's payload (four words).
 pub const RECORD_HEADER_LEN: usize = 32;
+/// Alignment in bytes of every record's start and of its space in the ring.
 pub const ALIGN: u64 = 8;
 /// Largest value of the 30-bit length field.
 pub const MAX_LEN_FIELD: u64 = (1 << 30) - 1;
 
+/// The state bits of word 0 (0 means no header written yet).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
 pub enum State {
+    /// A producer owns the record and is writing it.
     Claimed = 1,
+    /// Published: the payload is complete and the consumer may read it.
     Committed = 2,
+    /// Filler from here to the end of the ring (only word 0 is written).
     Padding = 3,
 }
 
@@ -35,11 +41,15 @@ pub const fn align(len: u64) -> u64 {
     (len + ALIGN - 1) & !(ALIGN - 1)
 }
 
+/// The tag of a header valid at `pos`: bits 3 to 34 of the position (so it
+/// repeats only every 32 GiB of ring traffic).
 #[inline]
 pub const fn tag(pos: u64) -> u32 {
     (pos >> 3) as u32
 }
 
+/// Pack word 0 of a record claimed at `pos` that is `len` bytes long
+/// (header included; cut to the 30-bit field) and in `state`.
 #[inline]
 pub const fn encode_word0(pos: u64, len: u64, state: State) -> u64 {
     (tag(pos) as u64) << 32 | (len & MAX_LEN_FIELD) << 2 | state as u64

@@ -15,6 +15,7 @@ use crate::sync::{AtomicU64, Ordering};
 /// capacity()` refers to the same 8 bytes on every call, and that `fill`,
 /// `view` and `zero` touch exactly the bytes they are given.
 pub unsafe trait Region {
+    /// Bytes in the ring: a power of two, the same on every call.
     fn capacity(&self) -> u64;
 
     /// The atomic word at byte `offset` (8-aligned, `offset + 8 <= capacity`).
@@ -55,6 +56,7 @@ pub unsafe trait Region {
 }
 
 /// A ring in memory the caller maps, e.g. the data part of a shared segment.
+#[derive(Debug)]
 pub struct RawRegion {
     base: *mut u8,
     capacity: u64,
@@ -67,6 +69,10 @@ unsafe impl Send for RawRegion {}
 unsafe impl Sync for RawRegion {}
 
 impl RawRegion {
+    /// A region over the `capacity` bytes at `base`. It does not own them:
+    /// the caller keeps the memory mapped (see [`crate::MappedRegion`] for a
+    /// region that does).
+    ///
     /// # Safety
     /// `base` is 8-aligned and valid for reads and writes of `capacity` bytes
     /// for as long as the region is used; `capacity` is a power of two of at
@@ -151,7 +157,19 @@ pub struct HeapRegion {
     cells: Vec<loom::cell::UnsafeCell<u64>>,
 }
 
+impl std::fmt::Debug for HeapRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeapRegion")
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
 impl HeapRegion {
+    /// A zeroed ring of `capacity` bytes.
+    ///
+    /// # Panics
+    /// If `capacity` is not a power of two of at least 64 bytes.
     pub fn new(capacity: u64) -> Self {
         assert!(capacity.is_power_of_two() && capacity >= 64);
         let n = (capacity / 8) as usize;

@@ -96,6 +96,7 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// The ring position the record was claimed at (where its header starts).
     pub fn position(&self) -> u64 {
         self.pos
     }
@@ -112,6 +113,15 @@ pub struct Ring<H, R> {
     capacity: u64,
     mask: u64,
     max_record: u64,
+}
+
+impl<H, R> std::fmt::Debug for Ring<H, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("capacity", &self.capacity)
+            .field("max_record", &self.max_record)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
@@ -139,9 +149,11 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
     pub fn region(&self) -> &R {
         &self.region
     }
+    /// The segment's control words (positions, flusher state, counters).
     pub fn header(&self) -> &SegmentHeader {
         &self.header
     }
+    /// Bytes in the data ring, a power of two.
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
@@ -159,6 +171,9 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
     /// (see `record.rs`): [`Ring::try_reserve`] then [`Ring::stamp`].
     /// `head_cache` is a per-producer cache of `head` that spares the shared
     /// `head` line on most claims.
+    ///
+    /// # Errors
+    /// As [`Ring::try_reserve`].
     #[inline]
     pub fn try_claim(
         &self,
@@ -173,6 +188,12 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
     /// Reserve `len` bytes (header included): the CAS on `tail`, and the
     /// padding record when the space wraps. Until [`Ring::stamp`], the record's
     /// header is still zero.
+    ///
+    /// # Errors
+    /// [`ClaimError::BadLength`] when `len` is below [`RECORD_HEADER_LEN`] or
+    /// above [`Ring::max_record`]; [`ClaimError::Full`] when the free space
+    /// (after one refresh of the cached head) cannot hold the record and any
+    /// padding it needs. Nothing is counted either way.
     #[inline]
     pub fn try_reserve(&self, len: usize, head_cache: &AtomicU64) -> Result<Reserved, ClaimError> {
         let len = len as u64;
@@ -261,6 +282,11 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
     }
 
     /// Publish a claimed record to the consumer.
+    ///
+    /// # Errors
+    /// [`LateCommit`] when the consumer abandoned the record first (see
+    /// [`Consumer::abandon_claimed`]); the refusal is counted in
+    /// `late_commits` and the record is lost.
     #[inline]
     pub fn commit(&self, claim: Claim) -> Result<(), LateCommit> {
         let word = self.region.word(self.offset(claim.pos));
@@ -287,7 +313,8 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
         tail.saturating_sub(head)
     }
 
-    /// Whether the record at `head` is ready to drain (committed or padding).
+    /// Whether the record at `pos` is ready to drain (committed or padding,
+    /// with a header valid for `pos`).
     /// SeqCst: the flusher half of the sleep Dekker pair (D1).
     pub fn ready_at(&self, pos: u64) -> bool {
         let word = self.region.word(self.offset(pos)).load(Ordering::SeqCst);
@@ -333,9 +360,12 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
 /// Who wrote a record and when: header words 2 and 3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
+    /// Pid of the writing process.
     pub pid: u32,
     /// [`record::FLAG_TSC`]: `timestamp` is TSC ticks, else realtime ns.
     pub flags: u32,
+    /// The record's time: realtime ns since the Unix epoch, or raw TSC ticks
+    /// when `flags` has [`record::FLAG_TSC`].
     pub timestamp: u64,
 }
 
@@ -352,8 +382,11 @@ impl Stamp {
 /// A committed record handed to the consumer.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
+    /// The ring position of the record's header.
     pub pos: u64,
+    /// Who wrote it and when.
     pub stamp: Stamp,
+    /// The payload bytes, in place in the ring (header excluded, unpadded).
     pub payload: &'a [u8],
 }
 
@@ -414,14 +447,29 @@ pub struct Consumer<H, R> {
     tail: u64,
 }
 
+impl<H, R> std::fmt::Debug for Consumer<H, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("ring", &self.ring)
+            .field("head", &self.head)
+            .field("pos", &self.pos)
+            .field("tail", &self.tail)
+            .finish()
+    }
+}
+
 impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
     /// The ring this consumer drains.
     pub fn ring(&self) -> &Ring<H, R> {
         &self.ring
     }
+    /// The read position: everything from [`Consumer::head`] up to it has
+    /// been drained or skipped but not yet released.
     pub fn position(&self) -> u64 {
         self.pos
     }
+    /// The released position: the shared head, which only this consumer
+    /// moves (see [`Consumer::release`]).
     pub fn head(&self) -> u64 {
         self.head
     }

@@ -63,40 +63,75 @@ impl Default for SegmentOptions {
 /// Why a segment could not be opened or created.
 #[derive(Debug)]
 pub enum OpenError {
-    /// The name is not `/something` without further slashes.
-    InvalidName { name: String },
+    /// The name is not `/something` of at most 255 bytes: one leading
+    /// slash and no other, no NUL, not `/.` or `/..`.
+    InvalidName {
+        /// The name as given.
+        name: String,
+    },
     /// The requested capacity or maximum record size is out of range.
-    InvalidOption { reason: String },
+    InvalidOption {
+        /// Which value, and the range it must be in.
+        reason: String,
+    },
     /// No such segment, and creation was not asked for.
-    NotFound { name: String },
+    NotFound {
+        /// The segment's name.
+        name: String,
+    },
     /// A system call failed.
     Io {
+        /// The segment's name.
         name: String,
+        /// The call that failed, e.g. `"shm_open"` or `"fallocate"`.
         op: &'static str,
+        /// The error it returned.
         source: io::Error,
     },
     /// The segment exists but its creator never finished initialising it.
-    NotInitialised { name: String, waited: Duration },
-    /// The object is smaller than its header says.
-    Truncated {
+    NotInitialised {
+        /// The segment's name.
         name: String,
+        /// How long this open waited for it (the `ready_timeout`).
+        waited: Duration,
+    },
+    /// The object is smaller than its header says (or than a header).
+    Truncated {
+        /// The segment's name.
+        name: String,
+        /// The object's size in bytes.
         size: u64,
+        /// The size in bytes it must have at least.
         expected: u64,
     },
     /// The object does not start with ringflush's magic number.
-    NotASegment { name: String },
+    NotASegment {
+        /// The segment's name.
+        name: String,
+    },
     /// The layout's major version differs from ours.
     IncompatibleVersion {
+        /// The segment's name.
         name: String,
+        /// The segment's layout major version.
         major: u32,
+        /// The segment's layout minor version.
         minor: u32,
     },
     /// A header field is out of range.
-    BadHeader { name: String, reason: String },
+    BadHeader {
+        /// The segment's name.
+        name: String,
+        /// Which field, and why it is wrong.
+        reason: String,
+    },
     /// The segment exists with another capacity than required.
     CapacityMismatch {
+        /// The segment's name.
         name: String,
+        /// The existing segment's capacity in bytes.
         existing: u64,
+        /// The capacity in bytes that was required.
         requested: u64,
     },
 }
@@ -186,7 +221,13 @@ fn check_name(name: &str) -> Result<(), OpenError> {
     }
 }
 
-/// Check a capacity and maximum record size; returns the maximum record size.
+/// Check a capacity and maximum record size; returns the maximum record size
+/// (`max_record`, or by default min([`layout::DEFAULT_MAX_RECORD`], capacity / 4)).
+///
+/// # Errors
+/// [`OpenError::InvalidOption`] when `capacity` is not a power of two in
+/// [`layout::MIN_CAPACITY`]`..=`[`layout::MAX_CAPACITY`], or the maximum
+/// record size is below 256 bytes or above a quarter of the capacity.
 pub fn check_sizes(capacity: u64, max_record: Option<u64>) -> Result<u64, OpenError> {
     if !capacity.is_power_of_two()
         || !(layout::MIN_CAPACITY..=layout::MAX_CAPACITY).contains(&capacity)
@@ -247,6 +288,29 @@ impl std::fmt::Debug for Segment {
 
 impl Segment {
     /// Open the segment `name` (e.g. `/applog`), creating it when allowed.
+    ///
+    /// Whoever creates the segment sizes it (`opts.capacity`,
+    /// `opts.max_record`, `opts.mode`); anyone else waits up to
+    /// `opts.ready_timeout` for the creator to finish, then validates the
+    /// header against the object's size before mapping the ring.
+    ///
+    /// # Errors
+    /// - [`OpenError::InvalidName`]: `name` is not like `/applog`.
+    /// - [`OpenError::InvalidOption`]: `opts.capacity` or `opts.max_record`
+    ///   is out of range (see [`check_sizes`]); checked even when the
+    ///   segment already exists.
+    /// - [`OpenError::NotFound`]: the segment does not exist and
+    ///   `opts.create` is false.
+    /// - [`OpenError::Io`]: `shm_open`, `fchmod`, `ftruncate`, `fallocate`
+    ///   (e.g. `/dev/shm` is full), `fstat` or `mmap` failed; a segment this
+    ///   call was creating is unlinked again.
+    /// - [`OpenError::NotInitialised`]: the segment exists but its creator
+    ///   did not finish within `opts.ready_timeout`.
+    /// - [`OpenError::Truncated`], [`OpenError::NotASegment`],
+    ///   [`OpenError::IncompatibleVersion`], [`OpenError::BadHeader`]: the
+    ///   object is not a valid segment of this layout.
+    /// - [`OpenError::CapacityMismatch`]: `opts.require_capacity` is set and
+    ///   the existing segment's capacity differs.
     pub fn open(name: &str, opts: &SegmentOptions) -> Result<Self, OpenError> {
         check_name(name)?;
         let max_record = check_sizes(opts.capacity, opts.max_record)?;
@@ -469,8 +533,8 @@ impl Segment {
     /// it is dropped.
     ///
     /// # Errors
-    /// [`LockError::Held`] when another process (or another consumer in this
-    /// one) has it, [`LockError::Io`] when `flock` fails.
+    /// [`LockError::Held`] when another process (or another consumer of this
+    /// segment in this one) has it, [`LockError::Io`] when `flock` fails.
     pub fn acquire_consumer(&self) -> Result<SegmentConsumer, LockError> {
         let mapping = &self.mapping;
         if mapping.consumer_taken.swap(true, Ordering::AcqRel) {
@@ -498,12 +562,19 @@ impl Segment {
     }
 
     /// Owner uid and permission bits of the shared-memory object.
+    ///
+    /// # Errors
+    /// When `fstat` fails.
     pub fn owner_and_mode(&self) -> io::Result<(u32, u32)> {
         let st = rustix::fs::fstat(&self.mapping.fd)?;
         Ok((st.st_uid, st.st_mode & 0o7777))
     }
 
     /// Set the permission bits and, optionally, the group of the segment.
+    ///
+    /// # Errors
+    /// When `fchown` (changing the group) or `fchmod` fails, e.g. because
+    /// this process does not own the segment.
     pub fn set_permissions(&self, mode: u32, gid: Option<u32>) -> io::Result<()> {
         if let Some(gid) = gid {
             let gid = rustix::fs::Gid::from_raw(gid);
@@ -514,6 +585,9 @@ impl Segment {
     }
 
     /// Remove the name (mappings stay valid until unmapped).
+    ///
+    /// # Errors
+    /// When `shm_unlink` fails, e.g. `NotFound` when no segment has the name.
     pub fn unlink(name: &str) -> io::Result<()> {
         Ok(shm::unlink(name)?)
     }
@@ -643,8 +717,14 @@ impl std::fmt::Debug for SegmentConsumer {
 /// Why the flusher lock was not taken.
 #[derive(Debug)]
 pub enum LockError {
-    /// Another live process holds it; `pid` is the flusher pid it published.
-    Held { pid: u32 },
+    /// Someone holds it already.
+    Held {
+        /// The flusher pid published in the segment when the lock is held
+        /// through another open of the segment, normally by another process
+        /// (0 if no flusher has published one yet); this process's pid when
+        /// a consumer of this same [`Segment`] exists.
+        pid: u32,
+    },
     /// `flock` itself failed (the cause is the [`source`](std::error::Error::source)).
     Io(io::Error),
 }

@@ -17,12 +17,18 @@ const MIDNIGHT: i64 = 24 * 60 * 60;
 /// The `when` of TimedRotatingFileHandler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
+    /// `S`: every `interval` seconds from now.
     Second,
+    /// `M`: every `interval` minutes from now.
     Minute,
+    /// `H`: every `interval` hours from now.
     Hour,
+    /// `D`: every `interval` days (of 86 400 s) from now, not at midnight.
     Day,
+    /// `MIDNIGHT`: at midnight (or `at_time`), every `interval` days.
     Midnight,
-    /// 0 = Monday.
+    /// `W0`-`W6`: on that weekday at midnight (or `at_time`), every
+    /// `interval` weeks; 0 = Monday.
     Weekday(u32),
 }
 
@@ -41,6 +47,7 @@ impl std::error::Error for PolicyError {}
 /// A timed rotation policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timed {
+    /// The unit and alignment of rollovers.
     pub when: When,
     /// The period in seconds (unit times the `--interval`).
     pub interval: i64,
@@ -52,6 +59,9 @@ pub struct Timed {
 
 impl When {
     /// Parse `S M H D MIDNIGHT W0..W6`, case-insensitive.
+    ///
+    /// # Errors
+    /// [`PolicyError`] for anything else.
     pub fn parse(s: &str) -> Result<Self, PolicyError> {
         let up = s.to_ascii_uppercase();
         Ok(match up.as_str() {
@@ -105,6 +115,13 @@ pub fn parse_at_time(s: &str) -> Result<i64, PolicyError> {
 }
 
 impl Timed {
+    /// A policy rolling every `interval` units of `when`, at `at_time`
+    /// (`HH:MM[:SS]`, for [`When::Midnight`] and [`When::Weekday`]), in UTC
+    /// when `utc` is set, else in the local zone.
+    ///
+    /// # Errors
+    /// [`PolicyError`] when `interval` is 0 or `at_time` is not a valid
+    /// `HH:MM` or `HH:MM:SS` time of day.
     pub fn new(
         when: When,
         interval: u32,

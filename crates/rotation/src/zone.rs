@@ -3,11 +3,17 @@
 /// A Unix time in a zone, with the fields CPython's rotation reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Civil {
+    /// Full year, e.g. 2024.
     pub year: i32,
+    /// 1 to 12.
     pub month: u32,
+    /// Day of the month, 1 to 31.
     pub day: u32,
+    /// 0 to 23.
     pub hour: u32,
+    /// 0 to 59.
     pub minute: u32,
+    /// 0 to 59 (a leap second reads as 59).
     pub second: u32,
     /// 0 = Monday, as `tm_wday` in Python.
     pub weekday: u32,
@@ -17,6 +23,7 @@ pub struct Civil {
 
 /// A time zone: Unix seconds to civil time.
 pub trait Zone {
+    /// The civil time in this zone at Unix time `t` (seconds).
     fn civil(&self, t: i64) -> Civil;
 }
 
