@@ -35,6 +35,27 @@ pub enum Command {
     /// --when/--interval/--at-time/--utc give for each --from time.
     #[command(hide = true)]
     Rollover(RolloverArgs),
+    /// (internal) print the rotated files of --file that the flusher would
+    /// delete to keep --backup-count under --when naming, oldest first.
+    #[command(hide = true)]
+    Retention(RetentionArgs),
+}
+
+/// Arguments of `ringflush retention`.
+#[derive(Args, Debug)]
+pub struct RetentionArgs {
+    /// S, M, H, D, midnight or W0-W6, as the flusher's --when.
+    #[arg(long)]
+    pub when: String,
+    /// Rotated files to keep (0 keeps all).
+    #[arg(long)]
+    pub backup_count: usize,
+    /// The live log file whose rotated siblings are counted.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Use UTC instead of local time.
+    #[arg(long)]
+    pub utc: bool,
 }
 
 /// Arguments of `ringflush rollover`.
@@ -205,6 +226,11 @@ pub struct WorkerArgs {
     /// Message size in bytes (with --latency).
     #[arg(long, default_value_t = 100)]
     pub message_bytes: usize,
+    /// After each record that was logged, store its count (8 bytes, little
+    /// endian) at the start of this file: a test that SIGKILLs the worker
+    /// learns how many records it saw committed.
+    #[arg(long)]
+    pub progress: Option<PathBuf>,
 }
 
 /// `64M`, `1G`, `65536`, `64MiB`: binary units.

@@ -179,6 +179,9 @@ impl<'a> Flusher<'a> {
         self.source.beat(now.mono, now.unix_ns);
         if self.signals.reopen.swap(false, Ordering::Relaxed) {
             self.out.reopen()?;
+            let path = self.out.path().display();
+            let message = format_args!("reopened {path} (SIGHUP)");
+            self.reporter.say(Audience::Operator, message);
         }
         if !self.batch.is_empty() || !self.reports.due(now.mono) {
             return Ok(());
@@ -193,6 +196,9 @@ impl<'a> Flusher<'a> {
         }
         if self.out.moved() {
             self.out.reopen()?;
+            let path = self.out.path().display();
+            let message = format_args!("reopened {path}: it was moved or deleted");
+            self.reporter.say(Audience::Operator, message);
         }
         Ok(())
     }
@@ -376,7 +382,6 @@ impl<'a> Flusher<'a> {
         for line in self.losses.news(&self.source.header().counters) {
             self.reporter.say(Audience::Operator, line);
         }
-        self.source.stopped();
         let total = self.total;
         let message = format_args!("stopped after writing {total} records");
         self.reporter.say(Audience::Operator, message);

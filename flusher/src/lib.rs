@@ -109,6 +109,15 @@ pub fn run_cli(cli: Cli) -> Result<Exit> {
             }
             print_stdout(&text).map(|()| Exit::Ok)
         }
+        (Some(Command::Retention(a)), _) => {
+            let timed = Timed::new(When::parse(&a.when)?, 1, None, a.utc)?;
+            let excess = retire::dated_excess(&a.file, &timed, a.backup_count)?;
+            let text: String = excess
+                .iter()
+                .map(|p| format!("{}\n", p.display()))
+                .collect();
+            print_stdout(&text).map(|()| Exit::Ok)
+        }
         (None, Some(a)) => {
             let cfg = flusher_config(&a)?;
             let signals = Signals::install()?;

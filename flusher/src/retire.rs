@@ -227,17 +227,28 @@ pub fn dated_backups(base: &Path, timed: &Timed) -> io::Result<Vec<DatedBackup>>
 /// Keep the newest `backup_count` backups (a file and its compressed copy
 /// count once).
 fn prune_dated(cfg: &RetireConfig, timed: &Timed) -> io::Result<()> {
-    if cfg.backup_count == 0 {
-        return Ok(());
-    }
-    let backups = dated_backups(&cfg.base, timed)?;
-    let excess = backups.len().saturating_sub(cfg.backup_count);
-    for (_, paths) in backups.into_iter().take(excess) {
-        for p in paths {
-            fs::remove_file(&p)?;
-        }
+    for p in dated_excess(&cfg.base, timed, cfg.backup_count)? {
+        fs::remove_file(&p)?;
     }
     Ok(())
+}
+
+/// The files of the dated backups beyond the newest `backup_count`, oldest
+/// first: what retention deletes (nothing when `backup_count` is 0).
+///
+/// # Errors
+/// When the directory cannot be listed.
+pub fn dated_excess(base: &Path, timed: &Timed, backup_count: usize) -> io::Result<Vec<PathBuf>> {
+    if backup_count == 0 {
+        return Ok(Vec::new());
+    }
+    let backups = dated_backups(base, timed)?;
+    let excess = backups.len().saturating_sub(backup_count);
+    Ok(backups
+        .into_iter()
+        .take(excess)
+        .flat_map(|(_, paths)| paths)
+        .collect())
 }
 
 /// Run `sh -c CMD` with the rotated file as `$1`, in its own process group;

@@ -119,14 +119,15 @@ impl Source {
     pub fn sleep(&self, timeout: Duration) {
         wait::flusher_sleep(self.consumer.ring(), self.consumer.position(), timeout);
     }
+}
 
-    /// Announce that no flusher runs any more (producers then drop at once
-    /// on a full ring instead of waiting).
-    pub fn stopped(&self) {
-        self.header()
-            .flusher
-            .heartbeat_ns
-            .store(0, Ordering::Relaxed);
+/// Announce that no flusher runs any more, however the flusher ends (a clean
+/// stop or an error): producers then drop at once on a full ring instead of
+/// waiting for a flusher that is gone.
+impl Drop for Source {
+    fn drop(&mut self) {
+        let heartbeat = &self.header().flusher.heartbeat_ns;
+        heartbeat.store(0, Ordering::Relaxed);
     }
 }
 

@@ -15,6 +15,10 @@ pub fn run(args: &WorkerArgs) -> Result<Exit> {
         return timed(args).map(|_| Exit::Ok);
     }
     let producer = Producer::open(&args.shm)?;
+    let progress = match &args.progress {
+        Some(path) => Some(std::fs::File::create(path)?),
+        None => None,
+    };
     let deadline =
         (args.seconds > 0.0).then(|| Instant::now() + Duration::from_secs_f64(args.seconds));
     let logger = format!("worker.{}", args.id);
@@ -34,10 +38,13 @@ pub fn run(args: &WorkerArgs) -> Result<Exit> {
         msg.clear();
         use std::fmt::Write;
         let _ = write!(msg, "worker={} seq={seq}", args.id);
-        if producer.log(level::INFO, &logger, &msg).is_err() {
-            failed += 1;
-        }
+        let logged = producer.log(level::INFO, &logger, &msg).is_ok();
         seq += 1;
+        if !logged {
+            failed += 1;
+        } else if let Some(file) = &progress {
+            std::os::unix::fs::FileExt::write_all_at(file, &seq.to_le_bytes(), 0)?;
+        }
         if args.pause_us > 0 {
             std::thread::sleep(Duration::from_micros(args.pause_us));
         }

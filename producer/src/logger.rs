@@ -88,7 +88,15 @@ impl std::fmt::Display for InitError {
     }
 }
 
-impl std::error::Error for InitError {}
+impl std::error::Error for InitError {
+    // Open's Display is the OpenError's own, so its cause comes next.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InitError::Open(e) => std::error::Error::source(e),
+            InitError::AlreadySet => None,
+        }
+    }
+}
 
 /// Install a producer on `shm` as the global `log` logger at `max_level`.
 /// The producer opens (or creates) the segment with the defaults of

@@ -49,6 +49,13 @@ def _utf8(text):
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
 
+def _created_ns(created):
+    """LogRecord.created as ns: seconds and fraction apart, because
+    `created * 1e9` rounds below a millisecond (.125 became .124999936)."""
+    secs = int(created)
+    return secs * 1_000_000_000 + int((created - secs) * 1e9)
+
+
 class RingHandler(logging.Handler):
     """A logging.Handler that hands each record to the ringflush ring.
 
@@ -158,7 +165,7 @@ class RingHandler(logging.Handler):
             record.levelno,
             _cached(record.name),
             message,
-            attrs.get("created_ns") or int(record.created * 1e9),
+            attrs.get("created_ns") or _created_ns(record.created),
             _cached(record.pathname),
             record.lineno or 0,
             _cached(record.funcName),

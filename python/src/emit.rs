@@ -92,8 +92,16 @@ fn created_ns(fields: &Fields<'_>) -> Option<u64> {
         .filter(|&ns| ns != 0);
     exact.or_else(|| {
         let created = fields.get(Field::Created)?.extract::<f64>().ok()?;
-        Some((created * 1e9) as u64)
+        Some(created_to_ns(created))
     })
+}
+
+/// `LogRecord.created` (float seconds) as ns. Whole seconds and fraction
+/// apart: `created * 1e9` rounds below a millisecond (`.125` became
+/// `.124999936`), and the fraction is floored as CPython floors `msecs`.
+fn created_to_ns(created: f64) -> u64 {
+    let secs = created.trunc();
+    secs as u64 * 1_000_000_000 + ((created - secs) * 1e9) as u64
 }
 
 impl Producer {

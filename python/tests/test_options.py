@@ -269,13 +269,6 @@ def test_the_log_line_carries_the_records_created_time_not_the_flushers_clock(
 ON_A_MILLISECOND = 1620097321.125
 
 
-@pytest.mark.xfail(
-    not hasattr(logging.LogRecord("", 0, "", 0, "", (), None), "created_ns"),
-    strict=True,
-    reason="before Python 3.13 (no created_ns) the record's time is "
-    "int(created * 1e9), in emit.rs and in RingHandler._emit: the product "
-    "rounds below the millisecond, so .125 s is written as ,124",
-)
 @pytest.mark.parametrize("fmt, datefmt, expected", [
     (*FORMATS[0], "1620097321.125000 125 "),
     (*FORMATS[1], "2021-05-04T03:02:01,125 "),

@@ -217,11 +217,12 @@ fn a_claim_that_needs_padding_at_the_wrap_counts_the_padding_as_used() {
     let cache = AtomicU64::new(0);
     // One record of 88 bytes, consumed and released: head = 88.
     write(&ring, &cache, &[0xEE; 56]).unwrap();
-    // SAFETY: one consumer at a time in this test.
-    let mut c = unsafe { ring.consumer() };
-    assert_eq!(c.drain(1, |_| true), Stop::Budget);
-    c.release();
-    drop(c);
+    {
+        // SAFETY: one consumer at a time in this test.
+        let mut c = unsafe { ring.consumer() };
+        assert_eq!(c.drain(1, |_| true), Stop::Budget);
+        c.release();
+    }
     // Unread records up to 48 bytes before the end: 120 + 6 x 128 bytes.
     write(&ring, &cache, &[0; 88]).unwrap();
     for i in 1..=6u8 {
