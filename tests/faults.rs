@@ -159,19 +159,7 @@ fn stalled_writer_is_abandoned_and_its_late_commit_refused() {
 /// a record.
 fn flusher_killed(fault: &str, expect: &str) {
     let s = Scratch::new(&fault.replace(':', "-"));
-    let producer = ringflush_producer::Producer::open(&s.shm).unwrap();
-    for i in 0..30_000 {
-        producer
-            .log(20, "n", &format!("worker=0 seq={i} {}", "z".repeat(60)))
-            .unwrap();
-    }
-    let first = s
-        .flusher_cmd(&["--format", "%(message)s"])
-        .env("RINGFLUSH_FLUSHER_FAULT", fault)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert_eq!(first.signal(), Some(libc::SIGKILL), "the fault fired");
+    common::kill_flusher_mid_batch(&s, fault);
     let second = s.flusher(&["--format", "%(message)s"]);
     assert!(wait_until(Duration::from_secs(30), || seqs(&s)
         .get(&0)
@@ -201,33 +189,25 @@ fn flusher_killed_in_the_middle_of_a_write() {
 #[test]
 fn recovery_says_so_when_the_file_changed_between_crash_and_restart() {
     let s = Scratch::new("changed");
-    let producer = ringflush_producer::Producer::open(&s.shm).unwrap();
-    for i in 0..30_000 {
-        producer
-            .log(20, "n", &format!("worker=0 seq={i} {}", "z".repeat(60)))
-            .unwrap();
-    }
-    let first = s
-        .flusher_cmd(&["--format", "%(message)s"])
-        .env("RINGFLUSH_FLUSHER_FAULT", "after_write:2")
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert_eq!(first.signal(), Some(libc::SIGKILL), "the fault fired");
+    common::kill_flusher_mid_batch(&s, "after_write:2");
     std::fs::rename(s.path("app.log"), s.path("app.log.moved")).unwrap();
     let second = s.flusher(&["--format", "%(message)s"]);
     assert!(wait_until(Duration::from_secs(30), || stat(&s)["used"] == 0));
     let (ok, err) = second.stop();
     assert!(ok, "{err}");
-    assert!(
-        err.contains("has changed since; its last batch may appear twice"),
-        "{err}"
-    );
+    let said = "has changed since; its last batch may appear twice";
+    assert!(err.contains(said), "{err}");
     let moved = read(&s.path("app.log.moved"));
     let live = read(&s.path("app.log"));
+    assert!(live.contains(said), "and in the log: {live}");
     let seq = |l: &str| -> u64 { l.split(' ').nth(1).unwrap()[4..].parse().unwrap() };
-    let moved: Vec<u64> = moved.lines().map(seq).collect();
-    let live: Vec<u64> = live.lines().map(seq).collect();
+    let records = |text: &str| -> Vec<u64> {
+        text.lines()
+            .filter(|l| l.starts_with("worker="))
+            .map(seq)
+            .collect()
+    };
+    let (moved, live) = (records(&moved), records(&live));
     // The moved file ends with the second batch; the live file starts with
     // that batch again and then has everything after it, in order.
     let again = moved.iter().filter(|s| live.contains(s)).count();

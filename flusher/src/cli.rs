@@ -172,8 +172,12 @@ pub struct StatArgs {
     #[arg(long)]
     pub shm: String,
     /// Print JSON instead of text.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "prometheus")]
     pub json: bool,
+    /// Print Prometheus text exposition instead (for node_exporter's
+    /// textfile collector).
+    #[arg(long)]
+    pub prometheus: bool,
 }
 
 /// Arguments of `ringflush demo`.

@@ -5,29 +5,34 @@
 //! [`run`] sets up a `Flusher` and turns its loop; each step is a method
 //! that takes the time it runs at ([`Now`]), and the state that travels
 //! together lives in its own type: the batch in flight ([`Batch`]), write
-//! health ([`WriteHealth`]), the stuck-record tracker ([`StuckTracker`]), the
-//! loss reporter ([`LossReport`]).
+//! health ([`WriteHealth`]), each segment's stuck-record tracker (in
+//! [`Source`]). Upkeep between batches (heartbeats, signals, reports, a
+//! moved file, a removed segment, a damaged one) is in `upkeep.rs`.
+//!
+//! The loop drains one or more sources: the segment the configured name
+//! leads to, and any segment that name led to before it was removed or
+//! replaced, until that one's producers are gone. Each batch comes from one
+//! source; sources take turns.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ringflush_format::Formatter;
-use ringflush_ring::{wait, Stop};
+use ringflush_ring::{wait, Corruption, Stamp, Stop};
 
 use crate::batch::{Batch, Filled};
 use crate::config::FlusherConfig;
 use crate::fault::Faults;
 use crate::health::WriteHealth;
 use crate::liveness::writer_alive;
-use crate::losses::LossReport;
 use crate::now::{Interval, Now};
 use crate::output::{Due, Output};
 use crate::recovery::{self, Recovered};
-use crate::report::{Audience, Reporter};
+use crate::report::{chain, Audience, Reporter};
 pub use crate::signals::Signals;
-use crate::source::Source;
-use crate::stuck::{verdict, StuckTracker, Verdict};
+use crate::source::{Damage, Source};
+use crate::stuck::{verdict, Verdict};
 
 /// Sleep while stuck on a record, between checks of its writer.
 const IDLE_SLEEP: Duration = Duration::from_millis(10);
@@ -36,7 +41,7 @@ const IDLE_SLEEP: Duration = Duration::from_millis(10);
 /// and a record still reaches write(2) within a few milliseconds. The flusher
 /// does not spin: reading the lines producers are writing would pull them
 /// away from the producers' core, costing each log call a cache-line transfer.
-const POLL: Duration = Duration::from_millis(1);
+pub(crate) const POLL: Duration = Duration::from_millis(1);
 /// After this long without records, sleep until a producer wakes us.
 const DEEP_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Longest deep sleep: heartbeat and reports still run.
@@ -67,50 +72,47 @@ enum Next {
     Stop,
 }
 
-struct Flusher<'a> {
-    signals: &'a Signals,
-    unblock_timeout: Duration,
-    source: Source,
-    out: Output,
-    formatter: Formatter,
-    batch: Batch,
+pub(crate) struct Flusher<'a> {
+    pub(crate) cfg: &'a FlusherConfig,
+    pub(crate) signals: &'a Signals,
+    /// The segment the name leads to first, then retired ones.
+    pub(crate) sources: Vec<Source>,
+    /// The source whose turn it is, and whose records the batch holds.
+    pub(crate) turn: usize,
+    pub(crate) out: Output,
+    pub(crate) formatter: Formatter,
+    pub(crate) batch: Batch,
     health: WriteHealth,
-    stuck: StuckTracker,
-    losses: LossReport,
-    reporter: Reporter,
-    reports: Interval,
+    pub(crate) reporter: Reporter,
+    pub(crate) reports: Interval,
     /// When the last records were drained: polling gives way to sleeping.
-    last_record: std::time::Instant,
+    last_record: Instant,
     fault: Faults,
     total: u64,
 }
 
 impl<'a> Flusher<'a> {
     /// Open the log file and finish or undo the batch a killed flusher left.
-    fn start(cfg: &FlusherConfig, signals: &'a Signals, source: Source) -> Result<Self> {
+    fn start(cfg: &'a FlusherConfig, signals: &'a Signals, source: Source) -> Result<Self> {
         let now = Now::read();
         let mut reporter = Reporter::default();
         let formatter = Formatter::new(&cfg.format, now.unix_ns)?;
         let out = Output::open(&cfg.file, cfg.rotation.clone(), now.unix_secs())?;
+        let (name, mib) = (source.name(), source.capacity() >> 20);
+        let file = cfg.file.display();
         reporter.say(
             Audience::Operator,
-            format_args!(
-                "flushing {} ({} MiB ring) to {}",
-                source.name(),
-                source.capacity() >> 20,
-                cfg.file.display()
-            ),
+            format_args!("flushing {name} ({mib} MiB ring) to {file}"),
         );
         let mut f = Flusher {
+            cfg,
             signals,
-            unblock_timeout: cfg.unblock_timeout,
-            source,
+            sources: vec![source],
+            turn: 0,
             out,
             formatter,
             batch: Batch::default(),
             health: WriteHealth::default(),
-            stuck: StuckTracker::default(),
-            losses: LossReport::default(),
             reporter,
             reports: Interval::new(REPORT_EVERY),
             last_record: now.mono,
@@ -126,7 +128,7 @@ impl<'a> Flusher<'a> {
         loop {
             let now = Now::read();
             let terminating = self.signals.terminate.load(Ordering::Relaxed);
-            self.housekeeping(now)?;
+            self.upkeep(now);
             let filled = self.fill_batch(now);
             if let Write::Retry(backoff) = self.write_batch(now, terminating)? {
                 std::thread::sleep(backoff);
@@ -138,7 +140,7 @@ impl<'a> Flusher<'a> {
                 continue;
             }
             if released || filled.stop == Stop::Budget || !self.batch.fully_written() {
-                self.stuck.clear();
+                self.source().stuck.clear();
                 self.last_record = now.mono;
                 continue;
             }
@@ -149,12 +151,18 @@ impl<'a> Flusher<'a> {
         self.finish()
     }
 
+    /// The source whose turn it is.
+    pub(crate) fn source(&mut self) -> &mut Source {
+        &mut self.sources[self.turn]
+    }
+
     /// Undo or skip what a killed flusher left half done (see `recovery.rs`).
     fn recover(&mut self) -> Result<()> {
         let found =
-            recovery::recover(self.source.consumer(), &mut self.out).with_context(|| {
+            recovery::recover(self.sources[0].consumer(), &mut self.out).with_context(|| {
                 format!("recovering the last batch in {}", self.out.path().display())
             })?;
+        let path = self.out.path().display();
         let message = match found {
             Recovered::Nothing | Recovered::Unwritten => return Ok(()),
             Recovered::Skipped { bytes } => format!(
@@ -164,53 +172,29 @@ impl<'a> Flusher<'a> {
                 "the previous flusher died mid-batch; removed its {removed} partial bytes and writing the batch again"
             ),
             Recovered::FileChanged => format!(
-                "the previous flusher died mid-batch and {} has changed since; its last batch may appear twice",
-                self.out.path().display()
+                "the previous flusher died mid-batch and {path} has changed since; its last batch may appear twice"
+            ),
+            Recovered::FileShrank { before, now } => format!(
+                "the previous flusher died mid-batch and {path} shrank from {before} to {now} bytes since (copytruncate?); its last batch is written again and may appear twice"
             ),
         };
-        self.reporter.say(Audience::Operator, message);
+        self.reporter.say(Audience::Log, message);
         Ok(())
     }
 
-    /// Every turn: the heartbeat and SIGHUP. Once a second, between
-    /// batches: the clock calibration, the loss report (into the log, ahead
-    /// of the next records) and whether the file was moved away.
-    fn housekeeping(&mut self, now: Now) -> Result<()> {
-        self.source.beat(now.mono, now.unix_ns);
-        if self.signals.reopen.swap(false, Ordering::Relaxed) {
-            self.out.reopen()?;
-            let path = self.out.path().display();
-            let message = format_args!("reopened {path} (SIGHUP)");
-            self.reporter.say(Audience::Operator, message);
-        }
-        if !self.batch.is_empty() || !self.reports.due(now.mono) {
-            return Ok(());
-        }
-        self.source.refresh_clock();
-        for line in self.losses.news(&self.source.header().counters) {
-            self.reporter.say(Audience::Log, line);
-        }
-        for line in self.reporter.take_for_log() {
-            self.batch
-                .push_notice(&mut self.formatter, now.unix_ns, &line);
-        }
-        if self.out.moved() {
-            self.out.reopen()?;
-            let path = self.out.path().display();
-            let message = format_args!("reopened {path}: it was moved or deleted");
-            self.reporter.say(Audience::Operator, message);
-        }
-        Ok(())
-    }
-
-    /// Drain formatted records into the batch, stopping early where a
-    /// rotation is due (see [`Batch::fill`]).
+    /// Drain formatted records into the batch from the source whose turn it
+    /// is (the next one, when the batch is empty and there are several),
+    /// stopping early where a rotation is due (see [`Batch::fill`]).
     fn fill_batch(&mut self, now: Now) -> Filled {
+        if self.batch.is_empty() && self.sources.len() > 1 {
+            self.turn = (self.turn + 1) % self.sources.len();
+        }
+        let source = &mut self.sources[self.turn];
         let filled = self
             .batch
-            .fill(&mut self.source, &mut self.formatter, &self.out, now.mono);
+            .fill(source, &mut self.formatter, &self.out, now.mono);
         if filled.undecodable > 0 {
-            let counters = &self.source.header().counters;
+            let counters = &source.header().counters;
             counters
                 .corrupt
                 .fetch_add(filled.undecodable, Ordering::Relaxed);
@@ -221,44 +205,53 @@ impl<'a> Flusher<'a> {
         filled
     }
 
-    /// Write what is left of the batch. Before its first byte, the batch is
-    /// recorded in the segment for crash recovery. A failed write keeps the
-    /// records in the ring and is retried with back-off; on SIGTERM, after
-    /// [`GIVE_UP_WRITING_AFTER`] of failures, the flusher stops.
+    /// Write what is left of the batch. Before its first byte the batch is
+    /// recorded in the segment for crash recovery, and the path is checked
+    /// for a move (so a rotated-away file gets at most one batch). A failed
+    /// write (or open) keeps the records in the ring and is retried with
+    /// back-off; on SIGTERM, after [`GIVE_UP_WRITING_AFTER`] of failures, the
+    /// flusher stops.
     fn write_batch(&mut self, now: Now, terminating: bool) -> Result<Write> {
         let (written, len) = self.batch.progress();
         if written == len {
             return Ok(Write::Done);
         }
-        let range = self.batch.range();
-        if written == 0 && !range.is_empty() {
-            recovery::begin(self.source.header(), range, &self.out, len as u64);
+        if written == 0 {
+            self.follow_moved_file();
+            let range = self.batch.range();
+            if !range.is_empty() {
+                recovery::begin(
+                    self.sources[self.turn].header(),
+                    range,
+                    &self.out,
+                    len as u64,
+                );
+            }
         }
         let pending = self.batch.unwritten();
         let result = match self.fault.before_write(written, pending.len()) {
-            Ok(n) => self.out.write(&pending[..n]),
-            Err(e) => Err(e),
+            Ok(n) => self
+                .out
+                .write(&pending[..n])
+                .map_err(|e| (e.errno(), chain(&e))),
+            Err(e) => Err((e.raw_os_error().unwrap_or(-1), e.to_string())),
         };
-        let flusher = &self.source.header().flusher;
+        let flusher = &self.sources[self.turn].header().flusher;
+        let path = self.out.path().display();
         match result {
             Ok(n) => {
                 self.batch.wrote(n);
                 self.fault.after_write(written + n, len);
                 if self.health.succeeded() {
                     flusher.write_errno.store(0, Ordering::Relaxed);
-                    let path = self.out.path().display();
-                    self.reporter.say(
-                        Audience::Operator,
-                        format_args!("writing to {path} works again"),
-                    );
+                    let message = format_args!("writing to {path} works again");
+                    self.reporter.say(Audience::Operator, message);
                 }
                 Ok(Write::Done)
             }
-            Err(e) => {
-                let errno = e.raw_os_error().unwrap_or(-1) as u32;
-                flusher.write_errno.store(errno, Ordering::Relaxed);
+            Err((errno, e)) => {
+                flusher.write_errno.store(errno as u32, Ordering::Relaxed);
                 let failure = self.health.failed(now.mono);
-                let path = self.out.path().display();
                 if failure.report {
                     self.reporter.say(
                         Audience::Operator,
@@ -277,7 +270,8 @@ impl<'a> Flusher<'a> {
 
     /// Once every byte of the batch is in the file: hand its ring range back
     /// to producers and count its records. Returns whether a range was
-    /// released.
+    /// released. If the file was moved away meanwhile, the batch went into
+    /// the moved file: its records are counted at risk.
     fn release_batch(&mut self) -> bool {
         if !self.batch.fully_written() {
             return false;
@@ -285,16 +279,18 @@ impl<'a> Flusher<'a> {
         let released = !self.batch.range().is_empty();
         if released {
             self.fault.before_release();
-            self.source.consumer().release();
-            let header = self.source.header();
-            recovery::done(header);
             let records = self.batch.records();
+            let source = &mut self.sources[self.turn];
+            source.consumer().release();
+            let header = source.header();
+            recovery::done(header);
             header
                 .counters
                 .written
                 .fetch_add(records, Ordering::Relaxed);
             wait::wake_space_waiters(header);
             self.total += records;
+            self.check_batch_landed(records);
         }
         self.batch.clear();
         released
@@ -308,33 +304,41 @@ impl<'a> Flusher<'a> {
             return;
         }
         if let Err(e) = self.out.rotate(now, due) {
+            let e = chain(&e);
             let message = format_args!("rotation failed: {e}; will retry at the next rollover");
             self.reporter.say(Audience::Operator, message);
         }
     }
 
-    /// Nothing was drained. With the ring empty: stop if asked to, else
+    /// Nothing was drained. With every source empty: stop if asked to, else
     /// wait for records. Else a record blocks the read position: give it up
     /// if [`verdict`] says so, else wait for its writer (or stop, leaving it
     /// in the ring, if asked to).
     fn unstick_or_idle(&mut self, stop: Stop, now: Now, terminating: bool) -> Next {
-        let consumer = self.source.consumer();
-        let pos = consumer.position();
-        if consumer.tail() == pos {
-            self.stuck.clear();
+        let source = &mut self.sources[self.turn];
+        if source.is_empty() {
+            source.stuck.clear();
+            if self.sources.iter_mut().any(|s| !s.is_empty()) {
+                return Next::Continue;
+            }
             if terminating {
                 return Next::Stop;
             }
             self.idle(now);
             return Next::Continue;
         }
-        let stall = self.stuck.observe(pos, now.mono);
-        let source = &self.source;
-        let alive =
-            |stamp: &ringflush_ring::Stamp| writer_alive(stamp.pid, source.realtime_ns(stamp));
-        let verdict = verdict(stop, stall, self.unblock_timeout, alive);
+        let pos = source.consumer().position();
+        if stop == Stop::Corrupt(Corruption::BeyondTail) {
+            // Valid records beyond the tail: the tail was moved back.
+            let damage = Damage::ControlWords(source.consumer().repair());
+            self.count_damage(self.turn, damage);
+            return Next::Continue;
+        }
+        let stall = source.stuck.observe(pos, now.mono);
+        let alive = |stamp: &Stamp| writer_alive(stamp.pid, source.realtime_ns(stamp));
+        let verdict = verdict(stop, stall, self.cfg.unblock_timeout, alive);
         if self.give_up(verdict, pos) {
-            self.stuck.clear();
+            self.source().stuck.clear();
             return Next::Continue;
         }
         if terminating {
@@ -344,17 +348,22 @@ impl<'a> Flusher<'a> {
             self.reporter.say(Audience::Operator, message);
             return Next::Stop;
         }
-        self.source.sleep(IDLE_SLEEP);
+        if self.sources.len() > 1 {
+            std::thread::sleep(POLL);
+        } else {
+            self.source().sleep(IDLE_SLEEP);
+        }
         Next::Continue
     }
 
     /// Carry out `verdict` on the record at `pos`, counting and reporting
     /// what it gave up. Returns whether the read position moved.
     fn give_up(&mut self, verdict: Verdict, pos: u64) -> bool {
-        let Some(message) = verdict.apply(self.source.consumer(), pos) else {
+        let source = self.source();
+        let Some(message) = verdict.apply(source.consumer(), pos) else {
             return false;
         };
-        let counters = &self.source.header().counters;
+        let counters = &source.header().counters;
         match verdict {
             Verdict::SkipCorrupt { .. } => counters.corrupt.fetch_add(1, Ordering::Relaxed),
             _ => counters.abandoned.fetch_add(1, Ordering::Relaxed),
@@ -363,24 +372,36 @@ impl<'a> Flusher<'a> {
         true
     }
 
-    /// Wait for the next record: poll while records came recently, then
-    /// sleep until a producer wakes us.
-    fn idle(&self, now: Now) {
-        if now.mono - self.last_record < DEEP_IDLE_AFTER {
+    /// Wait for the next record: poll while records came recently (or while
+    /// several segments are drained: a futex waits on one), then sleep
+    /// until a producer wakes us.
+    fn idle(&mut self, now: Now) {
+        if now.mono - self.last_record < DEEP_IDLE_AFTER || self.sources.len() > 1 {
             std::thread::sleep(POLL);
         } else {
-            self.source.sleep(DEEP_SLEEP);
+            self.source().sleep(DEEP_SLEEP);
         }
     }
 
-    /// After the loop: the file synced, the last losses told, the heartbeat
-    /// cleared so producers know no flusher runs.
+    /// After the loop: the file synced, the last losses told (records left
+    /// in a removed segment are lost with it). The heartbeats are cleared
+    /// as the sources drop, so producers know no flusher runs.
     fn finish(mut self) -> Result<u64> {
         self.out
             .sync()
             .with_context(|| format!("fsync {}", self.out.path().display()))?;
-        for line in self.losses.news(&self.source.header().counters) {
-            self.reporter.say(Audience::Operator, line);
+        for i in 0..self.sources.len() {
+            let source = &mut self.sources[i];
+            if source.is_retired() && !source.is_empty() {
+                let left = source.consumer().tail() - source.consumer().position();
+                let counters = &source.header().counters;
+                counters.lost_bytes.fetch_add(left, Ordering::Relaxed);
+            }
+            for line in crate::losses::news(self.sources[i].header()) {
+                let prefix = self.source_prefix(i);
+                self.reporter
+                    .say(Audience::Operator, format_args!("{prefix}{line}"));
+            }
         }
         let total = self.total;
         let message = format_args!("stopped after writing {total} records");

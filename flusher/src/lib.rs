@@ -24,6 +24,7 @@ pub mod signals;
 pub mod source;
 pub mod stat;
 pub mod stuck;
+mod upkeep;
 pub mod verify;
 pub mod worker;
 

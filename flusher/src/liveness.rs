@@ -4,30 +4,28 @@
 
 use std::fs;
 
+use ringflush_ring::registry::proc_stat;
+
 /// Whether `pid` is a live (non-zombie) process that started no later than
 /// `record_ns` (realtime ns).
 pub fn writer_alive(pid: u32, record_ns: u64) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return true;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+    if fs::metadata(format!("/proc/{pid}")).is_err() {
         return false;
     }
-    // starttime is field 22 of stat; fields[0] is field 3.
-    let (Some(start_ticks), Some(boot)) = (
-        fields.get(19).and_then(|s| s.parse::<u64>().ok()),
-        boot_time_secs(),
-    ) else {
+    // It exists: when its stat cannot be read or parsed, assume it lives
+    // (the record is then given up at the unblock timeout instead).
+    let Some(st) = proc_stat(pid) else {
+        return true;
+    };
+    if matches!(st.state, 'Z' | 'X') {
+        return false;
+    }
+    let Some(boot) = boot_time_secs() else {
         return true;
     };
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let started_ns = boot * 1_000_000_000 + start_ticks * (1_000_000_000 / hz);
+    let started_ns = boot * 1_000_000_000 + st.start_ticks * (1_000_000_000 / hz);
     // btime has one-second resolution: allow that much slack.
     started_ns <= record_ns + 1_000_000_000
 }

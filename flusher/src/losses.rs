@@ -1,58 +1,45 @@
 //! The segment's loss counters as report lines: what changed since the last
-//! report, so each loss is told once by this flusher.
+//! report. What has been reported is kept in the segment itself
+//! (`SegmentHeader::reported`), so a restarted flusher tells each loss once,
+//! and a loss counted while no flusher ran is told by the next one.
 
 use std::sync::atomic::Ordering;
 
-use ringflush_ring::layout::Counters;
+use ringflush_ring::SegmentHeader;
 
-/// Counter values last reported.
-#[derive(Debug, Default)]
-pub struct LossReport {
-    dropped: u64,
-    truncated: u64,
-    abandoned: u64,
-    corrupt: u64,
-    late_commits: u64,
+/// What each loss counter counts, as a report line says it after the number.
+fn describe(counter: &str) -> &'static str {
+    match counter {
+        "dropped" => "records dropped by producers (ring full)",
+        "truncated" => "records truncated to the maximum record size",
+        "abandoned" => "records abandoned (writer died or stalled before committing)",
+        "corrupt" => "corrupt ring regions skipped",
+        "late_commits" => "late commits refused (record already abandoned)",
+        "repairs" => "repairs of the segment (control words reset or its size restored)",
+        "lost_bytes" => "ring bytes lost in those repairs",
+        "at_risk" => "records written as the log file was moved away (lost if it was compressed and deleted at once: use delaycompress, or a postrotate SIGHUP)",
+        _ => "other losses",
+    }
 }
 
-impl LossReport {
-    /// Lines describing losses since the last call, in a fixed order.
-    pub fn news(&mut self, c: &Counters) -> Vec<String> {
-        let mut lines = Vec::new();
-        let mut check = |last: &mut u64, now: u64, what: &str| {
-            if now > *last {
-                lines.push(format!("{} {what}", now - *last));
-                *last = now;
-            }
-        };
-        let load = |counter: &ringflush_ring::sync::AtomicU64| counter.load(Ordering::Relaxed);
-        check(
-            &mut self.dropped,
-            load(&c.dropped),
-            "records dropped by producers (ring full)",
-        );
-        check(
-            &mut self.truncated,
-            load(&c.truncated),
-            "records truncated to the maximum record size",
-        );
-        check(
-            &mut self.abandoned,
-            load(&c.abandoned),
-            "records abandoned (writer died or stalled before committing)",
-        );
-        check(
-            &mut self.corrupt,
-            load(&c.corrupt),
-            "corrupt ring regions skipped",
-        );
-        check(
-            &mut self.late_commits,
-            load(&c.late_commits),
-            "late commits refused (record already abandoned)",
-        );
-        lines
+/// Lines describing the losses counted since the last report, in a fixed
+/// order; marks them reported.
+pub fn news(h: &SegmentHeader) -> Vec<String> {
+    let mut lines = Vec::new();
+    for ((name, counter), (_, reported)) in h.counters.losses().into_iter().zip(h.reported.losses())
+    {
+        let now = counter.load(Ordering::Relaxed);
+        let last = reported.load(Ordering::Relaxed);
+        if now > last {
+            lines.push(format!("{} {}", now - last, describe(name)));
+        }
+        // A counter below what was reported: the segment was damaged and
+        // its counters lost; count on from there.
+        if now != last {
+            reported.store(now, Ordering::Relaxed);
+        }
     }
+    lines
 }
 
 #[cfg(test)]
@@ -60,24 +47,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_loss_is_reported_once_as_the_difference() {
-        let c = Counters::default();
-        let mut report = LossReport::default();
-        assert!(report.news(&c).is_empty());
-        c.dropped.store(5, Ordering::Relaxed);
-        c.corrupt.store(1, Ordering::Relaxed);
+    fn each_loss_is_reported_once_as_the_difference_even_across_flushers() {
+        let h = Box::<SegmentHeader>::default();
+        assert!(news(&h).is_empty());
+        h.counters.dropped.store(5, Ordering::Relaxed);
+        h.counters.corrupt.store(1, Ordering::Relaxed);
         assert_eq!(
-            report.news(&c),
+            news(&h),
             [
                 "5 records dropped by producers (ring full)",
                 "1 corrupt ring regions skipped"
             ]
         );
-        assert!(report.news(&c).is_empty());
-        c.dropped.store(7, Ordering::Relaxed);
-        assert_eq!(
-            report.news(&c),
-            ["2 records dropped by producers (ring full)"]
-        );
+        // What was reported lives in the segment: a new flusher does not
+        // report it again.
+        assert!(news(&h).is_empty());
+        h.counters.dropped.store(7, Ordering::Relaxed);
+        assert_eq!(news(&h), ["2 records dropped by producers (ring full)"]);
+        h.counters.at_risk.store(3, Ordering::Relaxed);
+        assert!(news(&h)[0].starts_with("3 records written as the log file was moved away"));
     }
 }

@@ -48,6 +48,16 @@ impl std::fmt::Display for OutputError {
     }
 }
 
+impl OutputError {
+    /// The OS error number, for `stat` (-1 when there is none).
+    pub fn errno(&self) -> i32 {
+        match self {
+            OutputError::NotAFile(_) => libc::ELOOP,
+            OutputError::Io { source, .. } => source.raw_os_error().unwrap_or(-1),
+        }
+    }
+}
+
 impl std::error::Error for OutputError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -85,10 +95,17 @@ pub enum Due {
 }
 
 /// The log file, open for appending, and what decides its rotation.
+///
+/// After the first open, a failure to open it again (a rotation's reopen,
+/// SIGHUP, a moved file: no inodes left, a symlink put in its place) is not
+/// fatal: the file stays closed, the next write tries to open it again and
+/// fails with that error, and the flusher retries with back-off, keeping
+/// the records in the ring.
 #[derive(Debug)]
 pub struct Output {
     path: PathBuf,
-    file: File,
+    /// `None` after a failed reopen, until a write opens it again.
+    file: Option<File>,
     dev: u64,
     ino: u64,
     size: u64,
@@ -109,13 +126,14 @@ fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> Out
     }
 }
 
-fn open_append(path: &Path, mode: u32) -> Result<File, OutputError> {
+/// Open `path` to append, never through a symlink, creating it with `mode`.
+fn open_append(path: &Path, mode: u32) -> Result<(File, fs::Metadata), OutputError> {
     if let Ok(meta) = fs::symlink_metadata(path) {
         if !meta.file_type().is_file() {
             return Err(OutputError::NotAFile(path.into()));
         }
     }
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .append(true)
         .create(true)
         .mode(mode)
@@ -128,7 +146,9 @@ fn open_append(path: &Path, mode: u32) -> Result<File, OutputError> {
                 op: "open",
                 source: e,
             },
-        })
+        })?;
+    let meta = file.metadata().map_err(io_err(path, "stat"))?;
+    Ok((file, meta))
 }
 
 impl Output {
@@ -149,8 +169,7 @@ impl Output {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
         }
-        let file = open_append(path, rotation.file_mode)?;
-        let meta = file.metadata().map_err(io_err(path, "stat"))?;
+        let (file, meta) = open_append(path, rotation.file_mode)?;
         let naming = match rotation.timed {
             Some(t) => Naming::Dated(t),
             None => Naming::Numbered,
@@ -168,7 +187,7 @@ impl Output {
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.len(),
-            file,
+            file: Some(file),
             rollover_at: None,
             size_hold_until: None,
             rotation,
@@ -222,10 +241,26 @@ impl Output {
     }
 
     /// Cut the file back to `len` bytes (crash recovery).
-    pub fn truncate(&mut self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)?;
+    ///
+    /// # Errors
+    /// When the file is not open or `ftruncate` fails.
+    pub fn truncate(&mut self, len: u64) -> Result<(), OutputError> {
+        let file = self.file()?;
+        file.set_len(len).map_err(io_err(&self.path, "truncate"))?;
         self.size = len;
         Ok(())
+    }
+
+    /// The open file, opening the path first if a reopen had failed.
+    fn file(&mut self) -> Result<&mut File, OutputError> {
+        if self.file.is_none() {
+            let (file, meta) = open_append(&self.path, self.rotation.file_mode)?;
+            self.dev = meta.dev();
+            self.ino = meta.ino();
+            self.size = meta.len();
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
     }
 
     /// Bytes in the file (as this process wrote or found them).
@@ -251,42 +286,46 @@ impl Output {
         })
     }
 
-    /// Append `buf` (one write(2) unless the kernel writes less).
-    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+    /// Append `buf` (one write(2) unless the kernel writes less), opening
+    /// the file first if a reopen had failed.
+    ///
+    /// # Errors
+    /// When opening or writing fails (the caller retries).
+    pub fn write(&mut self, buf: &[u8]) -> Result<usize, OutputError> {
+        let file = self.file()?;
+        let n = file.write(buf).map_err(io_err(&self.path, "write"))?;
         self.size += n as u64;
         Ok(n)
     }
 
-    /// Flush the file's data to disk (`fdatasync`).
+    /// Flush the file's data to disk (`fdatasync`); nothing when it is
+    /// closed after a failed reopen.
     ///
     /// # Errors
     /// When `fdatasync` fails.
     pub fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data()
+        self.file.as_mut().map_or(Ok(()), |f| f.sync_data())
     }
 
-    /// Whether the path still names the file we write (it was not moved or
-    /// deleted by logrotate, cron or an operator).
+    /// Whether the path no longer names the open file (logrotate, cron or
+    /// an operator moved or deleted it). A closed file has not moved: the
+    /// next write opens the path anyway.
     pub fn moved(&self) -> bool {
-        match fs::symlink_metadata(&self.path) {
-            Ok(m) => m.dev() != self.dev || m.ino() != self.ino,
-            Err(_) => true,
-        }
+        self.file.is_some()
+            && match fs::symlink_metadata(&self.path) {
+                Ok(m) => m.dev() != self.dev || m.ino() != self.ino,
+                Err(_) => true,
+            }
     }
 
     /// Open the path again (after SIGHUP or an external move).
     ///
     /// # Errors
-    /// As for [`Output::open`]; the old file stays open then.
+    /// As for [`Output::open`]; the file is then closed, and the next write
+    /// tries again.
     pub fn reopen(&mut self) -> Result<(), OutputError> {
-        let file = open_append(&self.path, self.rotation.file_mode)?;
-        let meta = file.metadata().map_err(io_err(&self.path, "stat"))?;
-        self.file = file;
-        self.dev = meta.dev();
-        self.ino = meta.ino();
-        self.size = meta.len();
-        Ok(())
+        self.file = None;
+        self.file().map(drop)
     }
 
     /// Rotate now, for `due`. Returns the rotated file's name: its dated
@@ -297,7 +336,8 @@ impl Output {
     /// failed size rotation is retried after a second.
     ///
     /// # Errors
-    /// When the rename or the reopen of the path fails.
+    /// When the rename fails. Reopening the path is left to the next write,
+    /// which retries until it works.
     pub fn rotate(&mut self, now: Now, due: Due) -> Result<PathBuf, OutputError> {
         let secs = now.unix_secs();
         let target = match self.rotation.timed {
@@ -319,8 +359,9 @@ impl Output {
             return Err(io_err(&self.path, "rename")(e));
         }
         self.size_hold_until = None;
-        self.reopen()?;
         self.retirer.send(Job::Rotated(target.clone()));
+        // Best now, else at the next write, which retries until it works.
+        let _ = self.reopen();
         Ok(match self.rotation.timed {
             Some(_) => target,
             None => numbered(&self.path, 1),

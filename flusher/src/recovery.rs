@@ -12,16 +12,19 @@
 //! - it did not grow: nothing was written; drain them normally;
 //! - it grew by part of the batch: truncate the tail back and drain them.
 //!
-//! So no committed record is lost and none is written twice. (If the file
-//! was moved away between the crash and the restart, the batch is written
-//! again and a warning says so.)
+//! So no committed record is lost and none is written twice. Two cases
+//! cannot be told apart from the file, and are said rather than guessed:
+//! the file moved away between the crash and the restart (logrotate), or it
+//! shrank below its size before the batch (logrotate's `copytruncate`). The
+//! batch is then written again, nothing is cut, and the flusher says that
+//! it may appear twice.
 
 use std::ops::{Deref, Range};
 use std::sync::atomic::Ordering;
 
 use ringflush_ring::{Consumer, Region, SegmentHeader};
 
-use crate::output::Output;
+use crate::output::{Output, OutputError};
 
 /// Record the batch about to be written: it consumes the ring range `range`
 /// and is `bytes` long.
@@ -61,6 +64,14 @@ pub enum Recovered {
     Unwritten,
     /// The file changed identity since: the batch is written again.
     FileChanged,
+    /// The file is smaller than before the batch (truncated in place, as
+    /// `copytruncate` does): the batch is written again, nothing is cut.
+    FileShrank {
+        /// Its size before the batch.
+        before: u64,
+        /// Its size now.
+        now: u64,
+    },
 }
 
 /// The batch record a killed flusher left, as read from the segment.
@@ -94,7 +105,10 @@ impl Pending {
 }
 
 /// Finish or undo a batch a killed flusher left behind.
-pub fn recover<H, R>(consumer: &mut Consumer<H, R>, out: &mut Output) -> std::io::Result<Recovered>
+pub fn recover<H, R>(
+    consumer: &mut Consumer<H, R>,
+    out: &mut Output,
+) -> Result<Recovered, OutputError>
 where
     H: Deref<Target = SegmentHeader>,
     R: Region,
@@ -103,6 +117,10 @@ where
     let found = match pending {
         None => Recovered::Nothing,
         Some(p) if out.identity() != p.file => Recovered::FileChanged,
+        Some(p) if out.size() < p.size_before => Recovered::FileShrank {
+            before: p.size_before,
+            now: out.size(),
+        },
         Some(p) if out.size() >= p.size_before + p.bytes => {
             consumer.skip(p.range.end - p.range.start);
             consumer.release();

@@ -28,6 +28,17 @@ pub fn error(e: &anyhow::Error) {
     stderr(format_args!("{e:#}"));
 }
 
+/// An error and its causes on one line (`what: why: os error`), each once.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text += &format!(": {c}");
+        cause = c.source();
+    }
+    text
+}
+
 /// The flusher's messages, with the lines still to be written into the log.
 #[derive(Debug, Default)]
 pub struct Reporter {

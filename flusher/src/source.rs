@@ -8,15 +8,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ringflush_ring::clock::TscCalibration;
-use ringflush_ring::layout::{SegmentHeader, DEFAULT_CAPACITY};
+use ringflush_ring::layout::{self, SegmentHeader, DEFAULT_CAPACITY};
 use ringflush_ring::record::FLAG_TSC;
 use ringflush_ring::{
-    wait, LockError, RecordRef, Segment, SegmentConsumer, SegmentOptions, Stamp, Stop,
+    registry, wait, LockError, RecordRef, Repair, Segment, SegmentConsumer, SegmentOptions,
+    SigbusGuard, Stamp, Stop,
 };
 
 use crate::batch::Drain;
 use crate::config::FlusherConfig;
 use crate::now::Interval;
+use crate::stuck::StuckTracker;
 
 /// The heartbeat is stored at most this often: it shares a cache line with
 /// the `sleeping` word that every commit reads, and a store per loop would
@@ -29,7 +31,29 @@ pub struct Source {
     segment: Segment,
     tsc: TscCalibration,
     heartbeat: Interval,
+    /// Where its read position is stuck, if it is.
+    pub stuck: StuckTracker,
+    /// Set once its name led elsewhere (see [`Source::retire`]).
+    retired: Option<Retired>,
+    /// A truncation under this process is repaired instead of killing it.
+    _sigbus: SigbusGuard,
+    /// The segment's `repairs` counter as last seen: when another process's
+    /// SIGBUS handler restores a truncated segment, it counts one there.
+    repairs_seen: u64,
 }
+
+/// A segment whose name was removed or replaced: drained until its
+/// producers are gone.
+#[derive(Debug)]
+struct Retired {
+    /// Its tail when last looked at, and when that changed.
+    tail: u64,
+    tail_moved: Instant,
+}
+
+/// With an incomplete producer registry, a retired segment is given up
+/// once nothing was written to it for this long.
+const RETIRED_QUIET: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,10 +67,21 @@ impl Source {
     /// Open (or create) the configured segment, check who may write it,
     /// become its consumer and announce this flusher in its header.
     pub fn open(cfg: &FlusherConfig) -> Result<Self> {
+        Self::open_with(cfg, cfg.size.is_some())
+    }
+
+    /// Open the segment the configured name leads to now, taking whatever
+    /// capacity it has (a producer may have created it), after the old one
+    /// was removed or replaced.
+    pub fn open_replacement(cfg: &FlusherConfig) -> Result<Self> {
+        Self::open_with(cfg, false)
+    }
+
+    fn open_with(cfg: &FlusherConfig, require_capacity: bool) -> Result<Self> {
         let opts = SegmentOptions {
             create: true,
             capacity: cfg.size.unwrap_or(DEFAULT_CAPACITY),
-            require_capacity: cfg.size.is_some(),
+            require_capacity,
             mode: cfg.mode,
             ..SegmentOptions::default()
         };
@@ -66,11 +101,17 @@ impl Source {
         }
         // Before announcing ourselves: it takes 20 ms.
         let tsc = TscCalibration::new(Duration::from_millis(20));
+        let sigbus = segment.watch_sigbus();
+        let repairs_seen = segment.header().counters.repairs.load(Ordering::Relaxed);
         let source = Self {
             consumer,
             segment,
             tsc,
             heartbeat: Interval::new(HEARTBEAT_EVERY),
+            stuck: StuckTracker::default(),
+            retired: None,
+            _sigbus: sigbus,
+            repairs_seen,
         };
         let flusher = &source.header().flusher;
         let now = ringflush_ring::now_ns();
@@ -115,6 +156,124 @@ impl Source {
         self.tsc.refresh();
     }
 
+    /// Whether nothing is left to read (the tail is at the read position).
+    pub fn is_empty(&mut self) -> bool {
+        let pos = self.consumer.position();
+        self.consumer.tail() == pos
+    }
+
+    /// Whether the segment's name still leads to this segment (an error
+    /// looking counts as yes: nothing is given up on a guess).
+    pub fn still_named(&self) -> bool {
+        self.segment.still_named().unwrap_or(true)
+    }
+
+    /// Its name led elsewhere: from now on it is drained until its
+    /// producers are gone ([`Source::finished`]).
+    pub fn retire(&mut self, now: Instant) {
+        let tail = self.consumer.tail();
+        self.retired = Some(Retired {
+            tail,
+            tail_moved: now,
+        });
+    }
+
+    /// Whether it was retired.
+    pub fn is_retired(&self) -> bool {
+        self.retired.is_some()
+    }
+
+    /// Free the registry slots of producers that died; the live ones.
+    pub fn sweep_producers(&self) -> Vec<registry::Process> {
+        registry::sweep(self.header())
+    }
+
+    /// A retired segment is finished once it is empty and no producer that
+    /// registered with it lives; with an incomplete registry (a full one,
+    /// or producers older than layout 1.1), once it is empty and nothing
+    /// was written for [`RETIRED_QUIET`].
+    pub fn finished(&mut self, now: Instant) -> bool {
+        let empty = self.is_empty();
+        let tail = self.consumer.tail();
+        let Some(r) = &mut self.retired else {
+            return false;
+        };
+        if tail != r.tail {
+            r.tail = tail;
+            r.tail_moved = now;
+        }
+        let quiet = now - r.tail_moved >= RETIRED_QUIET;
+        let h = self.segment.header();
+        let known = !registry::overflowed(h) && layout_minor(h) >= 1;
+        empty
+            && if known {
+                registry::sweep(h).is_empty()
+            } else {
+                quiet
+            }
+    }
+
+    /// Look for damage done from outside, every turn (an `fstat` and two
+    /// loads): an object truncated under the mapping is given its size back
+    /// at once, so that producers stop faulting, and its header rewritten if
+    /// it was lost; clobbered control words are repaired. Returns what was
+    /// found, to be counted and reported.
+    pub fn guard(&mut self) -> Option<Damage> {
+        let size = self.segment.size().unwrap_or(self.segment.expected_size());
+        let truncated = size < self.segment.expected_size();
+        if truncated {
+            if let Err(e) = self.segment.restore_size() {
+                return Some(Damage::Truncated {
+                    size,
+                    repair: None,
+                    restore_failed: Some(e),
+                });
+            }
+            self.rewrite_identity();
+        }
+        let repairs = self.header().counters.repairs.load(Ordering::Relaxed);
+        let restored_elsewhere = repairs != self.repairs_seen;
+        self.repairs_seen = repairs;
+        if !truncated && !restored_elsewhere && !self.consumer.control_words_broken() {
+            return None;
+        }
+        let repair = self.consumer.repair();
+        Some(if truncated {
+            Damage::Truncated {
+                size,
+                repair: Some(repair),
+                restore_failed: None,
+            }
+        } else if restored_elsewhere {
+            Damage::Restored(repair)
+        } else {
+            Damage::ControlWords(repair)
+        })
+    }
+
+    /// Count a repair in the segment (seen here, so not taken for one done
+    /// by another process).
+    pub fn count_repair(&mut self, lost_bytes: u64) {
+        let counters = &self.header().counters;
+        counters.lost_bytes.fetch_add(lost_bytes, Ordering::Relaxed);
+        self.repairs_seen = counters.repairs.fetch_add(1, Ordering::Relaxed) + 1;
+    }
+
+    /// After a truncation that took the header: what it said of the ring.
+    fn rewrite_identity(&self) {
+        let id = &self.header().identity;
+        if id.magic.load(Ordering::Relaxed) == layout::MAGIC {
+            return;
+        }
+        let ring = self.consumer.ring();
+        id.magic.store(layout::MAGIC, Ordering::Relaxed);
+        id.capacity.store(ring.capacity(), Ordering::Relaxed);
+        id.max_record.store(ring.max_record(), Ordering::Relaxed);
+        id.version.store(layout::VERSION, Ordering::Release);
+        let flusher = &self.header().flusher;
+        flusher.pid.store(std::process::id(), Ordering::Relaxed);
+    }
+
     /// Sleep until a producer commits at the read position, or `timeout`.
     pub fn sleep(&self, timeout: Duration) {
         wait::flusher_sleep(self.consumer.ring(), self.consumer.position(), timeout);
@@ -142,6 +301,72 @@ impl Drain for Source {
     fn unreleased(&self) -> std::ops::Range<u64> {
         self.consumer.head()..self.consumer.position()
     }
+}
+
+/// Damage [`Source::guard`] found and mended.
+#[derive(Debug)]
+pub enum Damage {
+    /// The object was cut to `size` bytes; the pages beyond are lost.
+    Truncated {
+        /// Its size when found.
+        size: u64,
+        /// The control words' repair that followed the restore.
+        repair: Option<Repair>,
+        /// Why the size could not be restored (then nothing else was done).
+        restore_failed: Option<std::io::Error>,
+    },
+    /// `head` or `tail` was clobbered.
+    ControlWords(Repair),
+    /// The object was truncated, and a process that touched a lost page
+    /// (its SIGBUS handler) gave it its size back.
+    Restored(Repair),
+}
+
+impl Damage {
+    /// Ring bytes lost, as far as they can be told.
+    pub fn lost_bytes(&self) -> u64 {
+        match self {
+            Damage::ControlWords(r) | Damage::Restored(r) => r.lost_bytes,
+            // What lay between the valid records and the old tail.
+            Damage::Truncated {
+                repair: Some(r), ..
+            } => r
+                .lost_bytes
+                .max(r.tail_found.saturating_sub(r.tail_set).min(u64::MAX / 2)),
+            Damage::Truncated { repair: None, .. } => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lost = self.lost_bytes();
+        match self {
+            Damage::Truncated { size, restore_failed: Some(e), .. } => write!(
+                f,
+                "was truncated to {size} bytes (by a process with write access to it), and restoring its size failed: {e}; producers touching it get SIGBUS"
+            ),
+            Damage::Truncated { size, .. } => write!(
+                f,
+                "was truncated to {size} bytes (by a process with write access to it); its size is restored, and {lost} bytes of records in the lost pages are gone"
+            ),
+            Damage::Restored(r) => write!(
+                f,
+                "was truncated (by a process with write access to it) and given its size back by a process that touched the lost pages; kept the valid records up to {}, gave up {lost} bytes beyond",
+                r.tail_set
+            ),
+            Damage::ControlWords(r) => write!(
+                f,
+                "had inconsistent control words (head {}, tail {}); kept the valid records up to {}, reset the tail there, and gave up {lost} bytes beyond",
+                r.head_found, r.tail_found, r.tail_set
+            ),
+        }
+    }
+}
+
+/// The layout minor version of a segment.
+fn layout_minor(h: &SegmentHeader) -> u32 {
+    h.identity.version.load(Ordering::Relaxed) as u32
 }
 
 /// A record's time as realtime ns, converting TSC stamps.

@@ -1,90 +1,258 @@
-//! `ringflush stat`: what is in a segment and whether its flusher is alive.
+//! `ringflush stat`: what is in a segment, whether its flusher is alive,
+//! which producers use it, and its counters; as text, JSON or Prometheus
+//! text exposition.
 
+use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use anyhow::Result;
-use ringflush_ring::{Segment, SegmentOptions};
+use ringflush_ring::{registry, Segment, SegmentOptions};
 use serde_json::json;
 
 use crate::cli::StatArgs;
 
-/// The report on the existing segment `--shm`: text, or one JSON object
-/// with `--json` (without a trailing newline). The segment is not created
-/// and its pages are not faulted in.
+/// One look at a segment.
+#[derive(Debug)]
+struct Snapshot {
+    capacity: u64,
+    max_record: u64,
+    head: u64,
+    tail: u64,
+    flusher_pid: u32,
+    flusher_alive: bool,
+    /// Age of the flusher's heartbeat; `None` when it is cleared.
+    heartbeat_age_ms: Option<u64>,
+    write_errno: u32,
+    /// `written`, then the loss counters, by name.
+    counters: Vec<(&'static str, u64)>,
+    /// Registered producers and whether each lives.
+    producers: Vec<(u32, bool)>,
+    /// Producers that found the registry full.
+    registry_overflow: u64,
+}
+
+impl Snapshot {
+    fn take(seg: &Segment) -> Self {
+        let h = seg.header();
+        let pid = h.flusher.pid.load(Ordering::Relaxed);
+        let heartbeat = h.flusher.heartbeat_ns.load(Ordering::Relaxed);
+        let age_ms = ringflush_ring::now_ns().saturating_sub(heartbeat) / 1_000_000;
+        // Alive: the lock is held (probing it would race a starting flusher,
+        // so look at the pid and a heartbeat younger than 3 s instead).
+        let alive = pid != 0
+            && heartbeat != 0
+            && age_ms < 3000
+            && std::path::Path::new(&format!("/proc/{pid}")).exists();
+        let c = &h.counters;
+        let mut counters = vec![("written", c.written.load(Ordering::Relaxed))];
+        counters.extend(c.losses().map(|(k, n)| (k, n.load(Ordering::Relaxed))));
+        Snapshot {
+            capacity: seg.capacity(),
+            max_record: h.identity.max_record.load(Ordering::Relaxed),
+            head: h.head.0.load(Ordering::Acquire),
+            tail: h.tail.0.load(Ordering::Acquire),
+            flusher_pid: pid,
+            flusher_alive: alive,
+            heartbeat_age_ms: (heartbeat != 0).then_some(age_ms),
+            write_errno: h.flusher.write_errno.load(Ordering::Relaxed),
+            counters,
+            producers: registry::registered(h)
+                .map(|(_, p)| (p.pid, p.alive()))
+                .collect(),
+            registry_overflow: h.producers.overflow.load(Ordering::Relaxed),
+        }
+    }
+
+    fn used(&self) -> u64 {
+        self.tail.saturating_sub(self.head).min(self.capacity)
+    }
+}
+
+/// The report on the existing segment `--shm`: text, one JSON object with
+/// `--json` (without a trailing newline), or Prometheus text exposition
+/// with `--prometheus`. The segment is not created and its pages are not
+/// faulted in.
 ///
 /// # Errors
 /// When the segment cannot be opened (see `Segment::open`).
 pub fn run(args: &StatArgs) -> Result<String> {
-    let seg = Segment::open(
-        &args.shm,
-        &SegmentOptions {
-            create: false,
-            prefault: false,
-            ..SegmentOptions::default()
-        },
-    )?;
-    let h = seg.header();
-    let head = h.head.0.load(Ordering::Acquire);
-    let tail = h.tail.0.load(Ordering::Acquire);
-    let cap = seg.capacity();
-    let used = tail.saturating_sub(head);
-    let pid = h.flusher.pid.load(Ordering::Relaxed);
-    let heartbeat = h.flusher.heartbeat_ns.load(Ordering::Relaxed);
-    let age_ms = ringflush_ring::now_ns().saturating_sub(heartbeat) / 1_000_000;
-    // Alive: the lock is held (probing it would race a starting flusher, so
-    // look at the pid and a heartbeat younger than 3 s instead).
-    let alive = pid != 0
-        && heartbeat != 0
-        && age_ms < 3000
-        && std::path::Path::new(&format!("/proc/{pid}")).exists();
-    let c = &h.counters;
-    let counters = [
-        ("written", c.written.load(Ordering::Relaxed)),
-        ("dropped", c.dropped.load(Ordering::Relaxed)),
-        ("abandoned", c.abandoned.load(Ordering::Relaxed)),
-        ("corrupt", c.corrupt.load(Ordering::Relaxed)),
-        ("truncated", c.truncated.load(Ordering::Relaxed)),
-        ("late_commits", c.late_commits.load(Ordering::Relaxed)),
-    ];
-    let write_errno = h.flusher.write_errno.load(Ordering::Relaxed);
-    if args.json {
-        let mut v = json!({
-            "shm": args.shm,
-            "capacity": cap,
-            "max_record": h.identity.max_record.load(Ordering::Relaxed),
-            "used": used,
-            "fill": used as f64 / cap as f64,
-            "head": head,
-            "tail": tail,
-            "flusher": {"pid": pid, "alive": alive, "heartbeat_age_ms": if heartbeat == 0 { None } else { Some(age_ms) }, "write_errno": write_errno},
-        });
-        for (k, n) in counters {
-            v[k] = json!(n);
-        }
-        return Ok(v.to_string());
+    let opts = SegmentOptions {
+        create: false,
+        prefault: false,
+        ..SegmentOptions::default()
+    };
+    let seg = Segment::open(&args.shm, &opts)?;
+    let snap = Snapshot::take(&seg);
+    Ok(if args.json {
+        json(&args.shm, &snap)
+    } else if args.prometheus {
+        prometheus(&args.shm, &snap)
+    } else {
+        text(&args.shm, &snap)
+    })
+}
+
+fn json(shm: &str, s: &Snapshot) -> String {
+    let mut v = json!({
+        "shm": shm,
+        "capacity": s.capacity,
+        "max_record": s.max_record,
+        "used": s.used(),
+        "fill": s.used() as f64 / s.capacity as f64,
+        "head": s.head,
+        "tail": s.tail,
+        "flusher": {"pid": s.flusher_pid, "alive": s.flusher_alive, "heartbeat_age_ms": s.heartbeat_age_ms, "write_errno": s.write_errno},
+        "producers": s.producers.iter().map(|(pid, alive)| json!({"pid": pid, "alive": alive})).collect::<Vec<_>>(),
+        "registry_overflow": s.registry_overflow,
+    });
+    for (k, n) in &s.counters {
+        v[*k] = json!(n);
     }
-    let mut s = format!(
-        "segment   {}\ncapacity  {} bytes\nused      {} bytes ({:.1}%)\nhead      {}\ntail      {}\nflusher   {}\n",
-        args.shm,
-        cap,
-        used,
-        100.0 * used as f64 / cap as f64,
-        head,
-        tail,
-        match (pid, alive) {
-            (0, _) => "never ran".to_string(),
-            (p, true) => format!("pid {p}, alive (heartbeat {age_ms} ms ago)"),
-            (p, false) => format!("pid {p}, dead or stopped"),
+    v.to_string()
+}
+
+fn text(shm: &str, s: &Snapshot) -> String {
+    let used = s.used();
+    let flusher = match (s.flusher_pid, s.flusher_alive, s.heartbeat_age_ms) {
+        (0, _, _) => "never ran".to_string(),
+        (p, true, Some(age)) => format!("pid {p}, alive (heartbeat {age} ms ago)"),
+        (p, _, _) => format!("pid {p}, dead or stopped"),
+    };
+    let mut out = format!(
+        "segment   {shm}\ncapacity  {} bytes\nused      {used} bytes ({:.1}%)\nhead      {}\ntail      {}\nflusher   {flusher}\n",
+        s.capacity,
+        100.0 * used as f64 / s.capacity as f64,
+        s.head,
+        s.tail,
+    );
+    if s.write_errno != 0 {
+        let e = std::io::Error::from_raw_os_error(s.write_errno as i32);
+        let _ = writeln!(out, "write     failing: {e}");
+    }
+    let producers: Vec<String> = s
+        .producers
+        .iter()
+        .map(|(pid, alive)| format!("{pid}{}", if *alive { "" } else { " (dead)" }))
+        .collect();
+    let more = if s.registry_overflow > 0 {
+        " and unregistered ones (registry full)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "producers {}{more}",
+        if producers.is_empty() {
+            "none".into()
+        } else {
+            producers.join(", ")
         }
     );
-    if write_errno != 0 {
-        s += &format!(
-            "write     failing: {}\n",
-            std::io::Error::from_raw_os_error(write_errno as i32)
+    for (k, n) in &s.counters {
+        let _ = writeln!(out, "{k:<13} {n}");
+    }
+    out
+}
+
+/// Prometheus metric name, type and help for each counter.
+fn metric(counter: &str) -> (&'static str, &'static str) {
+    match counter {
+        "written" => (
+            "ringflush_records_written_total",
+            "Records the flusher has written to the log file.",
+        ),
+        "dropped" => (
+            "ringflush_records_dropped_total",
+            "Records producers dropped because the ring stayed full.",
+        ),
+        "truncated" => (
+            "ringflush_records_truncated_total",
+            "Records whose message was cut to the maximum record size.",
+        ),
+        "abandoned" => (
+            "ringflush_records_abandoned_total",
+            "Records given up because their writer died or stalled.",
+        ),
+        "corrupt" => (
+            "ringflush_corrupt_regions_total",
+            "Ring regions skipped because they failed validation.",
+        ),
+        "late_commits" => (
+            "ringflush_late_commits_total",
+            "Commits refused because the record was already abandoned.",
+        ),
+        "repairs" => (
+            "ringflush_repairs_total",
+            "Repairs of the segment: control words reset or size restored.",
+        ),
+        "lost_bytes" => ("ringflush_lost_bytes_total", "Ring bytes lost in repairs."),
+        "at_risk" => (
+            "ringflush_records_at_risk_total",
+            "Records written as the log file was moved away.",
+        ),
+        _ => ("ringflush_other_total", "Other events."),
+    }
+}
+
+fn prometheus(shm: &str, s: &Snapshot) -> String {
+    let label = format!(
+        "{{shm=\"{}\"}}",
+        shm.replace('\\', "\\\\").replace('"', "\\\"")
+    );
+    let mut out = String::new();
+    let mut put = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{label} {value}\n"
         );
+    };
+    for (k, n) in &s.counters {
+        let (name, help) = metric(k);
+        put(name, "counter", help, *n as f64);
     }
-    for (k, n) in counters {
-        s += &format!("{k:<13} {n}\n");
-    }
-    Ok(s)
+    let used = s.used();
+    put(
+        "ringflush_ring_capacity_bytes",
+        "gauge",
+        "Bytes in the ring.",
+        s.capacity as f64,
+    );
+    put(
+        "ringflush_ring_used_bytes",
+        "gauge",
+        "Bytes claimed and not yet released.",
+        used as f64,
+    );
+    put(
+        "ringflush_ring_fill_ratio",
+        "gauge",
+        "Used bytes over capacity.",
+        used as f64 / s.capacity as f64,
+    );
+    put(
+        "ringflush_flusher_alive",
+        "gauge",
+        "1 while a flusher drains the segment.",
+        f64::from(u8::from(s.flusher_alive)),
+    );
+    put(
+        "ringflush_flusher_write_failing",
+        "gauge",
+        "1 while writing (or opening) the log file fails.",
+        f64::from(u8::from(s.write_errno != 0)),
+    );
+    put(
+        "ringflush_flusher_write_errno",
+        "gauge",
+        "The last write error's errno, 0 when writing works.",
+        s.write_errno as f64,
+    );
+    let live = s.producers.iter().filter(|(_, alive)| *alive).count();
+    put(
+        "ringflush_producers",
+        "gauge",
+        "Live processes registered as producers.",
+        live as f64,
+    );
+    out
 }

@@ -17,6 +17,7 @@ mod identity;
 #[cfg(feature = "log")]
 mod logger;
 mod producer;
+mod registration;
 
 pub use identity::pid;
 #[cfg(feature = "log")]

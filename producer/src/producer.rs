@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 use ringflush_ring::codec::{Basic, Record};
 use ringflush_ring::record::{FLAG_TSC, RECORD_HEADER_LEN};
 use ringflush_ring::{
-    clock, wait, ClaimError, OpenError, Reserved, Segment, SegmentOptions, SharedRing, Stamp,
+    clock, wait, ClaimError, OpenError, Reserved, Segment, SegmentOptions, SharedRing, SigbusGuard,
+    Stamp,
 };
 
 use crate::fault::{Fault, Point};
 use crate::identity;
+use crate::registration::Registration;
 
 /// What a producer does when the ring is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,10 @@ pub enum WriteError {
     /// The writer stalled so long (`--unblock-timeout`) that the flusher gave
     /// the record up before it was committed; counted in `late_commits`.
     Abandoned,
+    /// The segment was truncated under this process (by a process with
+    /// write access to it), which would have killed it with SIGBUS: the
+    /// producer writes nothing more (said once on stderr); open a new one.
+    SegmentLost,
 }
 
 impl std::fmt::Display for WriteError {
@@ -57,6 +63,9 @@ impl std::fmt::Display for WriteError {
             WriteError::Full => "ring full: record dropped",
             WriteError::TooLarge => "record fields exceed the maximum record size: record dropped",
             WriteError::Abandoned => "record abandoned by the flusher before it was committed",
+            WriteError::SegmentLost => {
+                "the segment was truncated under this process: open the producer again"
+            }
         })
     }
 }
@@ -127,10 +136,15 @@ impl Builder {
     pub fn open(self) -> Result<Producer, OpenError> {
         let segment = Segment::open(&self.name, &self.segment)?;
         let ring = segment.shared_ring();
+        let sigbus = segment.watch_sigbus();
         let head = ring.header().head.0.load(Ordering::Acquire);
+        let registration = Registration::new(ring.header());
         Ok(Producer {
             ring,
             head_cache: AtomicU64::new(head),
+            registration,
+            sigbus,
+            name: self.name,
             policy: self.policy,
             tsc: clock::tsc_usable(),
             fault: Fault::from_env(),
@@ -149,6 +163,18 @@ pub struct Producer {
     tsc: bool,
     /// Test-only fault injection (`RINGFLUSH_FAULT`), normally `None`.
     fault: Option<Fault>,
+    /// This process in the segment's producer registry.
+    registration: Registration,
+    /// Watches the mapping for SIGBUS (a truncated segment).
+    sigbus: SigbusGuard,
+    /// The segment's name, for messages.
+    name: String,
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.registration.leave(self.ring.header());
+    }
 }
 
 impl Producer {
@@ -341,6 +367,7 @@ impl Producer {
             flags,
             timestamp,
         };
+        self.registration.check(header, stamp.pid);
         let claim = self.claim(RECORD_HEADER_LEN + len, stamp, wait)?;
         // Counted once the record has its place: a try_write that finds the
         // ring full, then a retry, must not count it twice.
@@ -361,6 +388,9 @@ impl Producer {
             f.at(Point::BeforeCommit);
         }
         self.ring.commit(claim).map_err(|_| WriteError::Abandoned)?;
+        if self.sigbus.lost() {
+            return Err(self.segment_lost());
+        }
         wait::wake_flusher(header);
         Ok(())
     }
@@ -402,8 +432,10 @@ impl Producer {
         let header = self.ring.header();
         // Waiting only helps while a flusher drains: with none running, a
         // full ring stays full, and blocking every log call for the whole
-        // timeout would stall the application. Drop (counted) instead.
-        if !flusher_running(header) {
+        // timeout would stall the application. Drop (counted) instead; the
+        // same while the control words are clobbered, until the flusher has
+        // repaired them.
+        if !flusher_running(header) || self.ring.control_words_inconsistent() {
             return Err(self.drop_record(WriteError::Full));
         }
         let deadline = Instant::now() + timeout;
@@ -427,6 +459,20 @@ impl Producer {
                 }
             }
         }
+    }
+
+    /// The mapping was replaced after a SIGBUS: say so once.
+    #[cold]
+    fn segment_lost(&self) -> WriteError {
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "ringflush: segment {} was truncated under this process (pid {}); its records are no longer written: open the producer again",
+                self.name,
+                std::process::id()
+            );
+        }
+        WriteError::SegmentLost
     }
 
     fn drop_record(&self, why: WriteError) -> WriteError {

@@ -70,17 +70,6 @@ fn write_error(e: WriteError) -> PyErr {
     }
 }
 
-/// An error and its causes on one line (`what: why`), as the binary prints.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text += &format!(": {c}");
-        cause = c.source();
-    }
-    text
-}
-
 #[pymethods]
 impl Producer {
     /// `on_full`: "block" (wait up to `timeout` seconds, then drop), "drop"
@@ -110,7 +99,7 @@ impl Producer {
         let inner = RustProducer::builder(shm)
             .full_policy(policy)
             .open()
-            .map_err(|e| RingflushError::new_err(chain(&e)))?;
+            .map_err(|e| RingflushError::new_err(ringflush::report::chain(&e)))?;
         let record_type = py.import("logging")?.getattr("LogRecord")?;
         let record_keys = RecordKeys::new(
             record_type

@@ -38,11 +38,15 @@ impl Scratch {
         c.current_dir(self.dir.path());
         c
     }
-    /// The flusher command line for `app.log`, with extra arguments.
+    /// The flusher command line for `app.log` (unless `extra` names another
+    /// `--file`), with extra arguments.
     pub fn flusher_cmd(&self, extra: &[&str]) -> Command {
         let mut c = self.cmd();
-        c.args(["--shm", &self.shm, "--file", "app.log"])
-            .args(extra);
+        c.args(["--shm", &self.shm]);
+        if !extra.contains(&"--file") {
+            c.args(["--file", "app.log"]);
+        }
+        c.args(extra);
         c
     }
     /// A `ringflush worker` writing `count` numbered records as `id`.
@@ -195,4 +199,38 @@ pub fn not_run(test: &str, why: &str, must_run_in_ci: bool) {
     // Not eprintln!: the test harness captures that for passing tests.
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "NOT RUN: {test}: {why}");
+}
+
+/// 30,000 records `worker=0 seq=N zzz...` in the ring, then a flusher that
+/// `fault` (`RINGFLUSH_FLUSHER_FAULT`) kills with a batch in flight.
+pub fn kill_flusher_mid_batch(s: &Scratch, fault: &str) {
+    let producer = ringflush_producer::Producer::open(&s.shm).unwrap();
+    for i in 0..30_000 {
+        let message = format!("worker=0 seq={i} {}", "z".repeat(60));
+        producer.log(20, "n", &message).unwrap();
+    }
+    let status = s
+        .flusher_cmd(&["--format", "%(message)s"])
+        .env("RINGFLUSH_FLUSHER_FAULT", fault)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "the fault fired");
+}
+
+/// The files in `dir` whose names start with `app.log`, sorted.
+pub fn app_logs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("app.log")
+        })
+        .collect();
+    v.sort();
+    v
 }

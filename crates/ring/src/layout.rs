@@ -1,4 +1,4 @@
-//! Shared-memory layout of a ringflush segment, layout version 1.0.
+//! Shared-memory layout of a ringflush segment, layout version 1.1.
 //!
 //! A segment is one POSIX shared-memory object: a 4096-byte [`SegmentHeader`]
 //! followed by the data ring of `capacity` bytes (a power of two). Every field
@@ -13,6 +13,11 @@
 //! Release, by the creator (Acquire on open, see `segment.rs`). A reader
 //! accepts an equal major and any minor: minor versions only give meaning to
 //! bytes that are zero in older segments.
+//!
+//! - 1.0: identity, tail, head, flusher, space, counters, batch.
+//! - 1.1: the loss counters `repairs`, `lost_bytes` and `at_risk`; what the
+//!   flusher has reported so far (`reported`), so that a restarted flusher
+//!   tells each loss once; and the producer registry (`producers`).
 
 use crate::sync::{AtomicU32, AtomicU64};
 
@@ -23,7 +28,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
 pub const VERSION_MAJOR: u32 = 1;
 /// Layout minor version: any minor of the same major is accepted, since a
 /// minor only gives meaning to bytes that older segments leave zero.
-pub const VERSION_MINOR: u32 = 0;
+pub const VERSION_MINOR: u32 = 1;
 /// The packed version as stored in [`Identity::version`].
 pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
 /// Bytes before the data ring; the ring therefore starts page-aligned.
@@ -33,8 +38,11 @@ pub const MIN_CAPACITY: u64 = 64 * 1024;
 /// Record lengths are 30-bit fields (see `record.rs`), so a padding record,
 /// always shorter than the ring, must fit in 30 bits.
 pub const MAX_CAPACITY: u64 = 1 << 30;
-/// Ring capacity in bytes when none is given (64 MiB).
-pub const DEFAULT_CAPACITY: u64 = 64 << 20;
+/// Ring capacity in bytes when none is given (8 MiB): several segments, one
+/// per log file, fit in a container's default 64 MiB `/dev/shm`, and at
+/// ~100-byte records it holds ~60,000 records, a few milliseconds of the
+/// flusher's work.
+pub const DEFAULT_CAPACITY: u64 = 8 << 20;
 /// Longest record in bytes, header included, when none is given (1 MiB),
 /// lowered to a quarter of the capacity for smaller rings.
 pub const DEFAULT_MAX_RECORD: u64 = 1 << 20;
@@ -109,6 +117,68 @@ pub struct Counters {
     pub truncated: AtomicU64,
     /// Commits that came after the flusher had already abandoned the record.
     pub late_commits: AtomicU64,
+    /// (1.1) Times the flusher repaired the segment: inconsistent control
+    /// words reset, or a truncated object restored to its size.
+    pub repairs: AtomicU64,
+    /// (1.1) Ring bytes given up by those repairs, whose records could not
+    /// be told apart and counted one by one.
+    pub lost_bytes: AtomicU64,
+    /// (1.1) Records written into a log file that had been moved away while
+    /// they were being written (logrotate without `delaycompress` may delete
+    /// it before they are read).
+    pub at_risk: AtomicU64,
+}
+
+impl Counters {
+    /// The loss counters by name, in report order, with their values.
+    pub fn losses(&self) -> [(&'static str, &AtomicU64); 8] {
+        [
+            ("dropped", &self.dropped),
+            ("truncated", &self.truncated),
+            ("abandoned", &self.abandoned),
+            ("corrupt", &self.corrupt),
+            ("late_commits", &self.late_commits),
+            ("repairs", &self.repairs),
+            ("lost_bytes", &self.lost_bytes),
+            ("at_risk", &self.at_risk),
+        ]
+    }
+}
+
+/// Slots in the producer registry.
+#[cfg(not(loom))]
+pub const PRODUCER_SLOTS: usize = 256;
+/// Slots in the producer registry (few under loom, which models every atomic).
+#[cfg(loom)]
+pub const PRODUCER_SLOTS: usize = 2;
+
+/// (1.1) The processes that have the segment open to write: the flusher
+/// keeps a segment that was removed or replaced until none is left, and
+/// `stat` lists them. A producer registers when it opens the segment and in
+/// a forked child at its first record, and deregisters when dropped; the
+/// flusher frees the slots of processes that died. See `registry.rs`.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct Producers {
+    /// Producers that found no free slot (the registry is then incomplete).
+    pub overflow: AtomicU64,
+    /// Reserved: zero.
+    pub _reserved: [AtomicU64; 15],
+    /// One process each: `pid << 32 | start`, where `start` is the low 32
+    /// bits of its start time in clock ticks since boot (so that a reused
+    /// pid is not taken for it); 0 when free. One word, so that taking,
+    /// leaving and freeing a slot are each a single CAS.
+    pub slots: [AtomicU64; PRODUCER_SLOTS],
+}
+
+impl Default for Producers {
+    fn default() -> Self {
+        Self {
+            overflow: AtomicU64::default(),
+            _reserved: Default::default(),
+            slots: std::array::from_fn(|_| AtomicU64::default()),
+        }
+    }
 }
 
 /// The flusher's in-flight batch, for crash recovery (positions, file identity).
@@ -154,6 +224,10 @@ pub struct SegmentHeader {
     pub counters: Counters,
     /// The flusher's batch in flight, for crash recovery.
     pub batch: PendingBatch,
+    /// (1.1) The loss counters' values the flushers have reported so far.
+    pub reported: Counters,
+    /// (1.1) The processes registered as producers.
+    pub producers: Producers,
 }
 
 #[cfg(not(loom))]
@@ -161,7 +235,8 @@ const _: () = {
     use core::mem::{align_of, offset_of, size_of};
     assert!(size_of::<AtomicU64>() == 8 && align_of::<AtomicU64>() == 8);
     assert!(size_of::<SegmentHeader>() <= HEADER_SIZE);
-    assert!(size_of::<SegmentHeader>() == 7 * 128);
+    assert!(size_of::<Counters>() == 128);
+    assert!(size_of::<SegmentHeader>() == 8 * 128 + 128 + PRODUCER_SLOTS * 8);
     assert!(align_of::<SegmentHeader>() == 128);
     assert!(offset_of!(SegmentHeader, identity) == 0);
     assert!(offset_of!(Identity, version) == 8);
@@ -173,6 +248,11 @@ const _: () = {
     assert!(offset_of!(SegmentHeader, space) == 512);
     assert!(offset_of!(SegmentHeader, counters) == 640);
     assert!(offset_of!(SegmentHeader, batch) == 768);
+    assert!(offset_of!(Counters, late_commits) == 40);
+    assert!(offset_of!(Counters, at_risk) == 64);
+    assert!(offset_of!(SegmentHeader, reported) == 896);
+    assert!(offset_of!(SegmentHeader, producers) == 1024);
+    assert!(offset_of!(Producers, slots) == 128);
     assert!(HEADER_SIZE % 4096 == 0);
     assert!(MAX_CAPACITY <= 1 << 30);
 };

@@ -8,9 +8,13 @@ pub mod codec;
 pub mod layout;
 pub mod record;
 pub mod region;
+#[cfg(not(loom))]
+pub mod registry;
 pub mod ring;
 #[cfg(not(loom))]
 pub mod segment;
+#[cfg(not(loom))]
+pub mod sigbus;
 pub mod sync;
 #[cfg(not(loom))]
 pub mod wait;
@@ -18,12 +22,13 @@ pub mod wait;
 pub use layout::SegmentHeader;
 pub use region::{HeapRegion, RawRegion, Region};
 pub use ring::{
-    Claim, ClaimError, Consumer, Corruption, LateCommit, RecordRef, Reserved, Ring, Stamp, Stop,
+    Claim, ClaimError, Consumer, Corruption, LateCommit, RecordRef, Repair, Reserved, Ring, Stamp,
+    Stop,
 };
 #[cfg(not(loom))]
 pub use segment::{
     LockError, MappedHeader, MappedRegion, OpenError, Segment, SegmentConsumer, SegmentOptions,
-    SharedRing,
+    SharedRing, SigbusGuard,
 };
 
 /// Realtime clock in ns since the Unix epoch (glibc's vDSO path, no syscall;

@@ -30,6 +30,10 @@
 //!   `[head, tail)` exactly.
 //! - Only the producer holding a [`Claim`] writes that record's bytes, until
 //!   it commits; only the consumer touches committed bytes afterwards.
+//! - A process that can write the segment can break all of this; the
+//!   consumer detects clobbered `head`/`tail` ([`Consumer::control_words_broken`])
+//!   and restores the invariants ([`Consumer::repair`]), and every scan is
+//!   bounded by `head + capacity`, never by `tail` alone.
 //!
 //! # Memory-ordering contract (each Release names its Acquire)
 //! - (R1) producer: words 1..3, then word 0 = `Claimed` with **Release** ->
@@ -41,10 +45,13 @@
 //!   (A4) producer's `head` load (**SeqCst**) in `try_reserve`, before it writes
 //!   into the freed bytes. A head value passed between threads of one
 //!   process through `head_cache` is stored Release and loaded Acquire (A4').
-//! - `tail` is CASed Relaxed: it only hands out positions (atomicity of the
-//!   RMW is all that is needed); no data is published through it. The
-//!   consumer's Acquire load of `tail` happens after (A1), which orders it
-//!   after the claim of every record it has seen.
+//! - `tail` hands out positions: its CAS needs atomicity, and publishes no
+//!   data in normal operation. The consumer's Acquire load of `tail` happens
+//!   after (A1), which orders it after the claim of every record it has
+//!   seen. One exception: (R5) after repairing clobbered control words, the
+//!   consumer zeroes the free space and then stores `tail` (**SeqCst**) ->
+//!   (A5) the producer's tail CAS succeeds with **Acquire**, so the zeroing
+//!   happens-before its writes there.
 //! - Sleep/wake (in `wait.rs`) are Dekker pairs on top, tagged (D1) and (D2)
 //!   there: commit CAS (SeqCst) then load `flusher.sleeping` (SeqCst), against
 //!   the flusher's store of `sleeping` (SeqCst) then load of word 0 (SeqCst);
@@ -221,10 +228,12 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
                 refreshed = true;
                 continue;
             }
+            // (A5) Acquire on success: pairs with the tail store after a
+            // repair (R5). Free on x86, where every load is an acquire.
             match self.header.tail.0.compare_exchange_weak(
                 tail,
                 tail + padding + aligned,
-                Ordering::Relaxed,
+                Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => break padding,
@@ -306,6 +315,18 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
         }
     }
 
+    /// Whether `head` and `tail` contradict the invariants (`head <= tail
+    /// <= head + capacity`, both 8-aligned): a process that can write the
+    /// segment clobbered them. A producer that finds the ring full checks
+    /// this and drops at once instead of waiting for space that cannot come
+    /// until the flusher has repaired them. Both loads are racy, which is
+    /// fine for a hint.
+    pub fn control_words_inconsistent(&self) -> bool {
+        let head = self.header.head.0.load(Ordering::Relaxed);
+        let tail = self.header.tail.0.load(Ordering::Relaxed);
+        inconsistent(head, tail, self.capacity)
+    }
+
     /// Bytes claimed but not yet released by the consumer.
     pub fn used(&self) -> u64 {
         let head = self.header.head.0.load(Ordering::Acquire);
@@ -355,6 +376,25 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
             tail: head,
         }
     }
+}
+
+/// Whether a `head` and `tail` pair breaks the invariants.
+fn inconsistent(head: u64, tail: u64, capacity: u64) -> bool {
+    tail < head || tail - head > capacity || head % record::ALIGN != 0 || tail % record::ALIGN != 0
+}
+
+/// What [`Consumer::repair`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repair {
+    /// The shared `head` found (the consumer's own is the true one).
+    pub head_found: u64,
+    /// The shared `tail` found.
+    pub tail_found: u64,
+    /// The new tail: the end of the valid records after the read position.
+    pub tail_set: u64,
+    /// Non-zero bytes beyond the new tail, given up: records written at
+    /// positions the ring cannot account for.
+    pub lost_bytes: u64,
 }
 
 /// Who wrote a record and when: header words 2 and 3.
@@ -589,7 +629,9 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
     /// `None` when no valid header follows yet (the caller retries later).
     /// The skipped bytes are zeroed by the next release.
     pub fn skip_corrupt(&mut self) -> Option<u64> {
-        let tail = self.tail();
+        // Never past head + capacity, whatever `tail` says: a clobbered tail
+        // must not make this scan 2^60 positions.
+        let tail = self.tail().min(self.head + self.ring.capacity);
         let mut q = self.pos + record::ALIGN;
         while q < tail {
             if matches!(self.check(q), Ok(Some(_))) {
@@ -634,7 +676,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
     /// or `tail` itself, and skip there if every byte in between is still
     /// zero (so no writer has started on it). Returns the bytes skipped.
     pub fn abandon_unwritten(&mut self) -> Option<u64> {
-        let tail = self.tail();
+        let tail = self.tail().min(self.head + self.ring.capacity);
         if tail <= self.pos {
             return None;
         }
@@ -652,6 +694,75 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
         let skipped = q - self.pos;
         self.pos = q;
         Some(skipped)
+    }
+
+    /// Whether the shared control words contradict this consumer's own
+    /// head or the ring's invariants (see [`Ring::control_words_inconsistent`]).
+    pub fn control_words_broken(&self) -> bool {
+        let shared_head = self.ring.header.head.0.load(Ordering::Relaxed);
+        let tail = self.ring.header.tail.0.load(Ordering::Relaxed);
+        shared_head != self.head || inconsistent(self.head, tail, self.ring.capacity)
+    }
+
+    /// Repair clobbered control words: put this consumer's head back, fence
+    /// producers off (a tail of head + 2 x capacity makes every claim fail
+    /// as full, and producers drop at once on inconsistent words), find the
+    /// end of the valid records from the read position, zero everything
+    /// beyond it, and set the tail there. Records already valid are kept
+    /// and drained as usual; what lay beyond is counted in bytes.
+    ///
+    /// A producer that claimed space at a clobbered position before the
+    /// fence may still write into the zeroed range; its commit then fails
+    /// (counted as a late commit).
+    pub fn repair(&mut self) -> Repair {
+        let cap = self.ring.capacity;
+        let head_found = self.ring.header.head.0.load(Ordering::Relaxed);
+        // (R4 again) the true head, so producers compute free space from it.
+        self.ring.header.head.0.store(self.head, Ordering::SeqCst);
+        let fence = self.head + 2 * cap;
+        let tail_found = self.ring.header.tail.0.swap(fence, Ordering::SeqCst);
+        self.tail = fence;
+        let valid_end = self.valid_end();
+        let mut lost_bytes = 0;
+        let mut q = valid_end;
+        while q < self.head + cap {
+            let off = self.ring.offset(q);
+            let n = (self.head + cap - q).min(cap - off as u64);
+            for w in (off..off + n as usize).step_by(8) {
+                if self.ring.region.word(w).load(Ordering::Relaxed) != 0 {
+                    lost_bytes += 8;
+                }
+            }
+            // SAFETY: [valid_end, head + capacity) lies beyond every record
+            // this consumer will read, and producers are fenced off from it.
+            unsafe { self.ring.region.zero(off, n as usize) };
+            q += n;
+        }
+        // (R5) SeqCst (includes Release): pairs with the Acquire of the
+        // producers' tail CAS (A5); the zeroing happens-before their writes.
+        self.ring.header.tail.0.store(valid_end, Ordering::SeqCst);
+        self.tail = valid_end;
+        Repair {
+            head_found,
+            tail_found,
+            tail_set: valid_end,
+            lost_bytes,
+        }
+    }
+
+    /// The position after the last record that validates, walking from the
+    /// read position without going past head + capacity.
+    fn valid_end(&mut self) -> u64 {
+        let limit = self.head + self.ring.capacity;
+        let mut q = self.pos;
+        while q < limit {
+            match self.check(q) {
+                Ok(Some((len, State::Padding))) => q += len,
+                Ok(Some((len, _))) => q += record::align(len),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        q.min(limit)
     }
 
     /// Forget what was read since the last release, to read it again.

@@ -11,7 +11,7 @@
 
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use rustix::shm;
 use crate::layout::{self, SegmentHeader, HEADER_SIZE};
 use crate::region::{RawRegion, Region};
 use crate::ring::{Consumer, Ring};
+use crate::sigbus;
 use crate::sync::Ordering;
 
 /// How to open or create a segment.
@@ -125,6 +126,15 @@ pub enum OpenError {
         /// Which field, and why it is wrong.
         reason: String,
     },
+    /// `/dev/shm` has not enough room left for a new segment.
+    NoRoom {
+        /// The segment's name.
+        name: String,
+        /// Bytes it needs (header and ring).
+        needed: u64,
+        /// Bytes free in `/dev/shm`.
+        free: u64,
+    },
     /// The segment exists with another capacity than required.
     CapacityMismatch {
         /// The segment's name.
@@ -179,6 +189,10 @@ impl std::fmt::Display for OpenError {
             OpenError::BadHeader { name, reason } => {
                 write!(f, "segment {name} has a corrupt header: {reason}")
             }
+            OpenError::NoRoom { name, needed, free } => write!(
+                f,
+                "not enough room in /dev/shm for segment {name}: it needs {needed} bytes and {free} are free; use a smaller ring (the flusher's --size, e.g. --size 4M; a producer's capacity) or give /dev/shm more room (docker run --shm-size)"
+            ),
             OpenError::CapacityMismatch {
                 name,
                 existing,
@@ -365,17 +379,21 @@ impl Segment {
         rustix::fs::ftruncate(&fd, size).map_err(|e| fail("ftruncate", e.into()))?;
         // Allocate every page now: a full /dev/shm is an error here instead
         // of SIGBUS in a producer later.
-        rustix::fs::fallocate(&fd, rustix::fs::FallocateFlags::empty(), 0, size).map_err(|e| {
-            let e: io::Error = e.into();
-            let source = match e.raw_os_error() {
-                Some(libc::ENOSPC) => io::Error::new(
-                    e.kind(),
-                    format!("not enough room in /dev/shm for {size} bytes (use a smaller size)"),
-                ),
-                _ => e,
-            };
-            fail("fallocate", source)
-        })?;
+        match rustix::fs::fallocate(&fd, rustix::fs::FallocateFlags::empty(), 0, size) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::NOSPC) => {
+                let _ = shm::unlink(name);
+                let free = rustix::fs::statvfs("/dev/shm")
+                    .map(|v| v.f_bavail * v.f_frsize)
+                    .unwrap_or(0);
+                return Err(OpenError::NoRoom {
+                    name: name.into(),
+                    needed: size,
+                    free,
+                });
+            }
+            Err(e) => return Err(fail("fallocate", e.into())),
+        }
         let map = map(&fd, size).map_err(|e| fail("mmap", e))?;
         if opts.prefault {
             prefault(&map);
@@ -484,6 +502,22 @@ impl Segment {
         self.mapping.fd.as_fd()
     }
 
+    /// Watch this segment's mapping for SIGBUS (see [`crate::sigbus`]): a
+    /// truncation of the object under this process is repaired instead of
+    /// killing it. The guard keeps the mapping alive.
+    pub fn watch_sigbus(&self) -> SigbusGuard {
+        let map = &self.mapping.map;
+        let fd = self.mapping.fd.as_raw_fd();
+        // SAFETY: the guard holds the mapping (and its descriptor) and drops
+        // its slot before it.
+        let guard =
+            unsafe { sigbus::Guard::watch(map.as_mut_ptr(), map.len(), fd, self.expected_size()) };
+        SigbusGuard {
+            guard,
+            _mapping: self.mapping.clone(),
+        }
+    }
+
     /// The segment's control words.
     pub fn header(&self) -> &SegmentHeader {
         // SAFETY: the mapping is page-aligned, at least HEADER_SIZE bytes and
@@ -590,6 +624,75 @@ impl Segment {
     /// When `shm_unlink` fails, e.g. `NotFound` when no segment has the name.
     pub fn unlink(name: &str) -> io::Result<()> {
         Ok(shm::unlink(name)?)
+    }
+
+    /// Whether the segment's name still leads to this object: `false` once
+    /// it was removed (`rm /dev/shm/NAME`, systemd's RemoveIPC, a tmp
+    /// cleaner) or replaced by another object of that name.
+    ///
+    /// # Errors
+    /// When `stat` fails for another reason than a missing name.
+    pub fn still_named(&self) -> io::Result<bool> {
+        let mine = rustix::fs::fstat(&self.mapping.fd)?;
+        match rustix::fs::stat(shm_path(&self.name).as_str()) {
+            Ok(st) => Ok(st.st_dev == mine.st_dev && st.st_ino == mine.st_ino),
+            Err(rustix::io::Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The object's size in bytes now, as `fstat` reports it.
+    ///
+    /// # Errors
+    /// When `fstat` fails.
+    pub fn size(&self) -> io::Result<u64> {
+        Ok(rustix::fs::fstat(&self.mapping.fd)?.st_size as u64)
+    }
+
+    /// The size the object must have: the header and the ring.
+    pub fn expected_size(&self) -> u64 {
+        HEADER_SIZE as u64 + self.capacity
+    }
+
+    /// Give a truncated object its size back (the lost pages come back as
+    /// zeros), so that touching the mapping no longer raises SIGBUS.
+    ///
+    /// # Errors
+    /// When `ftruncate` or `fallocate` fails (no room in /dev/shm).
+    pub fn restore_size(&self) -> io::Result<()> {
+        let size = self.expected_size();
+        rustix::fs::ftruncate(&self.mapping.fd, size)?;
+        rustix::fs::fallocate(
+            &self.mapping.fd,
+            rustix::fs::FallocateFlags::empty(),
+            0,
+            size,
+        )?;
+        Ok(())
+    }
+}
+
+/// A segment's mapping watched for SIGBUS; see [`Segment::watch_sigbus`].
+pub struct SigbusGuard {
+    // Declared first: dropped (its slot cleared) before the mapping goes.
+    guard: sigbus::Guard,
+    _mapping: Arc<Mapping>,
+}
+
+impl std::fmt::Debug for SigbusGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigbusGuard")
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigbusGuard {
+    /// Whether a fault replaced the mapping with private pages (the size
+    /// could not be restored): writes through it reach no one.
+    #[inline]
+    pub fn lost(&self) -> bool {
+        self.guard.lost()
     }
 }
 
@@ -796,10 +899,7 @@ fn validate(name: &str, header: &SegmentHeader, size: u64) -> Result<u64, OpenEr
             "object is {size} bytes, its capacity says {expected}"
         )));
     }
-    let head = header.head.0.load(Ordering::Relaxed);
-    let tail = header.tail.0.load(Ordering::Relaxed);
-    if head > tail || tail - head > capacity || head % 8 != 0 || tail % 8 != 0 {
-        return Err(bad(format!("head {head} and tail {tail} are inconsistent")));
-    }
+    // Inconsistent head and tail are not refused: the flusher repairs them
+    // (Consumer::repair), and producers drop at once meanwhile.
     Ok(capacity)
 }

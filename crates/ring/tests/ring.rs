@@ -247,3 +247,65 @@ fn a_claim_that_needs_padding_at_the_wrap_counts_the_padding_as_used() {
         .collect();
     assert_eq!(out, expected, "every unread record intact, in order");
 }
+
+#[test]
+fn clobbered_control_words_are_repaired_keeping_the_valid_records() {
+    for garbage_tail in [0x7fff_ffff_ffff_f000u64, 0, 12] {
+        // Two laps in: head and tail at 2048.
+        let cap = 1024;
+        let h = header(256, 2 * cap);
+        let ring = Ring::new(&h, HeapRegion::new(cap));
+        let cache = AtomicU64::new(2 * cap);
+        for i in 1..=3u8 {
+            write(&ring, &cache, &[i; 24]).unwrap();
+        }
+        h.tail.0.store(garbage_tail, Ordering::Relaxed);
+        assert!(ring.control_words_inconsistent());
+        // SAFETY: one consumer at a time in this test.
+        let mut c = unsafe { ring.consumer() };
+        assert!(c.control_words_broken());
+        let repair = c.repair();
+        assert_eq!(repair.tail_found, garbage_tail);
+        assert_eq!(
+            repair.tail_set,
+            2 * cap + 3 * 56,
+            "the valid records are kept"
+        );
+        assert_eq!(repair.lost_bytes, 0);
+        assert!(!c.control_words_broken() && !ring.control_words_inconsistent());
+        // Producers carry on from the new tail.
+        write(&ring, &cache, &[4; 24]).unwrap();
+        let mut seen = Vec::new();
+        assert_eq!(
+            c.drain(u64::MAX, |r| {
+                seen.push(r.payload[0]);
+                true
+            }),
+            Stop::Empty
+        );
+        c.release();
+        assert_eq!(seen, [1, 2, 3, 4], "tail {garbage_tail:#x}");
+    }
+}
+
+#[test]
+fn a_repair_counts_what_lies_beyond_the_valid_records() {
+    let cap = 1024;
+    let h = header(256, 0);
+    let ring = Ring::new(&h, HeapRegion::new(cap));
+    let cache = AtomicU64::new(0);
+    write(&ring, &cache, &[1; 24]).unwrap();
+    // A writer that took a clobbered tail of 512 wrote a record there.
+    h.tail.0.store(512, Ordering::Relaxed);
+    write(&ring, &cache, &[2; 24]).unwrap();
+    h.tail.0.store(1, Ordering::Relaxed);
+    // SAFETY: one consumer in this test.
+    let mut c = unsafe { ring.consumer() };
+    let repair = c.repair();
+    assert_eq!(repair.tail_set, 56);
+    assert_eq!(repair.lost_bytes, 56, "the stray record's 56 bytes");
+    assert!(
+        ring.region().word(512).load(Ordering::Relaxed) == 0,
+        "zeroed"
+    );
+}
