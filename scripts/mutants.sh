@@ -14,7 +14,7 @@ group=${1:-all}
 
 run() {
     local name=$1; shift
-    cargo mutants --no-shuffle -j 1 --minimum-test-timeout 120 \
+    cargo mutants --no-shuffle -j 1 --timeout 60 \
         --output "mutants.out-$name" "$@"
 }
 

@@ -40,12 +40,7 @@ fn worker(s: &Scratch, id: u64, count: u64, pause_us: u64) -> Child {
 
 /// Open the segment as an inspector (no creation, no prefault).
 fn inspect(s: &Scratch) -> Segment {
-    let opts = SegmentOptions {
-        create: false,
-        prefault: false,
-        ..SegmentOptions::default()
-    };
-    Segment::open(&s.shm, &opts).unwrap()
+    Segment::open(&s.shm, &SegmentOptions::inspect()).unwrap()
 }
 
 /// (worker, seq) occurrences across `files` (plain or gzip).

@@ -61,7 +61,10 @@ fn writable_by_others_is_refused_unless_configured() {
     make_segment(&s);
     std::fs::set_permissions(s.shm_file(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let err = flusher_error(&s, &[]).expect("refused");
-    assert!(err.contains("group- or world-writable (mode 666)"), "{err}");
+    assert!(
+        err.contains("writable by group or others (mode 666)"),
+        "{err}"
+    );
     assert_eq!(flusher_error(&s, &["--mode", "666"]), None);
 }
 

@@ -398,7 +398,6 @@ fn file_mode_of_created_and_rotated_files() {
 /// The segment's `--mode` is set exactly whatever the umask (segment.rs
 /// fchmods it); `--file-mode` should be too.
 #[test]
-#[ignore = "bug: --file-mode is cut by the umask (umask 077 turns 640 into 600), unlike --mode, which is set exactly"]
 fn file_mode_is_exact_under_a_strict_umask() {
     let (at_start, after_rotation, _) = file_modes("640", 0o077);
     assert_eq!((at_start.as_str(), after_rotation.as_str()), ("640", "640"));

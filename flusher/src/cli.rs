@@ -24,6 +24,9 @@ pub enum Command {
     Pipe(PipeArgs),
     /// Show a segment's capacity, fill, flusher liveness and counters.
     Stat(StatArgs),
+    /// Remove a segment (refused while a flusher or producers use it, or
+    /// it holds unwritten records, unless --force).
+    Rm(RmArgs),
     /// Start a flusher and 8 workers in a temp dir and check nothing is lost.
     Demo(DemoArgs),
     /// Measure end-to-end throughput and producer latency on this machine.
@@ -178,6 +181,17 @@ pub struct StatArgs {
     /// textfile collector).
     #[arg(long)]
     pub prometheus: bool,
+}
+
+/// Arguments of `ringflush rm`.
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Shared-memory name, e.g. /applog (/dev/shm/applog).
+    #[arg(long)]
+    pub shm: String,
+    /// Remove it even while used or holding unwritten records.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `ringflush demo`.

@@ -1,65 +1,139 @@
 //! Compression of rotated files: gzip to `X.gz.tmp`, synced, then renamed
 //! to `X.gz`, so a half-written archive never looks complete; the original
-//! is removed only after that.
+//! is removed only after that. The archive gets the original's mode and
+//! owner, and a symlink is never read or written through.
 
-use std::fs::{self, File};
 use std::io::{self, BufWriter};
-use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::paths::name_with;
+use crate::logdir::LogDir;
+use crate::paths::{name_with, numbered};
+use crate::retire::{dated_backups, Naming, RetireConfig};
 
-/// Compress `path` to `path.gz` through `path.gz.tmp`; remove `path`.
-pub fn gzip(path: &Path) -> io::Result<PathBuf> {
-    let tmp = name_with(path, ".gz.tmp");
-    let done = name_with(path, ".gz");
+/// Compress `name` to `name.gz` through `name.gz.tmp`; remove `name`.
+/// Returns the archive's name.
+///
+/// # Errors
+/// When reading, writing, syncing or renaming fails (then no `.gz.tmp` is
+/// left behind and the original stays), or `name` is not a regular file.
+pub fn gzip(dir: &LogDir, name: &str) -> io::Result<String> {
+    let tmp = name_with(name, ".gz.tmp");
+    let done = name_with(name, ".gz");
     let result = (|| {
-        let mut input = File::open(path)?;
-        let out = File::create(&tmp)?;
+        let (mut input, info) = dir.open_read(name)?;
+        let out = dir.create_like(&tmp, info.mode, info.uid, info.gid)?;
         let mut enc = GzEncoder::new(BufWriter::new(out), Compression::default());
         io::copy(&mut input, &mut enc)?;
         let out = enc.finish()?.into_inner().map_err(|e| e.into_error())?;
         out.sync_all()?;
-        fs::rename(&tmp, &done)?;
-        fs::remove_file(path)
+        dir.rename(&tmp, &done)?;
+        dir.remove(name)
     })();
     if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
+        let _ = dir.remove(&tmp);
         return Err(io::Error::new(
             e.kind(),
-            format!("compressing {}: {e}", path.display()),
+            format!("compressing {}: {e}", dir.join(name).display()),
         ));
     }
     Ok(done)
 }
 
+/// The backups, newest first, each as its plain and compressed names.
+fn backups_newest_first(cfg: &RetireConfig) -> io::Result<Vec<(String, String)>> {
+    let with_gz = |plain: String| {
+        let gz = name_with(&plain, ".gz");
+        (plain, gz)
+    };
+    Ok(match cfg.naming {
+        Naming::Numbered => (1..)
+            .map(|n| with_gz(numbered(&cfg.base, n)))
+            .take_while(|(plain, gz)| cfg.dir.exists(plain) || cfg.dir.exists(gz))
+            .collect(),
+        Naming::Dated(timed) => {
+            let mut all = dated_backups(&cfg.dir, &cfg.base, &timed)?;
+            all.reverse();
+            all.into_iter()
+                .map(|(_, names)| {
+                    let plain = names.iter().find(|n| !n.ends_with(".gz"));
+                    let plain = plain
+                        .cloned()
+                        .unwrap_or_else(|| names[0].trim_end_matches(".gz").to_string());
+                    with_gz(plain)
+                })
+                .collect()
+        }
+    })
+}
+
+/// Compress every backup but the newest `compress_delay`; remove a plain
+/// file whose archive exists (complete: archives are renamed into place
+/// only once written). Returns the archives made.
+pub fn compress_due(cfg: &RetireConfig) -> io::Result<Vec<String>> {
+    let mut made = Vec::new();
+    for (plain, gz) in backups_newest_first(cfg)?
+        .into_iter()
+        .skip(cfg.compress_delay)
+    {
+        if !cfg.dir.exists(&plain) {
+            continue;
+        }
+        if cfg.dir.exists(&gz) {
+            cfg.dir.remove(&plain)?;
+        } else {
+            made.push(gzip(&cfg.dir, &plain)?);
+        }
+    }
+    Ok(made)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_failed_compression_leaves_no_partial_archive_and_keeps_the_original() {
-        let dir = tempfile::tempdir().unwrap();
-        let rotated = dir.path().join("app.log.1");
-        fs::write(&rotated, "precious\n".repeat(1000)).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = LogDir::open(tmp.path()).unwrap();
+        fs::write(tmp.path().join("app.log.1"), "precious\n".repeat(1000)).unwrap();
         // The final name is taken by a directory: the rename fails after
         // the whole `.gz.tmp` was written.
-        fs::create_dir(dir.path().join("app.log.1.gz")).unwrap();
-        assert!(gzip(&rotated).is_err());
-        assert!(!dir.path().join("app.log.1.gz.tmp").exists());
+        fs::create_dir(tmp.path().join("app.log.1.gz")).unwrap();
+        assert!(gzip(&dir, "app.log.1").is_err());
+        assert!(!tmp.path().join("app.log.1.gz.tmp").exists());
         assert_eq!(
-            fs::read_to_string(&rotated).unwrap(),
+            fs::read_to_string(tmp.path().join("app.log.1")).unwrap(),
             "precious\n".repeat(1000)
         );
     }
 
     #[test]
     fn a_missing_file_is_an_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = gzip(&dir.path().join("app.log.gone")).unwrap_err();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = LogDir::open(tmp.path()).unwrap();
+        let e = gzip(&dir, "app.log.gone").unwrap_err();
         assert!(e.to_string().contains("app.log.gone"), "{e}");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_archive_keeps_the_mode_and_a_symlink_is_not_compressed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = LogDir::open(tmp.path()).unwrap();
+        let rotated = tmp.path().join("app.log.1");
+        fs::write(&rotated, "x\n").unwrap();
+        fs::set_permissions(&rotated, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(gzip(&dir, "app.log.1").unwrap(), "app.log.1.gz");
+        let meta = fs::metadata(tmp.path().join("app.log.1.gz")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        fs::write(tmp.path().join("secret"), "secret\n").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("secret"), tmp.path().join("app.log.2"))
+            .unwrap();
+        assert!(gzip(&dir, "app.log.2").is_err());
+        assert!(!tmp.path().join("app.log.2.gz").exists());
     }
 }

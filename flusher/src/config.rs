@@ -8,7 +8,7 @@ use ringflush_format::FormatSpec;
 use ringflush_rotation::{Timed, When};
 
 use crate::cli::{Compress, FlusherArgs};
-use crate::output::RotationConfig;
+use ringflush_rotation::Timed as TimedPolicy;
 
 /// Everything the flusher needs to run, checked.
 #[derive(Debug, Clone)]
@@ -81,6 +81,7 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
             max_bytes: a.max_bytes,
             backup_count: a.backup_count,
             gzip: a.compress == Compress::Gzip,
+            compress_delay: 0,
             post_rotate: a.post_rotate.clone(),
             file_mode: a.file_mode,
         },
@@ -112,4 +113,24 @@ pub fn group_id(group: &str) -> Result<u32> {
         bail!("unknown group {group:?}");
     }
     Ok(grp.gr_gid)
+}
+
+/// Rotation settings.
+#[derive(Debug, Clone, Default)]
+pub struct RotationConfig {
+    /// Timed rotation (`--when`), which also names rotated files by date;
+    /// without it they are numbered.
+    pub timed: Option<TimedPolicy>,
+    /// Roll when the next record would take the file to this size.
+    pub max_bytes: Option<u64>,
+    /// Rotated files to keep; 0 keeps all.
+    pub backup_count: usize,
+    /// Gzip rotated files in the background.
+    pub gzip: bool,
+    /// The newest rotated files left uncompressed.
+    pub compress_delay: usize,
+    /// Shell command run after each rotation with the rotated file as `$1`.
+    pub post_rotate: Option<String>,
+    /// Permission bits of new log files.
+    pub file_mode: u32,
 }

@@ -19,42 +19,45 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ringflush_format::Formatter;
-use ringflush_ring::{wait, Corruption, Stamp, Stop};
+use ringflush_ring::{wait, Stop};
 
 use crate::batch::{Batch, Filled};
 use crate::config::FlusherConfig;
 use crate::fault::Faults;
 use crate::health::WriteHealth;
-use crate::liveness::writer_alive;
+use crate::notify::Notifier;
 use crate::now::{Interval, Now};
 use crate::output::{Due, Output};
-use crate::recovery::{self, Recovered};
+use crate::recovery;
 use crate::report::{chain, Audience, Reporter};
 pub use crate::signals::Signals;
-use crate::source::{Damage, Source};
-use crate::stuck::{verdict, Verdict};
+use crate::source::Source;
 
-/// Sleep while stuck on a record, between checks of its writer.
-const IDLE_SLEEP: Duration = Duration::from_millis(10);
-/// While records came recently, poll this often instead of asking producers
-/// for a wake-up: no producer call pays a futex syscall during busy periods,
-/// and a record still reaches write(2) within a few milliseconds. The flusher
-/// does not spin: reading the lines producers are writing would pull them
-/// away from the producers' core, costing each log call a cache-line transfer.
-pub(crate) const POLL: Duration = Duration::from_millis(1);
-/// After this long without records, sleep until a producer wakes us.
-const DEEP_IDLE_AFTER: Duration = Duration::from_secs(1);
-/// Longest deep sleep: heartbeat and reports still run.
-const DEEP_SLEEP: Duration = Duration::from_millis(250);
 /// How often losses are reported and the file is checked for moves.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// On SIGTERM, give up a write that keeps failing after this long.
 const GIVE_UP_WRITING_AFTER: Duration = Duration::from_secs(5);
 
 /// Run the flusher until SIGTERM/SIGINT. Returns the records written.
+///
+/// The format and the log file are checked before the segment is opened,
+/// so a bad `--format`, `--datefmt` or `--file` leaves no segment behind.
 pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
-    let source = Source::open(cfg)?;
-    Flusher::start(cfg, signals, source)?.run()
+    let now = Now::read();
+    let formatter = Formatter::new(&cfg.format, now.unix_ns)?;
+    let existed = cfg.file.symlink_metadata().is_ok();
+    let out = Output::open(&cfg.file, cfg.rotation.clone(), now.unix_secs())?;
+    let source = match Source::open(cfg) {
+        Ok(source) => source,
+        Err(e) => {
+            // Nor an empty log file, if this run created it.
+            if !existed && out.size() == 0 {
+                let _ = std::fs::remove_file(&cfg.file);
+            }
+            return Err(e);
+        }
+    };
+    Flusher::start(cfg, signals, source, out, formatter)?.run()
 }
 
 /// What the loop does after writing.
@@ -67,8 +70,10 @@ enum Write {
 
 /// Whether the loop goes on.
 #[derive(PartialEq, Eq)]
-enum Next {
+pub(crate) enum Next {
+    /// Turn again.
     Continue,
+    /// Leave the loop.
     Stop,
 }
 
@@ -86,20 +91,27 @@ pub(crate) struct Flusher<'a> {
     pub(crate) reporter: Reporter,
     pub(crate) reports: Interval,
     /// When the last records were drained: polling gives way to sleeping.
-    last_record: Instant,
+    pub(crate) last_record: Instant,
     fault: Faults,
     total: u64,
+    pub(crate) notifier: Notifier,
+    /// Whether STOPPING=1 was sent.
+    stopping_said: bool,
 }
 
 impl<'a> Flusher<'a> {
-    /// Open the log file and finish or undo the batch a killed flusher left.
-    fn start(cfg: &'a FlusherConfig, signals: &'a Signals, source: Source) -> Result<Self> {
+    /// Finish or undo the batch a killed flusher left.
+    fn start(
+        cfg: &'a FlusherConfig,
+        signals: &'a Signals,
+        source: Source,
+        out: Output,
+        formatter: Formatter,
+    ) -> Result<Self> {
         let now = Now::read();
         let mut reporter = Reporter::default();
-        let formatter = Formatter::new(&cfg.format, now.unix_ns)?;
-        let out = Output::open(&cfg.file, cfg.rotation.clone(), now.unix_secs())?;
-        let (name, mib) = (source.name(), source.capacity() >> 20);
-        let file = cfg.file.display();
+        let (name, mib) = (source.name().to_string(), source.capacity() >> 20);
+        let file = cfg.file.display().to_string();
         reporter.say(
             Audience::Operator,
             format_args!("flushing {name} ({mib} MiB ring) to {file}"),
@@ -118,8 +130,13 @@ impl<'a> Flusher<'a> {
             last_record: now.mono,
             fault: Faults::from_env(),
             total: 0,
+            notifier: Notifier::from_env(),
+            stopping_said: false,
         };
         f.recover()?;
+        f.out.resume_unfinished()?;
+        let status = format!("flushing {name} to {file}");
+        f.notifier.ready(&status);
         Ok(f)
     }
 
@@ -128,6 +145,10 @@ impl<'a> Flusher<'a> {
         loop {
             let now = Now::read();
             let terminating = self.signals.terminate.load(Ordering::Relaxed);
+            if terminating && !self.stopping_said {
+                self.notifier.stopping();
+                self.stopping_said = true;
+            }
             self.upkeep(now);
             let filled = self.fill_batch(now);
             if let Write::Retry(backoff) = self.write_batch(now, terminating)? {
@@ -162,23 +183,9 @@ impl<'a> Flusher<'a> {
             recovery::recover(self.sources[0].consumer(), &mut self.out).with_context(|| {
                 format!("recovering the last batch in {}", self.out.path().display())
             })?;
-        let path = self.out.path().display();
-        let message = match found {
-            Recovered::Nothing | Recovered::Unwritten => return Ok(()),
-            Recovered::Skipped { bytes } => format!(
-                "the previous flusher died after writing its last batch ({bytes} bytes); not writing it again"
-            ),
-            Recovered::Truncated { removed } => format!(
-                "the previous flusher died mid-batch; removed its {removed} partial bytes and writing the batch again"
-            ),
-            Recovered::FileChanged => format!(
-                "the previous flusher died mid-batch and {path} has changed since; its last batch may appear twice"
-            ),
-            Recovered::FileShrank { before, now } => format!(
-                "the previous flusher died mid-batch and {path} shrank from {before} to {now} bytes since (copytruncate?); its last batch is written again and may appear twice"
-            ),
-        };
-        self.reporter.say(Audience::Log, message);
+        if let Some(message) = found.message(self.out.path()) {
+            self.reporter.say(Audience::Log, message);
+        }
         Ok(())
     }
 
@@ -307,79 +314,6 @@ impl<'a> Flusher<'a> {
             let e = chain(&e);
             let message = format_args!("rotation failed: {e}; will retry at the next rollover");
             self.reporter.say(Audience::Operator, message);
-        }
-    }
-
-    /// Nothing was drained. With every source empty: stop if asked to, else
-    /// wait for records. Else a record blocks the read position: give it up
-    /// if [`verdict`] says so, else wait for its writer (or stop, leaving it
-    /// in the ring, if asked to).
-    fn unstick_or_idle(&mut self, stop: Stop, now: Now, terminating: bool) -> Next {
-        let source = &mut self.sources[self.turn];
-        if source.is_empty() {
-            source.stuck.clear();
-            if self.sources.iter_mut().any(|s| !s.is_empty()) {
-                return Next::Continue;
-            }
-            if terminating {
-                return Next::Stop;
-            }
-            self.idle(now);
-            return Next::Continue;
-        }
-        let pos = source.consumer().position();
-        if stop == Stop::Corrupt(Corruption::BeyondTail) {
-            // Valid records beyond the tail: the tail was moved back.
-            let damage = Damage::ControlWords(source.consumer().repair());
-            self.count_damage(self.turn, damage);
-            return Next::Continue;
-        }
-        let stall = source.stuck.observe(pos, now.mono);
-        let alive = |stamp: &Stamp| writer_alive(stamp.pid, source.realtime_ns(stamp));
-        let verdict = verdict(stop, stall, self.cfg.unblock_timeout, alive);
-        if self.give_up(verdict, pos) {
-            self.source().stuck.clear();
-            return Next::Continue;
-        }
-        if terminating {
-            let message = format_args!(
-                "stopping with an uncommitted record at position {pos}; it stays in the ring"
-            );
-            self.reporter.say(Audience::Operator, message);
-            return Next::Stop;
-        }
-        if self.sources.len() > 1 {
-            std::thread::sleep(POLL);
-        } else {
-            self.source().sleep(IDLE_SLEEP);
-        }
-        Next::Continue
-    }
-
-    /// Carry out `verdict` on the record at `pos`, counting and reporting
-    /// what it gave up. Returns whether the read position moved.
-    fn give_up(&mut self, verdict: Verdict, pos: u64) -> bool {
-        let source = self.source();
-        let Some(message) = verdict.apply(source.consumer(), pos) else {
-            return false;
-        };
-        let counters = &source.header().counters;
-        match verdict {
-            Verdict::SkipCorrupt { .. } => counters.corrupt.fetch_add(1, Ordering::Relaxed),
-            _ => counters.abandoned.fetch_add(1, Ordering::Relaxed),
-        };
-        self.reporter.say(Audience::Operator, message);
-        true
-    }
-
-    /// Wait for the next record: poll while records came recently (or while
-    /// several segments are drained: a futex waits on one), then sleep
-    /// until a producer wakes us.
-    fn idle(&mut self, now: Now) {
-        if now.mono - self.last_record < DEEP_IDLE_AFTER || self.sources.len() > 1 {
-            std::thread::sleep(POLL);
-        } else {
-            self.source().sleep(DEEP_SLEEP);
         }
     }
 

@@ -11,15 +11,21 @@ pub mod demo;
 pub mod fault;
 pub mod flusher;
 pub mod health;
+mod idle;
 pub mod liveness;
+pub mod logdir;
 pub mod losses;
+pub mod notify;
 pub mod now;
 pub mod output;
+pub mod output_error;
 pub mod paths;
 pub mod pipe;
+pub mod post_rotate;
 pub mod recovery;
 pub mod report;
 pub mod retire;
+pub mod rm;
 pub mod signals;
 pub mod source;
 pub mod stat;
@@ -89,6 +95,7 @@ pub fn run_cli(cli: Cli) -> Result<Exit> {
             }
             print_stdout(&text).map(|()| Exit::Ok)
         }
+        (Some(Command::Rm(a)), _) => rm::run(&a).map(|()| Exit::Ok),
         (Some(Command::Bench(a)), _) => bench::run(&a).map(|_| Exit::Ok),
         (Some(Command::Demo(a)), _) => Ok(if demo::run(&a)? {
             Exit::Ok
@@ -112,10 +119,12 @@ pub fn run_cli(cli: Cli) -> Result<Exit> {
         }
         (Some(Command::Retention(a)), _) => {
             let timed = Timed::new(When::parse(&a.when)?, 1, None, a.utc)?;
-            let excess = retire::dated_excess(&a.file, &timed, a.backup_count)?;
+            let dir = logdir::LogDir::open(a.file.parent().unwrap_or("".as_ref()))?;
+            let base = a.file.file_name().unwrap_or_default().to_string_lossy();
+            let excess = retire::dated_excess(&dir, &base, &timed, a.backup_count)?;
             let text: String = excess
                 .iter()
-                .map(|p| format!("{}\n", p.display()))
+                .map(|n| format!("{}\n", dir.join(n).display()))
                 .collect();
             print_stdout(&text).map(|()| Exit::Ok)
         }

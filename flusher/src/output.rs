@@ -6,84 +6,18 @@
 //! (`retire.rs`). A dated name that already exists gets `.1`, `.2`, ...
 //! instead of deleting or overwriting anything, and rotation never stops.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ringflush_rotation::Timed;
-
+pub use crate::config::RotationConfig;
+use crate::logdir::LogDir;
 use crate::now::Now;
-use crate::paths::{dir_of, free_name, name_with, numbered, sibling_prefix};
+pub use crate::output_error::OutputError;
+use crate::output_error::{io_err, open_append};
+use crate::paths::{free_name, name_with, numbered, sibling_prefix};
 use crate::retire::{Job, Naming, RetireConfig, Retirer, POST_ROTATE_GRACE};
-
-/// Why the log file could not be opened or written.
-#[derive(Debug)]
-pub enum OutputError {
-    /// The path exists and is not a regular file (a directory, a symlink...).
-    NotAFile(PathBuf),
-    /// A system call on `path` failed.
-    Io {
-        /// The file or directory it was about.
-        path: PathBuf,
-        /// What was being done, e.g. `"open"` or `"rename"`.
-        op: &'static str,
-        /// The error it returned.
-        source: io::Error,
-    },
-}
-
-impl std::fmt::Display for OutputError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OutputError::NotAFile(p) => write!(
-                f,
-                "log file {} exists and is not a regular file (symlinks are not followed)",
-                p.display()
-            ),
-            // The cause is the source(): printed once by `{:#}`.
-            OutputError::Io { path, op, .. } => write!(f, "{op} {}", path.display()),
-        }
-    }
-}
-
-impl OutputError {
-    /// The OS error number, for `stat` (-1 when there is none).
-    pub fn errno(&self) -> i32 {
-        match self {
-            OutputError::NotAFile(_) => libc::ELOOP,
-            OutputError::Io { source, .. } => source.raw_os_error().unwrap_or(-1),
-        }
-    }
-}
-
-impl std::error::Error for OutputError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OutputError::Io { source, .. } => Some(source),
-            OutputError::NotAFile(_) => None,
-        }
-    }
-}
-
-/// Rotation settings.
-#[derive(Debug, Clone, Default)]
-pub struct RotationConfig {
-    /// Timed rotation (`--when`), which also names rotated files by date;
-    /// without it they are numbered.
-    pub timed: Option<Timed>,
-    /// Roll when the next record would take the file to this size.
-    pub max_bytes: Option<u64>,
-    /// Rotated files to keep; 0 keeps all.
-    pub backup_count: usize,
-    /// Gzip rotated files in the background.
-    pub gzip: bool,
-    /// Shell command run after each rotation with the rotated file as `$1`.
-    pub post_rotate: Option<String>,
-    /// Permission bits of new log files.
-    pub file_mode: u32,
-}
 
 /// Why a rotation is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +38,10 @@ pub enum Due {
 #[derive(Debug)]
 pub struct Output {
     path: PathBuf,
+    /// The directory, held open: every file operation goes through it.
+    dir: LogDir,
+    /// The file's name in it.
+    name: String,
     /// `None` after a failed reopen, until a write opens it again.
     file: Option<File>,
     dev: u64,
@@ -118,45 +56,12 @@ pub struct Output {
     retirer: Retirer,
 }
 
-fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> OutputError + 'a {
-    move |source| OutputError::Io {
-        path: path.to_path_buf(),
-        op,
-        source,
-    }
-}
-
-/// Open `path` to append, never through a symlink, creating it with `mode`.
-fn open_append(path: &Path, mode: u32) -> Result<(File, fs::Metadata), OutputError> {
-    if let Ok(meta) = fs::symlink_metadata(path) {
-        if !meta.file_type().is_file() {
-            return Err(OutputError::NotAFile(path.into()));
-        }
-    }
-    let file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => OutputError::NotAFile(path.into()),
-            _ => OutputError::Io {
-                path: path.into(),
-                op: "open",
-                source: e,
-            },
-        })?;
-    let meta = file.metadata().map_err(io_err(path, "stat"))?;
-    Ok((file, meta))
-}
-
 impl Output {
     /// Open (creating parent directories) and schedule the first rollover
     /// from the file's mtime, as CPython does, so that a restart keeps the
     /// schedule and a restart after a missed rollover rotates at once.
-    /// Work a crashed flusher left half done (staged or half-compressed
-    /// files) is queued again. `now` is in Unix seconds.
+    /// `now` is in Unix seconds. See [`Output::resume_unfinished`] for what
+    /// a crashed flusher left half done.
     ///
     /// # Errors
     /// [`OutputError::NotAFile`] when the path is a symlink, a directory or
@@ -166,63 +71,71 @@ impl Output {
     /// # Panics
     /// If the background thread for rotated files cannot be spawned.
     pub fn open(path: &Path, rotation: RotationConfig, now: i64) -> Result<Self, OutputError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
-        }
-        let (file, meta) = open_append(path, rotation.file_mode)?;
+        let dir_path = path.parent().unwrap_or(Path::new(""));
+        let dir = LogDir::open(dir_path).map_err(io_err(dir_path, "open directory"))?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| OutputError::NotAFile(path.into()))?
+            .to_string_lossy()
+            .into_owned();
+        let (file, info) = open_append(&dir, &name, path, rotation.file_mode)?;
         let naming = match rotation.timed {
             Some(t) => Naming::Dated(t),
             None => Naming::Numbered,
         };
         let retirer = Retirer::start(RetireConfig {
-            base: path.into(),
+            dir: dir.clone(),
+            base: name.clone(),
             naming,
             backup_count: rotation.backup_count,
             gzip: rotation.gzip,
+            compress_delay: rotation.compress_delay,
             post_rotate: rotation.post_rotate.clone(),
             post_rotate_grace: POST_ROTATE_GRACE,
         });
         let mut out = Output {
             path: path.into(),
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.len(),
+            dir,
+            name,
+            dev: info.dev,
+            ino: info.ino,
+            size: info.size,
             file: Some(file),
             rollover_at: None,
             size_hold_until: None,
             rotation,
             retirer,
         };
-        let since = if meta.len() > 0 { meta.mtime() } else { now };
+        let since = if info.size > 0 { info.mtime } else { now };
         out.rollover_at = out.next_rollover(since);
-        out.resume_unfinished()?;
         Ok(out)
     }
 
-    fn resume_unfinished(&mut self) -> Result<(), OutputError> {
-        let dir = dir_of(&self.path);
-        let prefix = sibling_prefix(&self.path);
-        let mut staged = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err(&dir, "list directory"))? {
-            let entry = entry.map_err(io_err(&dir, "list directory"))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(&prefix) else {
-                continue;
-            };
-            if rest.starts_with("rotating-") {
-                staged.push(entry.path());
-            } else if let Some(orig) = name.strip_suffix(".gz.tmp") {
-                let _ = fs::remove_file(entry.path());
-                let orig = dir.join(orig);
-                if orig.exists() && self.rotation.gzip {
-                    self.retirer.send(Job::Compress(orig));
-                }
-            }
-        }
+    /// Queue what a crashed flusher left half done: staged numbered
+    /// rotations first, then the tidy-up (half-written archives, backups
+    /// left uncompressed). Only once this flusher owns its segment: a
+    /// second flusher started by mistake must not touch the files.
+    ///
+    /// # Errors
+    /// When the directory cannot be listed.
+    pub fn resume_unfinished(&mut self) -> Result<(), OutputError> {
+        let prefix = sibling_prefix(&self.name);
+        let names = self
+            .dir
+            .list()
+            .map_err(io_err(&self.path, "list the directory of"))?;
+        let mut staged: Vec<String> = names
+            .into_iter()
+            .filter(|n| {
+                n.strip_prefix(&prefix)
+                    .is_some_and(|r| r.starts_with("rotating-"))
+            })
+            .collect();
         staged.sort();
         for s in staged {
             self.retirer.send(Job::Rotated(s));
         }
+        self.retirer.send(Job::Tidy);
         Ok(())
     }
 
@@ -254,10 +167,11 @@ impl Output {
     /// The open file, opening the path first if a reopen had failed.
     fn file(&mut self) -> Result<&mut File, OutputError> {
         if self.file.is_none() {
-            let (file, meta) = open_append(&self.path, self.rotation.file_mode)?;
-            self.dev = meta.dev();
-            self.ino = meta.ino();
-            self.size = meta.len();
+            let (file, info) =
+                open_append(&self.dir, &self.name, &self.path, self.rotation.file_mode)?;
+            self.dev = info.dev;
+            self.ino = info.ino;
+            self.size = info.size;
             self.file = Some(file);
         }
         Ok(self.file.as_mut().expect("opened above"))
@@ -311,11 +225,13 @@ impl Output {
     /// an operator moved or deleted it). A closed file has not moved: the
     /// next write opens the path anyway.
     pub fn moved(&self) -> bool {
-        self.file.is_some()
-            && match fs::symlink_metadata(&self.path) {
-                Ok(m) => m.dev() != self.dev || m.ino() != self.ino,
-                Err(_) => true,
-            }
+        self.file.is_some() && !self.is_ours()
+    }
+
+    /// Whether the name leads to the open file itself (not a symlink, not
+    /// another file).
+    fn is_ours(&self) -> bool {
+        matches!(self.dir.stat(&self.name), Ok(Some(i)) if i.regular && (i.dev, i.ino) == (self.dev, self.ino))
     }
 
     /// Open the path again (after SIGHUP or an external move).
@@ -348,11 +264,18 @@ impl Output {
                     self.rollover_at = self.next_rollover(secs);
                 }
                 // Size rolls within a period are numbered from 1.
-                free_name(&self.path, &suffix, if due == Due::Size { 1 } else { 0 })
+                let first = if due == Due::Size { 1 } else { 0 };
+                free_name(&self.dir, &self.name, &suffix, first)
             }
-            None => name_with(&self.path, &format!(".rotating-{:020}", now.unix_ns)),
+            None => name_with(&self.name, &format!(".rotating-{:020}", now.unix_ns)),
         };
-        if let Err(e) = fs::rename(&self.path, &target) {
+        // Rename only the file being written: a symlink or another file put
+        // in its place is left alone (and the next write reports it).
+        if !self.is_ours() {
+            self.file = None;
+            return Err(OutputError::NotAFile(self.path.clone()));
+        }
+        if let Err(e) = self.dir.rename(&self.name, &target) {
             if due == Due::Size {
                 self.size_hold_until = Some(now.mono + Duration::from_secs(1));
             }
@@ -362,10 +285,10 @@ impl Output {
         self.retirer.send(Job::Rotated(target.clone()));
         // Best now, else at the next write, which retries until it works.
         let _ = self.reopen();
-        Ok(match self.rotation.timed {
+        Ok(self.dir.join(&match self.rotation.timed {
             Some(_) => target,
-            None => numbered(&self.path, 1),
-        })
+            None => numbered(&self.name, 1),
+        }))
     }
 
     /// Wait for compression and retention of every rotated file.
@@ -377,7 +300,8 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringflush_rotation::When;
+    use ringflush_rotation::{Timed, When};
+    use std::fs;
     use std::time::SystemTime;
 
     fn daily(backup_count: usize) -> RotationConfig {

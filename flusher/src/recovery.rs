@@ -74,6 +74,28 @@ pub enum Recovered {
     },
 }
 
+impl Recovered {
+    /// What to tell the operator and the log's readers, if anything.
+    pub fn message(&self, path: &std::path::Path) -> Option<String> {
+        let path = path.display();
+        Some(match self {
+            Recovered::Nothing | Recovered::Unwritten => return None,
+            Recovered::Skipped { bytes } => format!(
+                "the previous flusher died after writing its last batch ({bytes} bytes); not writing it again"
+            ),
+            Recovered::Truncated { removed } => format!(
+                "the previous flusher died mid-batch; removed its {removed} partial bytes and writing the batch again"
+            ),
+            Recovered::FileChanged => format!(
+                "the previous flusher died mid-batch and {path} has changed since; its last batch may appear twice"
+            ),
+            Recovered::FileShrank { before, now } => format!(
+                "the previous flusher died mid-batch and {path} shrank from {before} to {now} bytes since (copytruncate?); its last batch is written again and may appear twice"
+            ),
+        })
+    }
+}
+
 /// The batch record a killed flusher left, as read from the segment.
 struct Pending {
     range: Range<u64>,

@@ -1,24 +1,29 @@
 //! What happens to a log file after rotation, off the drain path: one worker
-//! thread, processing jobs in order, compresses (gzip to `X.gz.tmp`, then a
-//! rename, so a half-written archive never looks complete), shifts numbered
-//! backups, applies retention and runs the post-rotate command. Doing all of
-//! it in one ordered place means no two steps ever race on a name.
+//! thread, processing jobs in order, shifts numbered backups, compresses
+//! (gzip to `X.gz.tmp`, then a rename, so a half-written archive never looks
+//! complete), applies retention and runs the post-rotate command. Doing all
+//! of it in one ordered place means no two steps ever race on a name.
+//!
+//! Compression follows one rule, applied after every rotation and once at
+//! start: every backup but the newest `compress_delay` ones is compressed,
+//! and a plain file whose archive is already complete is removed. So a
+//! crash between any two steps (before compressing, between the archive's
+//! rename and the original's removal) is finished at the next start, and
+//! never leaves a record in two files.
 
-use std::fs;
 use std::io;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ringflush_rotation::Timed;
 
-use crate::compress::gzip;
-use crate::paths::{dir_of, name_with, numbered, sibling_prefix};
+use crate::compress::compress_due;
+use crate::logdir::LogDir;
+use crate::paths::{name_with, numbered, sibling_prefix};
+use crate::post_rotate::post_rotate;
 use crate::report;
 
 /// How long a `--post-rotate` command may still run once the flusher is
@@ -38,14 +43,19 @@ pub enum Naming {
 /// What the background worker does with rotated files.
 #[derive(Debug, Clone)]
 pub struct RetireConfig {
-    /// The live log file's path; backups are its siblings.
-    pub base: PathBuf,
+    /// The log file's directory, where every file operation happens.
+    pub dir: LogDir,
+    /// The live log file's name; backups are its siblings.
+    pub base: String,
     /// How backups are named.
     pub naming: Naming,
     /// Rotated files to keep; 0 keeps all.
     pub backup_count: usize,
-    /// Gzip each rotated file (to `<name>.gz`).
+    /// Gzip rotated files (to `<name>.gz`).
     pub gzip: bool,
+    /// The newest backups left uncompressed (logrotate's `delaycompress`:
+    /// a log shipper may still be reading the one just rotated).
+    pub compress_delay: usize,
     /// Shell command run with the rotated file as `$1`.
     pub post_rotate: Option<String>,
     /// See [`POST_ROTATE_GRACE`].
@@ -58,9 +68,10 @@ pub enum Job {
     /// The live file, just renamed: under [`Naming::Dated`] to its final
     /// name, under [`Naming::Numbered`] to a staging name that becomes
     /// `base.1`.
-    Rotated(PathBuf),
-    /// A backup whose compression a crash interrupted: compress it again.
-    Compress(PathBuf),
+    Rotated(String),
+    /// At start: remove half-written archives and apply the compression
+    /// rule and retention to what a crashed flusher left.
+    Tidy,
 }
 
 /// The background worker; [`Retirer::finish`] (or dropping it) ends it.
@@ -144,33 +155,38 @@ fn lower_priority() {
     }
 }
 
-fn exists(p: &Path) -> bool {
-    fs::symlink_metadata(p).is_ok()
-}
-
 fn retire(cfg: &RetireConfig, job: Job, stopping: &AtomicBool) -> io::Result<()> {
-    let done = match (job, cfg.naming) {
+    let rotated = match (job, cfg.naming) {
         (Job::Rotated(staging), Naming::Numbered) => {
             shift_numbered(cfg)?;
             let first = numbered(&cfg.base, 1);
-            fs::rename(&staging, &first)?;
-            if cfg.gzip {
-                gzip(&first)?
-            } else {
-                first
-            }
+            cfg.dir.rename(&staging, &first)?;
+            Some(first)
         }
-        // A resumed compression is only queued with gzip on.
-        (Job::Rotated(path) | Job::Compress(path), naming) => {
-            let done = if cfg.gzip { gzip(&path)? } else { path };
-            if let Naming::Dated(timed) = naming {
-                prune_dated(cfg, &timed)?;
+        (Job::Rotated(name), Naming::Dated(_)) => Some(name),
+        (Job::Tidy, _) => {
+            let prefix = sibling_prefix(&cfg.base);
+            for name in cfg.dir.list()? {
+                if name.starts_with(&prefix) && name.ends_with(".gz.tmp") {
+                    cfg.dir.remove(&name)?;
+                }
             }
-            done
+            None
         }
     };
-    if let Some(cmd) = &cfg.post_rotate {
-        post_rotate(cmd, &done, stopping, cfg.post_rotate_grace);
+    let compressed = if cfg.gzip {
+        compress_due(cfg)?
+    } else {
+        Vec::new()
+    };
+    if let Naming::Dated(timed) = cfg.naming {
+        prune_dated(cfg, &timed)?;
+    }
+    if let (Some(cmd), Some(name)) = (&cfg.post_rotate, rotated) {
+        // The rotated file by the name it has now.
+        let gz = name_with(&name, ".gz");
+        let now = if compressed.contains(&gz) { gz } else { name };
+        post_rotate(cmd, &cfg.dir.join(&now), stopping, cfg.post_rotate_grace);
     }
     Ok(())
 }
@@ -178,46 +194,46 @@ fn retire(cfg: &RetireConfig, job: Job, stopping: &AtomicBool) -> io::Result<()>
 /// Make room for a new `base.1`: `base.N` -> `base.N+1` from the top down
 /// (compressed or not), deleting what falls past the backup count.
 fn shift_numbered(cfg: &RetireConfig) -> io::Result<()> {
+    let dir = &cfg.dir;
+    let exists = |n: u64, ext: &str| dir.exists(&name_with(&numbered(&cfg.base, n), ext));
     let mut top = 0;
-    while exists(&numbered(&cfg.base, top + 1))
-        || exists(&name_with(&numbered(&cfg.base, top + 1), ".gz"))
-    {
+    while exists(top + 1, "") || exists(top + 1, ".gz") {
         top += 1;
     }
     for n in (1..=top).rev() {
         for ext in ["", ".gz"] {
             let from = name_with(&numbered(&cfg.base, n), ext);
-            if !exists(&from) {
+            if !dir.exists(&from) {
                 continue;
             }
             if cfg.backup_count > 0 && n as usize >= cfg.backup_count {
-                fs::remove_file(&from)?;
+                dir.remove(&from)?;
             } else {
-                fs::rename(&from, name_with(&numbered(&cfg.base, n + 1), ext))?;
+                dir.rename(&from, &name_with(&numbered(&cfg.base, n + 1), ext))?;
             }
         }
     }
     Ok(())
 }
 
-/// A dated backup: its sort key (date suffix, index) and its files (the
-/// plain and the compressed one count as one backup).
-pub type DatedBackup = ((String, u64), Vec<PathBuf>);
+/// A dated backup: its sort key (date suffix, index) and its files' names
+/// (the plain and the compressed one count as one backup).
+pub type DatedBackup = ((String, u64), Vec<String>);
 
-/// Rotated files of `base` under a dated policy, oldest first.
-pub fn dated_backups(base: &Path, timed: &Timed) -> io::Result<Vec<DatedBackup>> {
-    let dir = dir_of(base);
+/// Rotated files of `base` in `dir` under a dated policy, oldest first.
+///
+/// # Errors
+/// When the directory cannot be listed.
+pub fn dated_backups(dir: &LogDir, base: &str, timed: &Timed) -> io::Result<Vec<DatedBackup>> {
     let prefix = sibling_prefix(base);
     let mut found: Vec<DatedBackup> = Vec::new();
-    for entry in fs::read_dir(&dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in dir.list()? {
         let Some(key) = name.strip_prefix(&prefix).and_then(|s| timed.matches(s)) else {
             continue;
         };
         match found.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, paths)) => paths.push(entry.path()),
-            None => found.push((key, vec![entry.path()])),
+            Some((_, names)) => names.push(name),
+            None => found.push((key, vec![name])),
         }
     }
     found.sort();
@@ -227,8 +243,8 @@ pub fn dated_backups(base: &Path, timed: &Timed) -> io::Result<Vec<DatedBackup>>
 /// Keep the newest `backup_count` backups (a file and its compressed copy
 /// count once).
 fn prune_dated(cfg: &RetireConfig, timed: &Timed) -> io::Result<()> {
-    for p in dated_excess(&cfg.base, timed, cfg.backup_count)? {
-        fs::remove_file(&p)?;
+    for name in dated_excess(&cfg.dir, &cfg.base, timed, cfg.backup_count)? {
+        cfg.dir.remove(&name)?;
     }
     Ok(())
 }
@@ -238,11 +254,16 @@ fn prune_dated(cfg: &RetireConfig, timed: &Timed) -> io::Result<()> {
 ///
 /// # Errors
 /// When the directory cannot be listed.
-pub fn dated_excess(base: &Path, timed: &Timed, backup_count: usize) -> io::Result<Vec<PathBuf>> {
+pub fn dated_excess(
+    dir: &LogDir,
+    base: &str,
+    timed: &Timed,
+    backup_count: usize,
+) -> io::Result<Vec<String>> {
     if backup_count == 0 {
         return Ok(Vec::new());
     }
-    let backups = dated_backups(base, timed)?;
+    let backups = dated_backups(dir, base, timed)?;
     let excess = backups.len().saturating_sub(backup_count);
     Ok(backups
         .into_iter()
@@ -251,62 +272,21 @@ pub fn dated_excess(base: &Path, timed: &Timed, backup_count: usize) -> io::Resu
         .collect())
 }
 
-/// Run `sh -c CMD` with the rotated file as `$1`, in its own process group;
-/// failures are reported, never fatal. Once `stopping` is set it has
-/// `grace` left before its group is killed.
-fn post_rotate(cmd: &str, path: &Path, stopping: &AtomicBool, grace: Duration) {
-    let spawned = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmd)
-        .arg("ringflush-post-rotate")
-        .arg(path)
-        .process_group(0)
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => return report::stderr(format_args!("--post-rotate {cmd:?} could not run: {e}")),
-    };
-    let mut kill_at = None;
-    loop {
-        match child.try_wait() {
-            Ok(Some(s)) if s.success() => return,
-            Ok(Some(s)) => {
-                let path = path.display();
-                return report::stderr(format_args!(
-                    "--post-rotate {cmd:?} for {path} failed: {s}"
-                ));
-            }
-            Ok(None) => {}
-            Err(e) => return report::stderr(format_args!("--post-rotate {cmd:?}: wait: {e}")),
-        }
-        if stopping.load(Ordering::Relaxed) {
-            let at = *kill_at.get_or_insert_with(|| Instant::now() + grace);
-            if Instant::now() >= at {
-                // SAFETY: kill has no memory-safety preconditions; the
-                // negative pid names the command's own process group.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                let _ = child.wait();
-                return report::stderr(format_args!(
-                    "--post-rotate {cmd:?} for {} still ran {grace:?} after the flusher was asked to stop: killed",
-                    path.display()
-                ));
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use ringflush_rotation::When;
+    use std::fs;
+    use std::path::Path;
 
     fn cfg(dir: &Path, naming: Naming, backup_count: usize, gzip: bool) -> RetireConfig {
         RetireConfig {
-            base: dir.join("app.log"),
+            dir: LogDir::open(dir).unwrap(),
+            base: "app.log".into(),
             naming,
             backup_count,
             gzip,
+            compress_delay: 0,
             post_rotate: None,
             post_rotate_grace: POST_ROTATE_GRACE,
         }
@@ -326,8 +306,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = cfg(dir.path(), Naming::Numbered, 3, true);
         for i in 0..5 {
-            let staging = dir.path().join(format!("app.log.rotating-{i}"));
-            fs::write(&staging, format!("generation {i}\n")).unwrap();
+            let staging = format!("app.log.rotating-{i}");
+            fs::write(dir.path().join(&staging), format!("generation {i}\n")).unwrap();
             retire(&c, Job::Rotated(staging), &AtomicBool::new(false)).unwrap();
         }
         assert_eq!(
@@ -358,8 +338,8 @@ mod tests {
             fs::write(dir.path().join(name), "x").unwrap();
         }
         let c = cfg(dir.path(), Naming::Dated(timed), 2, false);
-        let newest = dir.path().join("app.log.2024-03-04");
-        fs::write(&newest, "x").unwrap();
+        fs::write(dir.path().join("app.log.2024-03-04"), "x").unwrap();
+        let newest = "app.log.2024-03-04".to_string();
         retire(&c, Job::Rotated(newest), &AtomicBool::new(false)).unwrap();
         assert_eq!(
             names(dir.path()),
@@ -385,26 +365,11 @@ mod tests {
         c.post_rotate = Some(format!("echo \"$1\" > {}", marker.display()));
         let p = dir.path().join("app.log.2024-03-04");
         fs::write(&p, "x").unwrap();
-        retire(&c, Job::Rotated(p.clone()), &AtomicBool::new(false)).unwrap();
+        let name = "app.log.2024-03-04".to_string();
+        retire(&c, Job::Rotated(name), &AtomicBool::new(false)).unwrap();
         assert_eq!(
             fs::read_to_string(marker).unwrap().trim(),
             p.display().to_string()
         );
-    }
-
-    #[test]
-    fn a_hung_post_rotate_command_cannot_hold_up_the_exit() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("app.log.2024-03-04");
-        fs::write(&p, "x").unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let stopping = AtomicBool::new(true);
-            post_rotate("sleep 600", &p, &stopping, Duration::from_millis(100));
-            tx.send(()).unwrap();
-        });
-        // A bound on a hang, not a timing assertion: without the kill the
-        // command runs for ten minutes.
-        assert!(rx.recv_timeout(Duration::from_secs(60)).is_ok());
     }
 }

@@ -83,10 +83,10 @@ impl Source {
             capacity: cfg.size.unwrap_or(DEFAULT_CAPACITY),
             require_capacity,
             mode: cfg.mode,
+            allow_foreign: cfg.allow_foreign,
             ..SegmentOptions::default()
         };
         let segment = Segment::open(&cfg.shm, &opts)?;
-        check_owner(&segment, cfg)?;
         let consumer = match segment.acquire_consumer() {
             Ok(c) => c,
             Err(LockError::Held { pid }) => {
@@ -377,29 +377,4 @@ fn realtime_ns(tsc: &TscCalibration, stamp: &Stamp) -> u64 {
     } else {
         stamp.timestamp
     }
-}
-
-/// Refuse a segment another user owns (unless --allow-foreign) or one that
-/// is more writable than --mode allows: whoever can write the ring can forge
-/// any log line.
-fn check_owner(seg: &Segment, cfg: &FlusherConfig) -> Result<()> {
-    let (uid, mode) = seg
-        .owner_and_mode()
-        .with_context(|| format!("fstat segment {}", cfg.shm))?;
-    let me = rustix::process::geteuid().as_raw();
-    if uid != me && !cfg.allow_foreign {
-        bail!(
-            "segment {} is owned by uid {uid}, not by this user (uid {me}); pass --allow-foreign if that is intended",
-            cfg.shm
-        );
-    }
-    let extra = mode & 0o022 & !cfg.mode;
-    if extra != 0 {
-        bail!(
-            "segment {} is group- or world-writable (mode {mode:o}) beyond --mode {:o}; pass --mode {mode:o} if that is intended",
-            cfg.shm,
-            cfg.mode
-        );
-    }
-    Ok(())
 }

@@ -76,12 +76,7 @@ impl Snapshot {
 /// # Errors
 /// When the segment cannot be opened (see `Segment::open`).
 pub fn run(args: &StatArgs) -> Result<String> {
-    let opts = SegmentOptions {
-        create: false,
-        prefault: false,
-        ..SegmentOptions::default()
-    };
-    let seg = Segment::open(&args.shm, &opts)?;
+    let seg = Segment::open(&args.shm, &SegmentOptions::inspect())?;
     let snap = Snapshot::take(&seg);
     Ok(if args.json {
         json(&args.shm, &snap)

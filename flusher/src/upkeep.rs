@@ -20,6 +20,7 @@ impl Flusher<'_> {
         for source in &mut self.sources {
             source.beat(now.mono, now.unix_ns);
         }
+        self.notifier.watchdog(now.mono);
         for i in 0..self.sources.len() {
             if let Some(damage) = self.sources[i].guard() {
                 self.count_damage(i, damage);

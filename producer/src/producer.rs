@@ -99,10 +99,26 @@ impl Builder {
         self
     }
     /// Ring capacity in bytes if this producer is the one that creates the
-    /// segment (default 64 MiB): a power of two from 64 KiB to 1 GiB. An
+    /// segment (default 8 MiB): a power of two from 64 KiB to 1 GiB. An
     /// existing segment keeps its own, but the value is checked either way.
     pub fn capacity(mut self, bytes: u64) -> Self {
         self.segment.capacity = bytes;
+        self
+    }
+    /// Permission bits of a segment this producer creates, and the most an
+    /// existing one may allow (default `0o600`): a segment writable by group
+    /// or others beyond them is refused, as the flusher's `--mode` does.
+    /// Shared setups (workers under several users in one group) pass
+    /// `0o660`, with [`Builder::allow_foreign`].
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.segment.mode = mode;
+        self
+    }
+    /// Accept a segment owned by another user (default `false`: another
+    /// local user could create the name first to read the logs), as the
+    /// flusher's `--allow-foreign` does.
+    pub fn allow_foreign(mut self, allow: bool) -> Self {
+        self.segment.allow_foreign = allow;
         self
     }
     /// Whether to create the segment when it does not exist (default

@@ -63,12 +63,19 @@ class RingHandler(logging.Handler):
     drop), "drop" (drop at once) or "raise" (drop and raise RingFullError,
     reported through Handler.handleError). Every drop is counted in the
     segment and reported in the log by the flusher.
+
+    mode, allow_foreign: the segment's permission bits when this process
+    creates it, and the most an existing one may allow; whether a segment
+    owned by another user is accepted (the flusher's --mode and
+    --allow-foreign). The defaults refuse a segment another local user
+    could read or forge logs through.
     """
 
-    def __init__(self, shm="/applog", on_full="block", timeout=1.0, level=logging.NOTSET):
+    def __init__(self, shm="/applog", on_full="block", timeout=1.0, level=logging.NOTSET,
+                 mode=0o600, allow_foreign=False):
         super().__init__(level)
         self.shm = shm
-        self._producer = _Producer(shm, on_full, timeout)
+        self._producer = _Producer(shm, on_full, timeout, mode, allow_foreign)
         self._write = self._producer.write
         self._emit_fast = self._producer.emit
         self._install_native_handle()

@@ -155,7 +155,12 @@ impl Producer {
             Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
             Err(std::sync::TryLockError::WouldBlock) => None,
         };
-        let Some(names) = cache.as_mut().map(|c| c.utf8(&p.names)).transpose()?.flatten() else {
+        let Some(names) = cache
+            .as_mut()
+            .map(|c| c.utf8(&p.names))
+            .transpose()?
+            .flatten()
+        else {
             let owned = names::utf8_uncached(&p.names)?;
             drop(cache);
             let names = owned.each_ref().map(|n| &n[..]);

@@ -25,14 +25,16 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use ringflush_producer::{FullPolicy, Producer as RustProducer, Record, WriteError};
 
+// Module `ringflush`: the classes are re-exported there, and print as
+// `ringflush.RingflushError`.
 create_exception!(
-    _native,
+    ringflush,
     RingflushError,
     PyException,
     "A ringflush segment could not be used."
 );
 create_exception!(
-    _native,
+    ringflush,
     RingFullError,
     RingflushError,
     "The ring was full and the record was dropped."
@@ -75,8 +77,15 @@ impl Producer {
     /// `on_full`: "block" (wait up to `timeout` seconds, then drop), "drop"
     /// (drop at once, counted) or "raise" (drop and raise RingFullError).
     #[new]
-    #[pyo3(signature = (shm="/applog", on_full="block", timeout=1.0))]
-    fn new(py: Python<'_>, shm: &str, on_full: &str, timeout: f64) -> PyResult<Self> {
+    #[pyo3(signature = (shm="/applog", on_full="block", timeout=1.0, mode=0o600, allow_foreign=false))]
+    fn new(
+        py: Python<'_>,
+        shm: &str,
+        on_full: &str,
+        timeout: f64,
+        mode: u32,
+        allow_foreign: bool,
+    ) -> PyResult<Self> {
         let on_full = match on_full {
             "block" => OnFull::Block,
             "drop" => OnFull::Drop,
@@ -96,8 +105,15 @@ impl Producer {
             },
             OnFull::Drop | OnFull::Raise => FullPolicy::Drop,
         };
+        if mode > 0o777 {
+            return Err(PyValueError::new_err(format!(
+                "invalid mode {mode:o}: expected permission bits like 0o600 or 0o660"
+            )));
+        }
         let inner = RustProducer::builder(shm)
             .full_policy(policy)
+            .mode(mode)
+            .allow_foreign(allow_foreign)
             .open()
             .map_err(|e| RingflushError::new_err(ringflush::report::chain(&e)))?;
         let record_type = py.import("logging")?.getattr("LogRecord")?;

@@ -38,8 +38,15 @@ pub struct SegmentOptions {
     pub require_capacity: bool,
     /// Longest record, header included; defaults to min(1 MiB, capacity / 4).
     pub max_record: Option<u64>,
-    /// Permission bits of a segment this call creates.
+    /// Permission bits of a segment this call creates, and the most an
+    /// existing one may allow: one writable by group or others beyond these
+    /// bits is refused ([`OpenError::TooWritable`]), since whoever can write
+    /// the ring can read every record and forge any.
     pub mode: u32,
+    /// Accept an existing segment owned by another user (a shared setup);
+    /// refused by default ([`OpenError::ForeignOwner`]): another local user
+    /// could create the name first to read the application's logs.
+    pub allow_foreign: bool,
     /// How long to wait for another process to finish creating the segment.
     pub ready_timeout: Duration,
     /// Fault in the whole mapping now (producers and the flusher, so no log
@@ -55,8 +62,23 @@ impl Default for SegmentOptions {
             require_capacity: false,
             max_record: None,
             mode: 0o600,
+            allow_foreign: false,
             ready_timeout: Duration::from_secs(2),
             prefault: true,
+        }
+    }
+}
+
+impl SegmentOptions {
+    /// Options for looking at any existing segment (`stat`, `rm`): no
+    /// creation, no prefault, no owner or mode rule.
+    pub fn inspect() -> Self {
+        Self {
+            create: false,
+            mode: 0o777,
+            allow_foreign: true,
+            prefault: false,
+            ..Self::default()
         }
     }
 }
@@ -135,6 +157,28 @@ pub enum OpenError {
         /// Bytes free in `/dev/shm`.
         free: u64,
     },
+    /// The segment belongs to another user (see
+    /// [`SegmentOptions::allow_foreign`]).
+    ForeignOwner {
+        /// The segment's name.
+        name: String,
+        /// Its owner's uid, and user name when known.
+        owner: u32,
+        /// The owner's user name, when known.
+        owner_name: Option<String>,
+        /// This process's effective uid.
+        me: u32,
+    },
+    /// The segment is writable by group or others beyond what is allowed
+    /// (see [`SegmentOptions::mode`]).
+    TooWritable {
+        /// The segment's name.
+        name: String,
+        /// Its permission bits.
+        mode: u32,
+        /// The bits allowed.
+        allowed: u32,
+    },
     /// The segment exists with another capacity than required.
     CapacityMismatch {
         /// The segment's name.
@@ -192,6 +236,28 @@ impl std::fmt::Display for OpenError {
             OpenError::NoRoom { name, needed, free } => write!(
                 f,
                 "not enough room in /dev/shm for segment {name}: it needs {needed} bytes and {free} are free; use a smaller ring (the flusher's --size, e.g. --size 4M; a producer's capacity) or give /dev/shm more room (docker run --shm-size)"
+            ),
+            OpenError::ForeignOwner {
+                name,
+                owner,
+                owner_name,
+                me,
+            } => {
+                let who = owner_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                write!(
+                    f,
+                    "segment {name} is owned by uid {owner}{who}, not by this user (uid {me}): another user may have created it to read or forge these logs; remove {} if so, or allow it explicitly (the flusher's --allow-foreign, a producer's allow_foreign)",
+                    shm_path(name)
+                )
+            }
+            OpenError::TooWritable {
+                name,
+                mode,
+                allowed,
+            } => write!(
+                f,
+                "segment {name} is writable by group or others (mode {mode:o}) beyond {allowed:o}: whoever can write it can read and forge these logs; remove {}, or allow it explicitly (the flusher's --mode {mode:o}, a producer's mode)",
+                shm_path(name)
             ),
             OpenError::CapacityMismatch {
                 name,
@@ -419,6 +485,7 @@ impl Segment {
             op,
             source,
         };
+        check_trust(name, &fd, opts)?;
         loop {
             let size = rustix::fs::fstat(&fd)
                 .map_err(|e| io_err("fstat", e.into()))?
@@ -866,6 +933,50 @@ fn prefault(map: &MmapRaw) {
 
 fn map(fd: &OwnedFd, size: u64) -> io::Result<MmapRaw> {
     MmapOptions::new().len(size as usize).map_raw(fd)
+}
+
+/// The owner and mode rules of [`SegmentOptions`], before anything of the
+/// segment is read or written.
+fn check_trust(name: &str, fd: &OwnedFd, opts: &SegmentOptions) -> Result<(), OpenError> {
+    let st = rustix::fs::fstat(fd).map_err(|e| OpenError::Io {
+        name: name.into(),
+        op: "fstat",
+        source: e.into(),
+    })?;
+    let me = rustix::process::geteuid().as_raw();
+    if st.st_uid != me && !opts.allow_foreign {
+        return Err(OpenError::ForeignOwner {
+            name: name.into(),
+            owner: st.st_uid,
+            owner_name: user_name(st.st_uid),
+            me,
+        });
+    }
+    let mode = st.st_mode & 0o777;
+    if mode & 0o022 & !opts.mode != 0 {
+        return Err(OpenError::TooWritable {
+            name: name.into(),
+            mode,
+            allowed: opts.mode,
+        });
+    }
+    Ok(())
+}
+
+/// The user name of `uid`, from the password database.
+fn user_name(uid: u32) -> Option<String> {
+    // SAFETY: an all-zero passwd is a valid value to be filled in.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and buf's length is passed.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points at a NUL-terminated string in buf.
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 /// Validate an initialised header against the object's size; returns capacity.

@@ -1,0 +1,62 @@
+//! `ringflush rm --shm NAME`: remove a segment, refusing while it is used.
+//!
+//! A segment outlives every process (it lives in `/dev/shm` until removed
+//! or reboot). Removing one a flusher drains or producers write to would
+//! lose their records, and one with unwritten records would lose those:
+//! both are refused unless `--force`.
+
+use std::sync::atomic::Ordering;
+
+use anyhow::{bail, Result};
+use ringflush_ring::{registry, LockError, Segment, SegmentOptions};
+
+use crate::cli::RmArgs;
+use crate::report;
+
+/// Remove the segment `--shm` (see the module docs).
+///
+/// # Errors
+/// When it does not exist, or is in use or holds records without `--force`.
+pub fn run(args: &RmArgs) -> Result<()> {
+    let seg = Segment::open(&args.shm, &SegmentOptions::inspect())?;
+    let mut users = Vec::new();
+    match seg.acquire_consumer() {
+        Ok(probe) => drop(probe),
+        Err(LockError::Held { pid }) => users.push(format!("a flusher (pid {pid})")),
+        Err(e) => return Err(e.into()),
+    }
+    let producers: Vec<String> = registry::registered(seg.header())
+        .filter(|(_, p)| p.alive())
+        .map(|(_, p)| p.pid.to_string())
+        .collect();
+    if !producers.is_empty() {
+        users.push(format!("producers (pids {})", producers.join(", ")));
+    }
+    let h = seg.header();
+    let unread = h
+        .tail
+        .0
+        .load(Ordering::Acquire)
+        .saturating_sub(h.head.0.load(Ordering::Acquire));
+    if !args.force {
+        if !users.is_empty() {
+            bail!(
+                "segment {} is in use by {}: stop them first, or pass --force (their records are then lost)",
+                args.shm,
+                users.join(" and ")
+            );
+        }
+        if unread > 0 {
+            bail!(
+                "segment {} holds {unread} bytes of records no flusher has written: run a flusher on it first, or pass --force to lose them",
+                args.shm
+            );
+        }
+    }
+    Segment::unlink(&args.shm)?;
+    report::stderr(format_args!(
+        "removed {}",
+        ringflush_ring::segment::shm_path(&args.shm)
+    ));
+    Ok(())
+}
