@@ -338,3 +338,25 @@ fn stat_prometheus_exposes_counters_and_gauges() {
     let (ok, err) = f.stop();
     assert!(ok, "{err}");
 }
+
+/// `--exit-when-idle`: the flusher an application starts itself drains and
+/// exits once no producer registered with its segment lives.
+#[test]
+fn exit_when_idle_waits_for_the_last_producer() {
+    let s = Scratch::new("idle");
+    let f = s.flusher_ready(&["--exit-when-idle", "--format", "%(message)s"]);
+    let p = Producer::open(&s.shm).unwrap();
+    p.log(level::INFO, "t", "while a producer lives").unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        s.run(&["stat", "--shm", &s.shm, "--json"]).status.code(),
+        Some(0)
+    );
+    let alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    assert!(alive(f.pid()), "it stays while the producer lives");
+    drop(p);
+    let (ok, err) = f.wait();
+    assert!(ok, "{err}");
+    assert!(err.contains("no producer of the segment is left"), "{err}");
+    assert_eq!(read(&s.path("app.log")), "while a producer lives\n");
+}

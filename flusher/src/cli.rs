@@ -143,6 +143,11 @@ pub struct FlusherArgs {
     /// many seconds (a dead writer's record is given up within a second).
     #[arg(long, default_value_t = 10.0)]
     pub unblock_timeout: f64,
+    /// Drain and exit once no producer registered with the segment lives
+    /// (for a flusher an application starts itself).
+    #[arg(long)]
+    pub exit_when_idle: bool,
+    // (Format options the formatter work adds go above this line.)
 }
 
 /// How rotated files are compressed.

@@ -32,6 +32,8 @@ pub struct FlusherConfig {
     pub rotation: RotationConfig,
     /// Give up a live writer's uncommitted record after this long.
     pub unblock_timeout: Duration,
+    /// Drain and exit once no registered producer lives.
+    pub exit_when_idle: bool,
 }
 
 /// Turn the flusher's arguments into a checked configuration.
@@ -86,6 +88,7 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
             file_mode: a.file_mode,
         },
         unblock_timeout: Duration::from_secs_f64(a.unblock_timeout),
+        exit_when_idle: a.exit_when_idle,
     })
 }
 

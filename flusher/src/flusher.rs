@@ -97,6 +97,11 @@ pub(crate) struct Flusher<'a> {
     pub(crate) notifier: Notifier,
     /// Whether STOPPING=1 was sent.
     stopping_said: bool,
+    /// When it started, and since when no producer lived (`--exit-when-idle`).
+    pub(crate) started: Instant,
+    pub(crate) idle_since: Option<Instant>,
+    /// Set by `--exit-when-idle`: stop as on SIGTERM.
+    pub(crate) idle_exit: bool,
 }
 
 impl<'a> Flusher<'a> {
@@ -132,6 +137,9 @@ impl<'a> Flusher<'a> {
             total: 0,
             notifier: Notifier::from_env(),
             stopping_said: false,
+            started: now.mono,
+            idle_since: None,
+            idle_exit: false,
         };
         f.recover()?;
         f.out.resume_unfinished()?;
@@ -144,7 +152,7 @@ impl<'a> Flusher<'a> {
     fn run(mut self) -> Result<u64> {
         loop {
             let now = Now::read();
-            let terminating = self.signals.terminate.load(Ordering::Relaxed);
+            let terminating = self.signals.terminate.load(Ordering::Relaxed) || self.idle_exit;
             if terminating && !self.stopping_said {
                 self.notifier.stopping();
                 self.stopping_said = true;
