@@ -34,6 +34,9 @@ pub struct FlusherConfig {
     pub unblock_timeout: Duration,
     /// Drain and exit once no registered producer lives.
     pub exit_when_idle: bool,
+    /// The command-line arguments it was started with (after the program
+    /// name), published in the segment.
+    pub args: Vec<String>,
 }
 
 /// Turn the flusher's arguments into a checked configuration.
@@ -89,6 +92,7 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
         },
         unblock_timeout: Duration::from_secs_f64(a.unblock_timeout),
         exit_when_idle: a.exit_when_idle,
+        args: Vec::new(),
     })
 }
 

@@ -73,9 +73,10 @@ fn print_stdout(text: &str) -> Result<()> {
 }
 
 /// Run a command line as the binary does: the exit code, with any error
-/// printed once (`ringflush: what: why`).
-pub fn main_with(cli: Cli) -> Exit {
-    match run_cli(cli) {
+/// printed once (`ringflush: what: why`). `args` are the arguments after the
+/// program name, which a flusher publishes in its segment.
+pub fn main_with(cli: Cli, args: Vec<String>) -> Exit {
+    match run_cli(cli, args) {
         Ok(code) => code,
         Err(e) => {
             report::error(&e);
@@ -84,8 +85,9 @@ pub fn main_with(cli: Cli) -> Exit {
     }
 }
 
-/// Run a parsed command line; errors carry their context for `main`.
-pub fn run_cli(cli: Cli) -> Result<Exit> {
+/// Run a parsed command line (`args`: what it was parsed from, after the
+/// program name); errors carry their context for `main`.
+pub fn run_cli(cli: Cli, args: Vec<String>) -> Result<Exit> {
     match (cli.command, cli.flusher) {
         (Some(Command::Pipe(a)), _) => pipe::run(&a, std::io::stdin().lock()).map(|_| Exit::Ok),
         (Some(Command::Stat(a)), _) => {
@@ -129,7 +131,8 @@ pub fn run_cli(cli: Cli) -> Result<Exit> {
             print_stdout(&text).map(|()| Exit::Ok)
         }
         (None, Some(a)) => {
-            let cfg = flusher_config(&a)?;
+            let mut cfg = flusher_config(&a)?;
+            cfg.args = args;
             let signals = Signals::install()?;
             flusher::run(&cfg, &signals)?;
             Ok(Exit::Ok)

@@ -6,5 +6,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    ringflush::main_with(ringflush::cli::Cli::parse()).into()
+    let args = std::env::args().skip(1).collect();
+    ringflush::main_with(ringflush::cli::Cli::parse(), args).into()
 }

@@ -115,6 +115,8 @@ impl Source {
         };
         let flusher = &source.header().flusher;
         let now = ringflush_ring::now_ns();
+        // What this flusher runs with, for a process that would start one.
+        source.header().flusher_args.store(&cfg.args);
         flusher.pid.store(std::process::id(), Ordering::Relaxed);
         flusher.started_ns.store(now, Ordering::Relaxed);
         flusher.heartbeat_ns.store(now, Ordering::Relaxed);

@@ -18,7 +18,10 @@ from ._native import Handle as _Handle
 from ._native import Producer as _Producer
 from ._native import RingflushError, RingFullError
 
-__all__ = ["RingHandler", "Logger", "RingflushError", "RingFullError"]
+__all__ = [
+    "RingHandler", "Logger", "RingflushError", "RingFullError",
+    "TimedRotatingFileHandler", "RotatingFileHandler", "FileHandler", "WatchedFileHandler",
+]
 
 # Attributes every LogRecord has; anything else came from `extra=`.
 _PLAIN_RECORD = logging.LogRecord("", 0, "", 0, "", (), None).__dict__
@@ -147,23 +150,41 @@ class RingHandler(logging.Handler):
 
     def _emit(self, record):
         """Records with exception or stack text, or extra fields."""
+        self._write_fields(record, exc_in_extra=False)
+
+    def _write_fields(self, record, exc_in_extra):
+        """Write the record's fields; its exception and stack text go after
+        the message (``exc_in_extra=False``) or, for a flusher that formats
+        like logging.Formatter, into the extra fields as ``exc_text`` and
+        ``stack_info``."""
         msg = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = _FORMATTER.formatException(record.exc_info)
-        if record.exc_text:
-            if msg[-1:] != "\n":
-                msg += "\n"
-            msg += record.exc_text
-        if record.stack_info:
-            if msg[-1:] != "\n":
-                msg += "\n"
-            msg += _FORMATTER.formatStack(record.stack_info)
         attrs = record.__dict__
-        extra = None
+        fields = {}
         if len(attrs) > _PLAIN_COUNT:
-            keys = attrs.keys() - _STANDARD
-            if keys:
-                extra = _utf8(json.dumps({k: attrs[k] for k in keys}, default=str))
+            fields = {k: attrs[k] for k in attrs.keys() - _STANDARD}
+        stack = _FORMATTER.formatStack(record.stack_info) if record.stack_info else None
+        if exc_in_extra:
+            if record.exc_text:
+                fields["exc_text"] = record.exc_text
+            if stack:
+                fields["stack_info"] = stack
+        else:
+            for text in (record.exc_text, stack):
+                if text:
+                    if msg[-1:] != "\n":
+                        msg += "\n"
+                    msg += text
+        extra = _utf8(json.dumps(fields, default=str)) if fields else b""
+        self._write_message(record, msg, extra)
+
+    def _write_text(self, record, text):
+        """Write ``text`` (formatted in this process) as the record's message."""
+        self._write_message(record, text, b"")
+
+    def _write_message(self, record, msg, extra):
+        attrs = record.__dict__
         try:
             message = msg.encode()
         except UnicodeEncodeError:
@@ -181,7 +202,7 @@ class RingHandler(logging.Handler):
             _cached(record.threadName),
             _cached(record.processName),
             _cached(attrs.get("taskName")),
-            extra or b"",
+            extra,
         )
 
 
@@ -208,3 +229,11 @@ class Logger(_FastLogger):
 
     def __new__(cls, shm="/applog", name="root", on_full="block", timeout=1.0):
         return super().__new__(cls, _shared_producer(shm, on_full, timeout), name)
+
+
+from .handlers import _make  # noqa: E402  (needs RingHandler)
+
+TimedRotatingFileHandler, RotatingFileHandler, FileHandler, WatchedFileHandler = _make(RingHandler)
+for _cls in (TimedRotatingFileHandler, RotatingFileHandler, FileHandler, WatchedFileHandler):
+    _cls.__module__ = __name__
+del _cls

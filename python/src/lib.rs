@@ -15,6 +15,7 @@ mod handle;
 mod names;
 mod percent;
 mod record;
+mod status;
 use names::NameCache;
 use record::RecordKeys;
 
@@ -273,7 +274,8 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
             return e.exit_code();
         }
     };
-    py.detach(|| ringflush::main_with(cli) as i32)
+    let args = argv.into_iter().skip(1).collect();
+    py.detach(|| ringflush::main_with(cli, args) as i32)
 }
 
 #[pymodule]
@@ -281,6 +283,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Producer>()?;
     m.add_class::<fast::FastLogger>()?;
     m.add_class::<handle::Handle>()?;
+    m.add_class::<status::SegmentStatus>()?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add("RingflushError", m.py().get_type::<RingflushError>())?;
     m.add("RingFullError", m.py().get_type::<RingFullError>())?;

@@ -17,9 +17,10 @@
 //! - 1.0: identity, tail, head, flusher, space, counters, batch.
 //! - 1.1: the loss counters `repairs`, `lost_bytes` and `at_risk`; what the
 //!   flusher has reported so far (`reported`), so that a restarted flusher
-//!   tells each loss once; and the producer registry (`producers`).
+//!   tells each loss once; the producer registry (`producers`); and the
+//!   running flusher's arguments (`flusher_args`).
 
-use crate::sync::{AtomicU32, AtomicU64};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// `b"RNGFLUSH"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
@@ -206,6 +207,72 @@ pub struct PendingBatch {
     pub bytes: AtomicU64,
 }
 
+/// Bytes of the running flusher's arguments kept in the segment.
+pub const FLUSHER_ARGS_BYTES: usize = 760;
+
+/// (1.1) The running flusher's command-line arguments (after the program
+/// name), joined by NUL bytes and cut to [`FLUSHER_ARGS_BYTES`]: a process
+/// that would start a flusher for the same segment compares its own
+/// arguments with them, and says so when they differ.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct FlusherArgs {
+    /// Bytes used in `text`; 0 while it is being written or never was.
+    pub len: AtomicU64,
+    /// The text, 8 bytes a word, little-endian.
+    pub text: [AtomicU64; FLUSHER_ARGS_BYTES / 8],
+}
+
+impl Default for FlusherArgs {
+    fn default() -> Self {
+        Self {
+            len: AtomicU64::default(),
+            text: std::array::from_fn(|_| AtomicU64::default()),
+        }
+    }
+}
+
+impl FlusherArgs {
+    /// Store `args` joined by NUL bytes, cut to [`FLUSHER_ARGS_BYTES`]. Only
+    /// the flusher that holds the segment's lock calls this.
+    pub fn store<S: AsRef<str>>(&self, args: &[S]) {
+        let mut text = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            if i > 0 {
+                text.push(0);
+            }
+            text.extend_from_slice(a.as_ref().as_bytes());
+        }
+        text.truncate(FLUSHER_ARGS_BYTES);
+        self.len.store(0, Ordering::Relaxed);
+        for (word, chunk) in self.text.iter().zip(text.chunks(8)) {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        }
+        // Release: pairs with the Acquire in `load`; the words come first.
+        self.len.store(text.len() as u64, Ordering::Release);
+    }
+
+    /// The arguments as stored (empty when none were).
+    pub fn load(&self) -> Vec<String> {
+        // Acquire: pairs with the Release in `store`.
+        let len = (self.len.load(Ordering::Acquire) as usize).min(FLUSHER_ARGS_BYTES);
+        let mut text: Vec<u8> = self
+            .text
+            .iter()
+            .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
+            .collect();
+        text.truncate(len);
+        if text.is_empty() {
+            return Vec::new();
+        }
+        text.split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
+    }
+}
+
 /// The first [`HEADER_SIZE`] bytes of a segment.
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -228,6 +295,8 @@ pub struct SegmentHeader {
     pub reported: Counters,
     /// (1.1) The processes registered as producers.
     pub producers: Producers,
+    /// (1.1) The running flusher's arguments.
+    pub flusher_args: FlusherArgs,
 }
 
 #[cfg(not(loom))]
@@ -236,7 +305,8 @@ const _: () = {
     assert!(size_of::<AtomicU64>() == 8 && align_of::<AtomicU64>() == 8);
     assert!(size_of::<SegmentHeader>() <= HEADER_SIZE);
     assert!(size_of::<Counters>() == 128);
-    assert!(size_of::<SegmentHeader>() == 8 * 128 + 128 + PRODUCER_SLOTS * 8);
+    assert!(size_of::<FlusherArgs>() == 768);
+    assert!(size_of::<SegmentHeader>() == 8 * 128 + 128 + PRODUCER_SLOTS * 8 + 768);
     assert!(align_of::<SegmentHeader>() == 128);
     assert!(offset_of!(SegmentHeader, identity) == 0);
     assert!(offset_of!(Identity, version) == 8);

@@ -1,0 +1,291 @@
+"""Drop-in replacements for the standard library's file handlers.
+
+``ringflush.TimedRotatingFileHandler``, ``RotatingFileHandler``,
+``FileHandler`` and ``WatchedFileHandler`` take the standard library's
+arguments with their meaning; a logging config changes the class path and
+nothing else. Each handler's records go to a segment named after the file's
+absolute path (or ``shm=``), and a flusher for it starts by itself (see
+``_autostart.py``), rotating as the arguments say and formatting with the
+handler's formatter:
+
+- a plain ``logging.Formatter`` (``%``, ``{`` or ``$`` style, ``datefmt``,
+  ``defaults``) is handed to the flusher, which formats exactly as it would:
+  the worker only writes the record's fields (the fast path);
+- any other formatter (a subclass, structlog's ProcessorFormatter, JSON
+  formatters) formats in the worker, and the flusher writes its text.
+
+What cannot be honoured is an error when the handler is made: an encoding
+other than UTF-8, ``mode='w'``.
+"""
+
+import codecs
+import json
+import logging
+import os
+import string
+import sys
+import time
+
+from . import _autostart
+from ._native import SegmentStatus as _SegmentStatus
+
+__all__ = ["TimedRotatingFileHandler", "RotatingFileHandler", "FileHandler", "WatchedFileHandler"]
+
+_STANDARD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "taskName",
+}
+_WHEN = {"S", "M", "H", "D", "MIDNIGHT"} | {f"W{d}" for d in range(7)}
+
+
+def _never(record):
+    return False
+
+
+def _check_encoding(encoding, errors):
+    if encoding is not None and codecs.lookup(encoding).name != "utf-8":
+        raise ValueError(
+            f"ringflush writes UTF-8 only: encoding={encoding!r} cannot be honoured")
+    if errors not in (None, "strict", "replace"):
+        raise ValueError(
+            f"ringflush replaces text it cannot encode with U+FFFD: errors={errors!r} "
+            "cannot be honoured (use None or 'replace')")
+
+
+def _fields(fmt, style):
+    """The field names a format string refers to, for its style."""
+    if style == "%":
+        import re
+        return set(re.findall(r"%\((\w+)\)", fmt))
+    if style == "{":
+        names = set()
+        for _, field, _, _ in string.Formatter().parse(fmt):
+            if field:
+                names.add(field.split(".")[0].split("[")[0])
+        return names
+    names = set()
+    for m in string.Template.pattern.finditer(fmt):
+        name = m.group("named") or m.group("braced")
+        if name:
+            names.add(name)
+    return names
+
+
+def _plain(formatter):
+    """The flusher's format options for a formatter it can reproduce, or
+    None when the worker must format (see the module docs)."""
+    if type(formatter) is not logging.Formatter:
+        return None
+    # The flusher renders times in local time, as time.localtime does.
+    if formatter.converter is not time.localtime:
+        return None
+    if (formatter.default_time_format != logging.Formatter.default_time_format
+            or formatter.default_msec_format != logging.Formatter.default_msec_format):
+        return None
+    style_obj = formatter._style
+    style = {logging.PercentStyle: "%", logging.StrFormatStyle: "{",
+             logging.StringTemplateStyle: "$"}.get(type(style_obj))
+    if style is None:
+        return None
+    args = ["--format", style_obj._fmt]
+    if style != "%":
+        args += ["--style", style]
+    if formatter.datefmt:
+        args += ["--datefmt", formatter.datefmt]
+    defaults = getattr(style_obj, "_defaults", None)
+    if defaults:
+        args += ["--defaults", json.dumps(defaults, default=str)]
+    return args, _fields(style_obj._fmt, style), defaults or {}
+
+
+class _DropIn:
+    """What the drop-in handlers share (mixed into ``RingHandler``)."""
+
+    def _setup(self, filename, encoding, errors, autostart, rotation):
+        _check_encoding(encoding, errors)
+        self.baseFilename = os.path.abspath(os.fspath(filename))
+        self.encoding = encoding
+        self.errors = errors
+        self._autostart = autostart
+        self._rotation = rotation
+        self._said = set()
+        self._last_start = float("-inf")
+        self._no_flusher_since = None
+        self._status = _SegmentStatus(self.shm)
+        self._configure_formatting(None)
+        _autostart.SUPERVISOR.watch(self)
+
+    # -- formatting --------------------------------------------------------
+
+    def setFormatter(self, fmt):
+        super().setFormatter(fmt)
+        self._configure_formatting(fmt)
+
+    def _configure_formatting(self, fmt):
+        plain = _plain(fmt or logging.Formatter())
+        if plain is None:
+            self._format_args = ["--format", "%(message)s"]
+            self._worker_formats = True
+            self._extra_fields = frozenset()
+            self._defaults = {}
+        else:
+            self._format_args, fields, self._defaults = plain
+            self._worker_formats = False
+            self._extra_fields = frozenset(fields - _STANDARD_FIELDS)
+        # The extension writes plain records itself; records needing a
+        # field check or worker formatting take the Python path.
+        native = not self._worker_formats and not self._extra_fields
+        self._emit_fast = self._producer.emit if native else _never
+        if native:
+            self._install_native_handle()
+        else:
+            self.__dict__.pop("handle", None)
+
+    def _install_native_handle(self):
+        if getattr(self, "_worker_formats", True) or getattr(self, "_extra_fields", True):
+            return
+        from . import _Handle, RingHandler
+        self.handle = _Handle(self._producer, self, RingHandler.handle, RingHandler.emit).handle
+
+    def _emit(self, record):
+        if self._worker_formats:
+            return self._write_text(record, self.format(record))
+        for name in self._extra_fields:
+            if name not in record.__dict__ and name not in self._defaults:
+                # What CPython's Formatter raises (then Handler.handleError).
+                raise ValueError(f"Formatting field not found in record: {name!r}")
+        return self._write_fields(record, exc_in_extra=True)
+
+    # -- the flusher -------------------------------------------------------
+
+    def _flusher_args(self):
+        return ["--shm", self.shm, "--file", self.baseFilename, *self._rotation,
+                *self._format_args, "--exit-when-idle"]
+
+    def _say_once(self, key, message):
+        if key in self._said:
+            return
+        self._said.add(key)
+        sys.stderr.write(f"ringflush: {self.baseFilename}: {message}\n")
+        sys.stderr.flush()
+
+    def _supervise(self):
+        """Called by the supervisor thread once a second."""
+        status = self._status
+        pid = status.flusher_pid()
+        now = time.monotonic()
+        if pid:
+            self._no_flusher_since = None
+            running = status.flusher_args()
+            mine = self._flusher_args()
+            if self._autostart and running and running != mine:
+                self._report_other_config(pid, running, mine)
+            return
+        if self._autostart:
+            if now - self._last_start >= _autostart.START_AGAIN_AFTER:
+                self._last_start = now
+                _autostart.start_flusher(self._flusher_args(), self.baseFilename)
+            return
+        if status.pending_bytes() == 0:
+            self._no_flusher_since = None
+            return
+        since = self._no_flusher_since = self._no_flusher_since or now
+        if now - since >= _autostart.FORGOTTEN_AFTER:
+            self._say_once("forgotten", (
+                f"records are waiting in segment {self.shm} and no flusher has run for "
+                f"{_autostart.FORGOTTEN_AFTER:.0f} s: start one (ringflush --shm {self.shm} "
+                "--file ...), or check that its --shm matches"))
+
+    def _report_other_config(self, pid, running, mine):
+        if "config" in self._said:
+            return
+        message = (
+            f"its flusher (pid {pid}) runs with {' '.join(running)}; this process "
+            f"(pid {os.getpid()}) asked for {' '.join(mine)}: the running configuration wins")
+        self._say_once("config", message)
+        record = logging.LogRecord("ringflush", logging.WARNING, __file__, 0,
+                                   "ringflush: " + message, (), None)
+        self._write_text(record, record.getMessage())
+
+    def close(self):
+        _autostart.SUPERVISOR.forget(self)
+        super().close()
+
+
+def _time_of_day(at):
+    return f"{at.hour:02d}:{at.minute:02d}:{at.second:02d}"
+
+
+def _make(base):
+    """The four handler classes, subclassing ``base`` (RingHandler)."""
+
+    class TimedRotatingFileHandler(_DropIn, base):
+        """``logging.handlers.TimedRotatingFileHandler``, written by a
+        ringflush flusher (see the module docs)."""
+
+        def __init__(self, filename, when="h", interval=1, backupCount=0, encoding=None,
+                     delay=False, utc=False, atTime=None, errors=None, *, shm=None,
+                     autostart=True, on_full="block", timeout=1.0):
+            when = when.upper()
+            if when not in _WHEN:
+                if when.startswith("W"):
+                    raise ValueError(f"Invalid day specified for weekly rollover: {when}")
+                raise ValueError(f"Invalid rollover interval specified: {when}")
+            if interval < 1:
+                raise ValueError(f"ringflush rotates every interval >= 1: interval={interval!r}")
+            self.when, self.interval, self.backupCount = when, interval, backupCount
+            self.utc, self.atTime = utc, atTime
+            rotation = ["--when", when, "--interval", str(interval),
+                        "--backup-count", str(backupCount)]
+            if utc:
+                rotation.append("--utc")
+            if atTime is not None and (when == "MIDNIGHT" or when.startswith("W")):
+                rotation += ["--at-time", _time_of_day(atTime)]
+            path = os.path.abspath(os.fspath(filename))
+            base.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
+            self._setup(path, encoding, errors, autostart, rotation)
+
+    class RotatingFileHandler(_DropIn, base):
+        """``logging.handlers.RotatingFileHandler``, written by a ringflush
+        flusher (see the module docs)."""
+
+        def __init__(self, filename, mode="a", maxBytes=0, backupCount=0, encoding=None,
+                     delay=False, errors=None, *, shm=None, autostart=True,
+                     on_full="block", timeout=1.0):
+            # As the standard library: with maxBytes, the mode is append.
+            if maxBytes > 0:
+                mode = "a"
+            _check_mode(mode)
+            self.mode, self.maxBytes, self.backupCount = mode, maxBytes, backupCount
+            # "If either of maxBytes or backupCount is zero, rollover never occurs."
+            rotation = []
+            if maxBytes > 0 and backupCount > 0:
+                rotation = ["--max-bytes", str(maxBytes), "--backup-count", str(backupCount)]
+            path = os.path.abspath(os.fspath(filename))
+            base.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
+            self._setup(path, encoding, errors, autostart, rotation)
+
+    class FileHandler(_DropIn, base):
+        """``logging.FileHandler``, written by a ringflush flusher (see the
+        module docs)."""
+
+        def __init__(self, filename, mode="a", encoding=None, delay=False, errors=None, *,
+                     shm=None, autostart=True, on_full="block", timeout=1.0):
+            _check_mode(mode)
+            self.mode = mode
+            path = os.path.abspath(os.fspath(filename))
+            base.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
+            self._setup(path, encoding, errors, autostart, [])
+
+    class WatchedFileHandler(FileHandler):
+        """``logging.handlers.WatchedFileHandler``: the flusher reopens the
+        file whenever its path leads elsewhere (it checks before every
+        batch), which is what this handler is for."""
+
+    return TimedRotatingFileHandler, RotatingFileHandler, FileHandler, WatchedFileHandler
+
+
+def _check_mode(mode):
+    if mode not in ("a", "at", "ab"):
+        raise ValueError(
+            f"ringflush appends to the log file: mode={mode!r} cannot be honoured "
+            "(every process would start it over)")

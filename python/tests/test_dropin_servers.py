@@ -1,0 +1,172 @@
+"""The migration as users make it: a config that differs from a standard
+library TimedRotatingFileHandler config only in the class path, with two
+handlers (every record; ERROR only), `when="S"` and the user's formatter,
+under gunicorn (with and without --preload), uvicorn --workers 4 and a
+multiprocessing spawn pool. No flusher is started by the test: each
+handler's starts by itself. Every line arrives exactly once in the right
+files, in the user's format, under CPython's rotated names, and no flusher
+is left a few seconds after the application exits."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from test_dropin import flusher_pid, wait_for
+from test_servers import free_port, hammer, wait_ready
+from ringflush import _autostart
+
+LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|ERROR) web: request id=(\d+) handled")
+ROTATED = re.compile(r"(app|errors)\.log\.\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(\.\d+)?")
+
+
+def config(stdlib=False):
+    cls = "logging.handlers" if stdlib else "ringflush"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"f": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {
+            "all": {"class": f"{cls}.TimedRotatingFileHandler", "filename": "logs/app.log",
+                    "when": "S", "formatter": "f"},
+            "errors": {"class": f"{cls}.TimedRotatingFileHandler", "filename": "logs/errors.log",
+                       "when": "S", "formatter": "f", "level": "ERROR"},
+        },
+        "loggers": {"web": {"handlers": ["all", "errors"], "level": "INFO", "propagate": False}},
+    }
+
+
+def test_the_config_differs_from_the_standard_librarys_only_in_the_class_path():
+    ours, theirs = config(), config(stdlib=True)
+    for h in ours["handlers"].values():
+        h["class"] = h["class"].replace("ringflush.", "logging.handlers.")
+    assert ours == theirs
+
+
+APP = """
+    import logging
+    log = logging.getLogger("web")
+    def handle(rid):
+        rid = int(rid)
+        if rid and rid % 10 == 0:
+            log.error("request id=%d handled", rid)
+        else:
+            log.info("request id=%d handled", rid)
+"""
+
+
+def check(tmp_path, sent):
+    logs = tmp_path / "logs"
+    files = sorted(os.listdir(logs))
+    seen = {"app": [], "errors": []}
+    for name in files:
+        if name.endswith(".ringflush-errors"):
+            continue
+        kind = name.split(".")[0]
+        assert name in ("app.log", "errors.log") or ROTATED.fullmatch(name), name
+        for line in (logs / name).read_text().splitlines():
+            m = LINE.fullmatch(line)
+            assert m, f"{name}: {line!r}"
+            if m.group(2) != "0":
+                seen[kind].append((m.group(1), int(m.group(2))))
+    ids = sorted(i for _, i in seen["app"])
+    assert ids == list(range(1, sent + 1)), f"{len(ids)} lines for {sent} requests"
+    errors = sorted(i for _, i in seen["errors"])
+    assert errors == list(range(10, sent + 1, 10)), f"{len(errors)} error lines"
+    assert all(level == "ERROR" for level, _ in seen["errors"])
+    rotated = [n for n in files if ROTATED.fullmatch(n) and n.startswith("app")]
+    assert len(rotated) >= 2, files
+    # The application has exited: both flushers end by themselves.
+    for name in ("app.log", "errors.log"):
+        assert wait_for(lambda: flusher_pid(logs / name) == 0, timeout=30), name
+
+
+@pytest.fixture
+def app_dir(tmp_path):
+    (tmp_path / "logs").mkdir()
+    yield tmp_path
+    for name in ("app.log", "errors.log"):
+        path = os.path.abspath(tmp_path / "logs" / name)
+        try:
+            os.unlink("/dev/shm" + _autostart.segment_name(path))
+        except FileNotFoundError:
+            pass
+
+
+def serve(app_dir, command):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", *command(port)], cwd=app_dir,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(port, server)
+        sent = hammer(port)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=60)
+    assert "Traceback" not in err and "Logging error" not in err, err[-2000:]
+    return sent
+
+
+@pytest.mark.skipif(shutil.which("gunicorn") is None, reason="gunicorn is not installed")
+@pytest.mark.parametrize("preload", [False, True], ids=["fork", "preload"])
+def test_gunicorn(app_dir, preload):
+    (app_dir / "wsgi_app.py").write_text(textwrap.dedent(APP + """
+    def app(environ, start_response):
+        handle(environ["PATH_INFO"].rsplit("/", 1)[-1])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+    """))
+    cfg = config()
+    cfg["handlers"]["console"] = {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}
+    cfg["handlers"]["error_console"] = {"class": "logging.StreamHandler"}
+    (app_dir / "gunicorn_conf.py").write_text(f"logconfig_dict = {cfg!r}\n")
+    extra = ["--preload"] if preload else []
+    sent = serve(app_dir, lambda port: [
+        "gunicorn", "-w", "4", *extra, "-b", f"127.0.0.1:{port}", "-c", "gunicorn_conf.py",
+        "wsgi_app:app"])
+    check(app_dir, sent)
+
+
+@pytest.mark.skipif(shutil.which("uvicorn") is None, reason="uvicorn is not installed")
+def test_uvicorn_fastapi_workers(app_dir):
+    (app_dir / "asgi_app.py").write_text(textwrap.dedent(APP + """
+    from fastapi import FastAPI
+    app = FastAPI()
+    @app.get("/r/{rid}")
+    def route(rid: int):
+        handle(rid)
+        return {"ok": True}
+    """))
+    (app_dir / "log.json").write_text(json.dumps(config()))
+    sent = serve(app_dir, lambda port: [
+        "uvicorn", "asgi_app:app", "--workers", "4", "--port", str(port),
+        "--log-config", "log.json", "--no-access-log"])
+    check(app_dir, sent)
+
+
+def test_multiprocessing_spawn_pool(app_dir):
+    (app_dir / "pool_app.py").write_text(textwrap.dedent(APP + f"""
+    import logging.config, multiprocessing, time
+    CONFIG = {config()!r}
+    def init():
+        logging.config.dictConfig(CONFIG)
+    def work(chunk):
+        for rid in chunk:
+            handle(rid)
+            time.sleep(0.005)
+    if __name__ == "__main__":
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(4, initializer=init) as pool:
+            pool.map(work, [range(i, 3001, 4) for i in range(1, 5)])
+    """))
+    result = subprocess.run([sys.executable, "pool_app.py"], cwd=app_dir, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Logging error" not in result.stderr, result.stderr
+    check(app_dir, 3000)
