@@ -133,6 +133,11 @@ pub struct FlusherArgs {
     /// Compress rotated files in the background.
     #[arg(long, value_enum, default_value_t = Compress::None)]
     pub compress: Compress,
+    /// With --compress: leave the newest N rotated files uncompressed
+    /// (logrotate's delaycompress: a log shipper may still be reading the
+    /// one just rotated); 0 compresses each at once.
+    #[arg(long, default_value_t = 1)]
+    pub compress_delay: usize,
     /// Shell command run after each rotation with the rotated file as $1.
     #[arg(long)]
     pub post_rotate: Option<String>,

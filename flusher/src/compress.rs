@@ -73,10 +73,8 @@ fn backups_newest_first(cfg: &RetireConfig) -> io::Result<Vec<(String, String)>>
 /// only once written). Returns the archives made.
 pub fn compress_due(cfg: &RetireConfig) -> io::Result<Vec<String>> {
     let mut made = Vec::new();
-    for (plain, gz) in backups_newest_first(cfg)?
-        .into_iter()
-        .skip(cfg.compress_delay)
-    {
+    let due = backups_newest_first(cfg)?;
+    for (plain, gz) in due.into_iter().skip(cfg.compress_delay) {
         if !cfg.dir.exists(&plain) {
             continue;
         }

@@ -86,7 +86,7 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
             max_bytes: a.max_bytes,
             backup_count: a.backup_count,
             gzip: a.compress == Compress::Gzip,
-            compress_delay: 0,
+            compress_delay: a.compress_delay,
             post_rotate: a.post_rotate.clone(),
             file_mode: a.file_mode,
         },
