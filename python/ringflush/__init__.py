@@ -21,6 +21,7 @@ from ._native import RingflushError, RingFullError
 __all__ = [
     "RingHandler", "Logger", "RingflushError", "RingFullError",
     "TimedRotatingFileHandler", "RotatingFileHandler", "FileHandler", "WatchedFileHandler",
+    "StructlogLogger", "StructlogLoggerFactory",
 ]
 
 # Attributes every LogRecord has; anything else came from `extra=`.
@@ -237,3 +238,5 @@ TimedRotatingFileHandler, RotatingFileHandler, FileHandler, WatchedFileHandler =
 for _cls in (TimedRotatingFileHandler, RotatingFileHandler, FileHandler, WatchedFileHandler):
     _cls.__module__ = __name__
 del _cls
+
+from ._structlog import StructlogLogger, StructlogLoggerFactory  # noqa: E402

@@ -10,7 +10,10 @@ that uses the segment is alive. Several processes may try at once; the
 segment's lock lets one flusher run, and the others exit at once. The
 flusher's own messages go to ``<log file>.ringflush-errors``.
 
-With ``autostart=False`` the supervisor only watches: a process with
+The first record a process writes also checks at once (and starts a
+flusher if none runs), so that a short-lived process never leaves its
+records waiting for the next one. With ``autostart=False`` the supervisor
+only watches: a process with
 records waiting and no flusher for a few seconds says so once on stderr.
 
 The supervisor is started again in a child after ``os.fork()`` (gunicorn's
@@ -60,19 +63,36 @@ def errors_file(path):
 
 
 def start_flusher(args, log_path):
-    """Start a detached flusher with ``args``; returns once it is on its way
-    (the intermediate process has exited)."""
+    """Start a detached flusher with ``args``. Returns the pid of the
+    intermediate process, which exits at once (the supervisor reaps it);
+    the flusher itself is nobody's child."""
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-    with open(errors_file(log_path), "ab") as err:
-        starter = subprocess.Popen(
-            [sys.executable, "-c", _DETACH, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            close_fds=True,
-            cwd="/",
+    fd = os.open(errors_file(log_path), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        # posix_spawn: no fork of this (maybe large, threaded) process, and
+        # the child is on its way before the call returns.
+        return os.posix_spawn(
+            sys.executable, [sys.executable, "-c", _DETACH, *args], os.environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
+                          (os.POSIX_SPAWN_DUP2, fd, 2)],
         )
-    starter.wait()
+    finally:
+        os.close(fd)
+        os.close(devnull)
+
+
+def reap(pids):
+    """Reap the intermediate processes that have exited; keep the others."""
+    left = []
+    for pid in pids:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        if not done:
+            left.append(pid)
+    return left
 
 
 class Supervisor:
@@ -84,6 +104,12 @@ class Supervisor:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
+        self._spawned = []
+
+    def spawned(self, pid):
+        """An intermediate process to reap."""
+        with self._lock:
+            self._spawned.append(pid)
 
     def watch(self, handler):
         with self._lock:
@@ -107,6 +133,7 @@ class Supervisor:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
+        self._spawned = []  # the parent's, not ours to reap
         if len(self._handlers):
             self._ensure_thread()
             self._wake.set()
@@ -119,6 +146,7 @@ class Supervisor:
                 time.sleep(FIRST_CHECK_AFTER)
             with self._lock:
                 handlers = list(self._handlers)
+                self._spawned = reap(self._spawned)
             for handler in handlers:
                 try:
                     handler._supervise()

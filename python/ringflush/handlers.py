@@ -24,6 +24,7 @@ import logging
 import os
 import string
 import sys
+import threading
 import time
 
 from . import _autostart
@@ -111,6 +112,9 @@ class _DropIn:
         self._last_start = float("-inf")
         self._no_flusher_since = None
         self._status = _SegmentStatus(self.shm)
+        self._first_done = False
+        self._first_lock = threading.Lock()
+        self._supervise_lock = threading.Lock()
         self._configure_formatting(None)
         _autostart.SUPERVISOR.watch(self)
 
@@ -132,16 +136,33 @@ class _DropIn:
             self._worker_formats = False
             self._extra_fields = frozenset(fields - _STANDARD_FIELDS)
         # The extension writes plain records itself; records needing a
-        # field check or worker formatting take the Python path.
+        # field check or worker formatting take the Python path, and so does
+        # the first record, which makes sure a flusher runs.
         native = not self._worker_formats and not self._extra_fields
-        self._emit_fast = self._producer.emit if native else _never
-        if native:
+        if not self._first_done:
+            self._emit_fast = self._first_record
+            self.__dict__.pop("handle", None)
+        elif native:
+            self._emit_fast = self._producer.emit
             self._install_native_handle()
         else:
+            self._emit_fast = _never
             self.__dict__.pop("handle", None)
 
+    def _first_record(self, record):
+        """The first record: make sure a flusher runs (started now if none
+        does: the process may be gone before the supervisor's next look),
+        then take the usual path from here on."""
+        with self._first_lock:
+            if not self._first_done:
+                self._first_done = True
+                self._supervise()
+                self._configure_formatting(self.formatter)
+        return self._emit_fast(record) if self._emit_fast is not self._first_record else False
+
     def _install_native_handle(self):
-        if getattr(self, "_worker_formats", True) or getattr(self, "_extra_fields", True):
+        if (getattr(self, "_worker_formats", True) or getattr(self, "_extra_fields", True)
+                or not getattr(self, "_first_done", False)):
             return
         from . import _Handle, RingHandler
         self.handle = _Handle(self._producer, self, RingHandler.handle, RingHandler.emit).handle
@@ -169,7 +190,12 @@ class _DropIn:
         sys.stderr.flush()
 
     def _supervise(self):
-        """Called by the supervisor thread once a second."""
+        """Called by the supervisor thread once a second (and by the first
+        record): one caller at a time, so a flusher is started once."""
+        with self._supervise_lock:
+            self._supervise_locked()
+
+    def _supervise_locked(self):
         status = self._status
         pid = status.flusher_pid()
         now = time.monotonic()
@@ -183,7 +209,8 @@ class _DropIn:
         if self._autostart:
             if now - self._last_start >= _autostart.START_AGAIN_AFTER:
                 self._last_start = now
-                _autostart.start_flusher(self._flusher_args(), self.baseFilename)
+                pid = _autostart.start_flusher(self._flusher_args(), self.baseFilename)
+                _autostart.SUPERVISOR.spawned(pid)
             return
         if status.pending_bytes() == 0:
             self._no_flusher_since = None
