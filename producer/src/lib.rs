@@ -9,10 +9,15 @@
 //! ```
 //!
 //! A [`Producer`] is `Send + Sync`: share one per process across threads.
-//! With the `log` feature (on by default) it implements [`log::Log`]; see
-//! [`init`].
+//!
+//! With the `log` feature (on by default) it implements `log::Log`, and
+//! `init`, `init_with_filter` or `RingLogger::builder()` install a logger
+//! with a `RUST_LOG`-style filter whose key-values are carried into
+//! `--format json`.
 
 mod fault;
+#[cfg(feature = "log")]
+mod fields;
 mod identity;
 #[cfg(feature = "log")]
 mod logger;
@@ -21,7 +26,7 @@ mod registration;
 
 pub use identity::pid;
 #[cfg(feature = "log")]
-pub use logger::{init, InitError};
+pub use logger::{init, init_with_filter, InitError, LoggerBuilder, RingLogger};
 pub use producer::{Builder, FullPolicy, Producer, WriteError};
 pub use ringflush_ring::codec::{level, Record};
 pub use ringflush_ring::OpenError;
