@@ -204,6 +204,15 @@ impl<'a> FieldWriter<'a> {
         }
     }
 
+    /// Treat what `text` holds as earlier fields of the same list (a span's
+    /// fields recorded again), not as a prefix: a space goes before the
+    /// first new field.
+    #[cfg(feature = "tracing")]
+    pub fn continuing(mut self) -> Self {
+        self.base = 0;
+        self
+    }
+
     /// A space unless this is the first field.
     #[inline]
     fn separate(&mut self) {
@@ -252,6 +261,13 @@ impl<'a> FieldWriter<'a> {
             let _ = JsonEscape(json).write_fmt(args);
             json.push('"');
         }
+    }
+
+    /// A field whose value is shown with `{:?}` in text and as a JSON
+    /// string of the same text.
+    #[cfg(feature = "tracing")]
+    pub fn debug(&mut self, name: &str, value: &dyn fmt::Debug) {
+        self.formatted(name, format_args!("{value:?}"));
     }
 
     /// A field shown with `Display` in text (an error, a `%` value) and as
@@ -307,6 +323,33 @@ impl<'a> FieldWriter<'a> {
             let _ = write!(json, "{value:?}");
         } else {
             json.push_str("null");
+        }
+    }
+
+    /// An error: its `Display` text, and in the text its sources too, as
+    /// `name.sources=[cause, its cause]` (tracing-subscriber's fmt layer).
+    #[cfg(feature = "tracing")]
+    pub fn error(&mut self, name: &str, err: &(dyn std::error::Error + 'static)) {
+        self.display(name, format_args!("{err}"));
+        let Some(mut source) = err.source() else {
+            return;
+        };
+        if self.fields_text {
+            let text = &mut *self.text;
+            text.push(' ');
+            text.push_str(name);
+            text.push_str(".sources=[");
+            loop {
+                let _ = write!(text, "{source}");
+                match source.source() {
+                    Some(next) => {
+                        text.push_str(", ");
+                        source = next;
+                    }
+                    None => break,
+                }
+            }
+            text.push(']');
         }
     }
 }

@@ -10,21 +10,27 @@
 //!
 //! A [`Producer`] is `Send + Sync`: share one per process across threads.
 //!
-//! With the `log` feature (on by default) it implements `log::Log`, and
-//! `init`, `init_with_filter` or `RingLogger::builder()` install a logger
-//! with a `RUST_LOG`-style filter whose key-values are carried into
-//! `--format json`.
+//! Two routes for code that already logs (see the README's "From Rust"):
+//! - the `log` feature (on by default): `init`, `init_with_filter` or
+//!   `RingLogger::builder()` install a `log::Log` with a `RUST_LOG`-style
+//!   filter, key-values carried into `--format json`;
+//! - the `tracing` feature: `RingLayer` is a `tracing_subscriber::Layer`
+//!   that writes events with their fields and spans.
 
 mod fault;
-#[cfg(feature = "log")]
+#[cfg(any(feature = "log", feature = "tracing"))]
 mod fields;
 mod identity;
+#[cfg(feature = "tracing")]
+mod layer;
 #[cfg(feature = "log")]
 mod logger;
 mod producer;
 mod registration;
 
 pub use identity::pid;
+#[cfg(feature = "tracing")]
+pub use layer::RingLayer;
 #[cfg(feature = "log")]
 pub use logger::{init, init_with_filter, InitError, LoggerBuilder, RingLogger};
 pub use producer::{Builder, FullPolicy, Producer, WriteError};
