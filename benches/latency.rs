@@ -312,6 +312,17 @@ fn latency(quick: bool) {
         .unwrap();
     let spd = spdlog::Logger::builder().sink(async_sink).build().unwrap();
 
+    // RingLayer: a tracing event with three fields inside a span, through a
+    // registry of its own (the default subscriber is tracing-appender's, so
+    // each call switches to it: the figure includes that switch).
+    use tracing_subscriber::layer::SubscriberExt;
+    let ring_layer = ringflush_producer::RingLayer::open(&bench.shm).unwrap();
+    let ring_dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(ring_layer));
+    let ring_span = tracing::dispatcher::with_default(&ring_dispatch, || {
+        tracing::info_span!("request", id = 7)
+    });
+    let _ring_entered = ring_span.enter();
+
     // Every contender is measured in the same rounds, taking turns, so a
     // change in the shared machine's speed during the run (frequent here)
     // weighs on all of them alike.
@@ -352,6 +363,14 @@ fn latency(quick: bool) {
         (
             "tracing-appender non_blocking",
             Box::new(|| tracing::info!("{}", msg)),
+        ),
+        (
+            "RingLayer, 3 fields in a span",
+            Box::new(|| {
+                tracing::dispatcher::with_default(&ring_dispatch, || {
+                    tracing::info!(user_id = 42, path = "/api/items", ok = true, "{}", msg)
+                })
+            }),
         ),
         (
             "spdlog-rs AsyncPoolSink",
@@ -408,7 +427,7 @@ fn latency(quick: bool) {
         hists[4].clone(),
         hists[5].clone(),
         hists[6].clone(),
-        hists[7].clone(),
+        hists[8].clone(),
     );
     let mut series: Vec<(String, Histogram<u64>)> =
         vec![("ringflush producer".into(), ours.clone())];
