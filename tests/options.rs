@@ -551,7 +551,10 @@ fn gzip_with_timed_rotation() {
     stop_ok(f);
     let rot = rotated(&s);
     let (newest, older) = rot.split_last().unwrap();
-    assert!(!newest.ends_with(".gz"), "the newest is left plain: {rot:?}");
+    assert!(
+        !newest.ends_with(".gz"),
+        "the newest is left plain: {rot:?}"
+    );
     second_suffix_utc(newest, "app.log.");
     for name in older {
         let stem = name

@@ -193,7 +193,7 @@ impl Source {
     /// A retired segment is finished once it is empty and no producer that
     /// registered with it lives; with an incomplete registry (a full one,
     /// or producers older than layout 1.1), once it is empty and nothing
-    /// was written for [`RETIRED_QUIET`].
+    /// was written for a minute.
     pub fn finished(&mut self, now: Instant) -> bool {
         let empty = self.is_empty();
         let tail = self.consumer.tail();
