@@ -122,7 +122,14 @@ fn run(test: &str, kill_flusher: bool) {
     }
     let s = Scratch::new(if kill_flusher { "relaykill" } else { "relay" });
     let (_central, _edge) = relay(&s);
-    let args = ["--format", "%(message)s", "--when", "S", "--compress", "gzip"];
+    let args = [
+        "--format",
+        "%(message)s",
+        "--when",
+        "S",
+        "--compress",
+        "gzip",
+    ];
     let mut flusher = s.flusher_ready(&args);
     let workers: Vec<Child> = (0..WORKERS)
         .map(|id| {
@@ -162,10 +169,16 @@ fn run(test: &str, kill_flusher: bool) {
 
 #[test]
 fn rsyslog_relays_every_record_once_across_rotations_and_gzip() {
-    run("rsyslog_relays_every_record_once_across_rotations_and_gzip", false);
+    run(
+        "rsyslog_relays_every_record_once_across_rotations_and_gzip",
+        false,
+    );
 }
 
 #[test]
 fn rsyslog_relays_every_record_once_across_a_killed_flusher() {
-    run("rsyslog_relays_every_record_once_across_a_killed_flusher", true);
+    run(
+        "rsyslog_relays_every_record_once_across_a_killed_flusher",
+        true,
+    );
 }
