@@ -152,6 +152,15 @@ pub struct FlusherArgs {
     /// (for a flusher an application starts itself).
     #[arg(long)]
     pub exit_when_idle: bool,
+    /// Syntax of --format, as logging.Formatter's style: % (%(name)s), {
+    /// (str.format: {name:>10}) or $ (string.Template: $name).
+    #[arg(long, default_value = "%", value_parser = ["%", "{", "$"])]
+    pub style: String,
+    /// Values for format fields that are not LogRecord attributes, for
+    /// records whose extra lacks them: a JSON object, as
+    /// logging.Formatter's defaults= (e.g. '{"request_id": "-"}').
+    #[arg(long)]
+    pub defaults: Option<String>,
     // (Format options the formatter work adds go above this line.)
 }
 

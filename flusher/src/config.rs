@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ringflush_format::FormatSpec;
+use ringflush_format::{FormatSpec, Style};
 use ringflush_rotation::{Timed, When};
 
 use crate::cli::{Compress, FlusherArgs};
@@ -73,6 +73,9 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
         file,
         format: FormatSpec {
             format: a.format.clone(),
+            style: Style::parse(&a.style)
+                .with_context(|| format!("invalid --style {:?}: use %, {{ or $", a.style))?,
+            defaults: a.defaults.clone(),
             datefmt: a.datefmt.clone(),
             escape: a.escape,
             utc: false,

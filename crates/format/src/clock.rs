@@ -53,10 +53,9 @@ impl Clock {
         }
     }
 
-    /// Python's `asctime`: strftime of the second, then `,mmm` unless a
-    /// datefmt was given.
-    pub fn asctime(&mut self, ns: u64, out: &mut Vec<u8>) {
-        let sec = (ns / 1_000_000_000) as i64;
+    /// Python's `asctime`: strftime of the second `sec`, then `,mmm` (`ms`)
+    /// unless a datefmt was given.
+    pub fn asctime(&mut self, sec: i64, ms: u64, out: &mut Vec<u8>) {
         if sec != self.cached_sec {
             let dt = self.datetime(sec);
             self.cached = dt.format_with_items(self.items.iter()).to_string();
@@ -64,7 +63,7 @@ impl Clock {
         }
         out.extend_from_slice(self.cached.as_bytes());
         if !self.custom {
-            let ms = (ns / 1_000_000 % 1000) as u32;
+            let ms = ms as u32;
             out.extend_from_slice(&[
                 b',',
                 b'0' + (ms / 100) as u8,

@@ -1,14 +1,112 @@
-//! Formatting of ringflush records: Python `logging`'s `%`-style format
-//! strings ([`percent`]), JSON Lines ([`json`]), and the record view both use.
+//! Formatting of ringflush records as CPython's `logging.Formatter` would:
+//! format strings in its three styles (`%`, `{` and `$`, see [`line`]),
+//! JSON Lines ([`json`]), and the record view both use.
 
+mod brace;
 mod clock;
+mod dollar;
 pub mod json;
+pub mod line;
 pub mod percent;
+mod pyfmt;
 mod text;
+mod value;
 
 use ringflush_ring::codec::Record;
 
+pub use line::RECORD_ATTRIBUTES;
 pub use percent::FormatError;
+
+/// The syntax of a format string: `logging.Formatter`'s `style`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Style {
+    /// `%(name)s`: the `%` operator (the default).
+    #[default]
+    Percent,
+    /// `{name}`: `str.format`.
+    Brace,
+    /// `$name`: `string.Template`.
+    Dollar,
+}
+
+impl Style {
+    /// `%`, `{` or `$`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "%" => Some(Style::Percent),
+            "{" => Some(Style::Brace),
+            "$" => Some(Style::Dollar),
+            _ => None,
+        }
+    }
+
+    /// The style's character, as `logging.Formatter` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Style::Percent => "%",
+            Style::Brace => "{",
+            Style::Dollar => "$",
+        }
+    }
+
+    fn parse_format(self, format: &str) -> Result<Vec<line::Piece>, String> {
+        match self {
+            Style::Percent => percent::parse(format),
+            Style::Brace => brace::parse(format),
+            Style::Dollar => dollar::parse(format),
+        }
+    }
+
+    fn default_format(self) -> &'static str {
+        match self {
+            Style::Percent => DEFAULT_FORMAT,
+            Style::Brace => "{asctime} {levelname} {name} [{process}] {message}",
+            Style::Dollar => "${asctime} ${levelname} ${name} [${process}] ${message}",
+        }
+    }
+}
+
+/// Parse `format` in `style` (Err: the message for `--format`).
+fn pieces(format: &str, style: Style) -> Result<Vec<line::Piece>, FormatError> {
+    let err = |msg: String| FormatError::new(format!("invalid --format {format:?}: {msg}"));
+    let pieces = style.parse_format(format).map_err(err)?;
+    if !pieces
+        .iter()
+        .any(|p| matches!(p, line::Piece::Field { .. }))
+    {
+        // What CPython's validation says, and which style would have fields.
+        let other = [Style::Percent, Style::Brace, Style::Dollar]
+            .into_iter()
+            .filter(|&s| s != style)
+            .find(|s| {
+                s.parse_format(format)
+                    .is_ok_and(|p| p.iter().any(|p| matches!(p, line::Piece::Field { .. })))
+            });
+        let hint = match other {
+            Some(s) => format!(
+                " (it is a '{0}'-style format: use --style '{0}')",
+                s.as_str()
+            ),
+            None => String::new(),
+        };
+        return Err(err(format!(
+            "no field for the '{}' style{hint}",
+            style.as_str()
+        )));
+    }
+    Ok(pieces)
+}
+
+/// The names a text format reads that are not [`RECORD_ATTRIBUTES`]
+/// (fields a record carries in its `extra`, or that `--defaults` gives),
+/// in order of first use: what a producer checks a record for before
+/// writing it, as CPython raises KeyError for a record without one.
+///
+/// # Errors
+/// [`FormatError`] when the format cannot be used in `style`.
+pub fn extra_fields(format: &str, style: Style) -> Result<Vec<String>, FormatError> {
+    Ok(line::extra_names(&pieces(format, style)?))
+}
 
 /// A record as the flusher sees it: the payload plus the ring header's fields.
 #[derive(Debug, Clone, Copy)]
@@ -25,8 +123,15 @@ pub struct Entry<'a> {
 /// How to format records.
 #[derive(Debug, Clone, Default)]
 pub struct FormatSpec {
-    /// A `%`-style format string, or `"json"` for JSON Lines.
+    /// A format string in `style`, or `"json"` for JSON Lines; the default
+    /// ([`DEFAULT_FORMAT`] in the style) when `None`.
     pub format: Option<String>,
+    /// The format string's syntax.
+    pub style: Style,
+    /// `logging.Formatter`'s `defaults=` as a JSON object's text: values
+    /// of fields that are not record attributes, for records whose `extra`
+    /// lacks them.
+    pub defaults: Option<String>,
     /// strftime format for `asctime`; Python's default when `None`.
     pub datefmt: Option<String>,
     /// Escape newlines and control characters so a record is one line.
@@ -42,8 +147,8 @@ pub const DEFAULT_FORMAT: &str = "%(asctime)s %(levelname)s %(name)s [%(process)
 /// current second's date text.
 #[derive(Debug)]
 pub enum Formatter {
-    /// A Python `%`-style format string.
-    Percent(percent::PercentFormatter),
+    /// A format string (`%`, `{` or `$` style).
+    Text(line::LineFormatter),
     /// JSON Lines (`--format json`).
     Json(json::JsonFormatter),
 }
@@ -53,26 +158,41 @@ impl Formatter {
     /// `%(relativeCreated)d` counts from (the flusher's start).
     ///
     /// # Errors
-    /// [`FormatError`] when the format string or the date format cannot be
-    /// used (unknown attribute, unsupported conversion or `%` directive).
+    /// [`FormatError`] when the format string, the date format or the
+    /// defaults cannot be used: a malformed format or one without a field
+    /// for its style (CPython's `validate=True`), a name that is neither a
+    /// record attribute nor in the defaults, a conversion the attribute's
+    /// type does not take, an unsupported `%` directive in the date format.
     pub fn new(spec: &FormatSpec, start_ns: u64) -> Result<Self, FormatError> {
+        let defaults = match spec.defaults.as_deref() {
+            None => Vec::new(),
+            Some(text) => value::parse_object(text.as_bytes())
+                .ok_or_else(|| {
+                    FormatError::new(format!(
+                        "invalid --defaults {text:?}: expected a JSON object, e.g. '{{\"request_id\": \"-\"}}'"
+                    ))
+                })?
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        };
         let clock = clock::Clock::new(spec.datefmt.as_deref(), spec.utc)?;
-        Ok(match spec.format.as_deref() {
-            Some("json") => Formatter::Json(json::JsonFormatter::new(clock)),
-            other => Formatter::Percent(percent::PercentFormatter::new(
-                other.unwrap_or(DEFAULT_FORMAT),
-                clock,
-                spec.escape,
-                start_ns,
-            )?),
-        })
+        let format = spec.format.as_deref();
+        if format == Some("json") {
+            return Ok(Formatter::Json(json::JsonFormatter::new(clock)));
+        }
+        let format = format.unwrap_or(spec.style.default_format());
+        let pieces = pieces(format, spec.style)?;
+        line::LineFormatter::new(pieces, &defaults, clock, spec.escape, start_ns)
+            .map(Formatter::Text)
+            .map_err(|msg| FormatError::new(format!("invalid --format {format:?}: {msg}")))
     }
 
     /// Append `entry` as one line (terminated by `\n`) to `out`.
     #[inline]
     pub fn format(&mut self, entry: &Entry<'_>, out: &mut Vec<u8>) {
         match self {
-            Formatter::Percent(f) => f.format(entry, out),
+            Formatter::Text(f) => f.format(entry, out),
             Formatter::Json(f) => f.format(entry, out),
         }
     }
