@@ -1,17 +1,33 @@
 //! Timestamps to text, cached per second (records arrive in time order, so
 //! the date is formatted once per second, not once per record).
+//!
+//! `asctime` is what Python's `time.strftime(datefmt, time.localtime(t))`
+//! gives, because it is the same C library call: `localtime_r` and
+//! `strftime` in the C locale (Python leaves `LC_TIME` alone), so `%Z` is
+//! the zone's abbreviation and a directive the C library does not know is
+//! copied as it is (`%f` stays `%f`). The format is checked with chrono's
+//! parser first, and refused where chrono knows no such directive: a typo
+//! more often than a wish for a literal.
+
+use std::ffi::CString;
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, Local, TimeZone, Utc};
 
 use crate::FormatError;
 
+extern "C" {
+    /// POSIX tzset(3) (the libc crate does not declare it).
+    fn tzset();
+}
+
 /// Python's `Formatter.default_time_format`.
 const PYTHON_DEFAULT: &str = "%Y-%m-%d %H:%M:%S";
 
 #[derive(Debug)]
 pub struct Clock {
-    items: Vec<Item<'static>>,
+    /// The datefmt for strftime(3).
+    datefmt: CString,
     /// A datefmt was given: Python then adds no milliseconds.
     custom: bool,
     utc: bool,
@@ -30,8 +46,14 @@ impl Clock {
                 "invalid --datefmt {fmt:?}: unsupported % directive"
             )));
         }
+        let c_datefmt = CString::new(fmt).map_err(|_| {
+            FormatError::new(format!("invalid --datefmt {fmt:?}: it contains a NUL byte"))
+        })?;
+        // SAFETY: tzset has no preconditions; localtime_r needs it to have
+        // read TZ.
+        unsafe { tzset() };
         Ok(Self {
-            items,
+            datefmt: c_datefmt,
             custom: datefmt.is_some(),
             utc,
             cached_sec: i64::MIN,
@@ -57,8 +79,7 @@ impl Clock {
     /// unless a datefmt was given.
     pub fn asctime(&mut self, sec: i64, ms: u64, out: &mut Vec<u8>) {
         if sec != self.cached_sec {
-            let dt = self.datetime(sec);
-            self.cached = dt.format_with_items(self.items.iter()).to_string();
+            self.cached = self.strftime(sec);
             self.cached_sec = sec;
         }
         out.extend_from_slice(self.cached.as_bytes());
@@ -70,6 +91,44 @@ impl Clock {
                 b'0' + (ms / 10 % 10) as u8,
                 b'0' + (ms % 10) as u8,
             ]);
+        }
+    }
+
+    /// strftime(3) of the broken-down local (or UTC) time of `sec`.
+    fn strftime(&self, sec: i64) -> String {
+        let t = sec as libc::time_t;
+        // SAFETY: an all-zero `tm` (null tm_zone) is a valid value.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are valid for the call.
+        let ok = unsafe {
+            if self.utc {
+                !libc::gmtime_r(&t, &mut tm).is_null()
+            } else {
+                !libc::localtime_r(&t, &mut tm).is_null()
+            }
+        };
+        if !ok {
+            return String::new();
+        }
+        if self.utc {
+            // Python's time.gmtime() names the zone UTC; glibc says GMT.
+            tm.tm_zone = c"UTC".as_ptr();
+        }
+        // CPython's time.strftime grows its buffer up to 256 times the
+        // format's length; an empty result is empty either way.
+        let most = 256 * self.datefmt.as_bytes().len().max(1);
+        let mut cap = 256;
+        loop {
+            let mut buf = vec![0u8; cap];
+            // SAFETY: `buf` has `cap` writable bytes; the format is
+            // NUL-terminated and `tm` is initialised.
+            let n =
+                unsafe { libc::strftime(buf.as_mut_ptr().cast(), cap, self.datefmt.as_ptr(), &tm) };
+            if n > 0 || cap >= most {
+                buf.truncate(n);
+                return String::from_utf8_lossy(&buf).into_owned();
+            }
+            cap *= 4;
         }
     }
 
