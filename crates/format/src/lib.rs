@@ -1,5 +1,5 @@
 //! Formatting of ringflush records as CPython's `logging.Formatter` would:
-//! format strings in its three styles (`%`, `{` and `$`, see [`line`]),
+//! format strings in its three styles (`%`, `{` and `$`, see [`mod@line`]),
 //! JSON Lines ([`json`]), and the record view both use.
 
 mod brace;

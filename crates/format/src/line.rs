@@ -1,7 +1,7 @@
 //! Text lines in the three styles of `logging.Formatter`: a format string
-//! is compiled once ([`crate::percent`], [`crate::brace`],
-//! [`crate::dollar`] split it) into literal text and fields, each field an
-//! attribute and how to convert it; formatting a record walks the parts.
+//! is compiled once (the `percent`, `brace` and `dollar` modules split it)
+//! into literal text and fields, each field an attribute and how to
+//! convert it; formatting a record walks the parts.
 //!
 //! Where a field's value comes from, in CPython's order (`defaults |
 //! record.__dict__`): the record's own attributes; then, for names a
