@@ -35,6 +35,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -430,4 +431,8 @@ print(f"CPython {sys.version.split()[0]} TZ={os.environ['TZ']}: {len(CASES)} for
       f"{refused} invalid formats refused ({len(INVALID)} CPython refuses too, "
       f"{len(REFUSED_BY_DESIGN)} by design); {len(failures)} mismatches")
 ok = not failures and compared == written and written + cpython_raises == pairs and written > 0
+if ok:
+    shutil.rmtree(tmp)
+else:
+    print(f"the flusher's files are in {tmp}")
 sys.exit(0 if ok else 1)
