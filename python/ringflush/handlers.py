@@ -10,7 +10,11 @@ handler's formatter:
 
 - a plain ``logging.Formatter`` (``%``, ``{`` or ``$`` style, ``datefmt``,
   ``defaults``) is handed to the flusher, which formats exactly as it would:
-  the worker only writes the record's fields (the fast path);
+  the worker only writes the record's fields (the fast path), unless the
+  flusher would refuse the format (``{args[0]}``, datefmt directives it
+  lacks) or the format prints ``levelname`` and the application registered
+  level names (checked when the formatter is set and again at the first
+  record; a name registered after that prints as ``Level N``);
 - any other formatter (a subclass, structlog's ProcessorFormatter, JSON
   formatters) formats in the worker, and the flusher writes its text.
 
@@ -22,19 +26,16 @@ import codecs
 import json
 import logging
 import os
-import string
 import sys
 import threading
 import time
 
 from . import _autostart
 from ._native import SegmentStatus as _SegmentStatus
+from ._native import check_format as _check_format
 
 __all__ = ["TimedRotatingFileHandler", "RotatingFileHandler", "FileHandler", "WatchedFileHandler"]
 
-_STANDARD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message", "asctime", "taskName",
-}
 _WHEN = {"S", "M", "H", "D", "MIDNIGHT"} | {f"W{d}" for d in range(7)}
 
 
@@ -52,28 +53,14 @@ def _check_encoding(encoding, errors):
             "cannot be honoured (use None or 'replace')")
 
 
-def _fields(fmt, style):
-    """The field names a format string refers to, for its style."""
-    if style == "%":
-        import re
-        return set(re.findall(r"%\((\w+)\)", fmt))
-    if style == "{":
-        names = set()
-        for _, field, _, _ in string.Formatter().parse(fmt):
-            if field:
-                names.add(field.split(".")[0].split("[")[0])
-        return names
-    names = set()
-    for m in string.Template.pattern.finditer(fmt):
-        name = m.group("named") or m.group("braced")
-        if name:
-            names.add(name)
-    return names
+_STANDARD_LEVELS = {0, 10, 20, 30, 40, 50}
 
 
 def _plain(formatter):
-    """The flusher's format options for a formatter it can reproduce, or
-    None when the worker must format (see the module docs)."""
+    """The flusher's format options for a formatter it reproduces exactly,
+    with the names of the fields records must bring (beyond LogRecord's
+    attributes) and the formatter's defaults; None when the worker must
+    format (see the module docs)."""
     if type(formatter) is not logging.Formatter:
         return None
     # The flusher renders times in local time, as time.localtime does.
@@ -87,15 +74,29 @@ def _plain(formatter):
              logging.StringTemplateStyle: "$"}.get(type(style_obj))
     if style is None:
         return None
+    defaults = getattr(style_obj, "_defaults", None) or {}
+    defaults_json = json.dumps(defaults, default=str) if defaults else None
+    try:
+        # The flusher's own parser: what it would refuse, the worker formats.
+        extras = _check_format(style_obj._fmt, style, formatter.datefmt, defaults_json)
+    except ValueError:
+        return None
+    # Level names the application registered are the worker's to print.
+    if set(logging._levelToName) - _STANDARD_LEVELS and "levelname" in style_obj._fmt:
+        return None
     args = ["--format", style_obj._fmt]
     if style != "%":
         args += ["--style", style]
     if formatter.datefmt:
         args += ["--datefmt", formatter.datefmt]
-    defaults = getattr(style_obj, "_defaults", None)
-    if defaults:
-        args += ["--defaults", json.dumps(defaults, default=str)]
-    return args, _fields(style_obj._fmt, style), defaults or {}
+    # A value for every field records bring (the worker checks that they do,
+    # and raises as CPython would when one lacks it): the flusher refuses a
+    # format with a field it could not always fill.
+    placeholders = {name: "" for name in extras}
+    placeholders.update(defaults)
+    if placeholders:
+        args += ["--defaults", json.dumps(placeholders, default=str)]
+    return args, set(extras), defaults
 
 
 class _DropIn:
@@ -132,9 +133,9 @@ class _DropIn:
             self._extra_fields = frozenset()
             self._defaults = {}
         else:
-            self._format_args, fields, self._defaults = plain
+            self._format_args, extras, self._defaults = plain
             self._worker_formats = False
-            self._extra_fields = frozenset(fields - _STANDARD_FIELDS)
+            self._extra_fields = frozenset(extras)
         # The extension writes plain records itself; records needing a
         # field check or worker formatting take the Python path, and so does
         # the first record, which makes sure a flusher runs.
@@ -156,8 +157,10 @@ class _DropIn:
         with self._first_lock:
             if not self._first_done:
                 self._first_done = True
-                self._supervise()
+                # Decided again now, before the flusher starts with it: level
+                # names are often registered after the config is loaded.
                 self._configure_formatting(self.formatter)
+                self._supervise()
         return self._emit_fast(record) if self._emit_fast is not self._first_record else False
 
     def _install_native_handle(self):

@@ -278,6 +278,41 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     py.detach(|| ringflush::main_with(cli, args) as i32)
 }
 
+/// Check a `logging.Formatter`'s format as the flusher would take it:
+/// returns the fields it needs from records beyond LogRecord's attributes,
+/// or raises ValueError with the flusher's reason when the flusher would
+/// refuse it (the handler then formats in the worker instead).
+#[pyfunction]
+#[pyo3(signature = (fmt, style, datefmt=None, defaults=None))]
+fn check_format(
+    fmt: &str,
+    style: &str,
+    datefmt: Option<String>,
+    defaults: Option<String>,
+) -> PyResult<Vec<String>> {
+    let style = ringflush_format::Style::parse(style)
+        .ok_or_else(|| PyValueError::new_err(format!("invalid style {style:?}")))?;
+    let invalid = |e: ringflush_format::FormatError| PyValueError::new_err(e.to_string());
+    let extras = ringflush_format::extra_fields(fmt, style).map_err(invalid)?;
+    // Defaults for every extra field, as the handler passes them.
+    let mut all: serde_json::Map<String, serde_json::Value> = match &defaults {
+        Some(d) => serde_json::from_str(d).map_err(|e| PyValueError::new_err(e.to_string()))?,
+        None => serde_json::Map::new(),
+    };
+    for name in &extras {
+        all.entry(name.clone()).or_insert_with(|| "".into());
+    }
+    let spec = ringflush_format::FormatSpec {
+        format: Some(fmt.to_string()),
+        style,
+        defaults: Some(serde_json::Value::Object(all).to_string()),
+        datefmt,
+        ..Default::default()
+    };
+    ringflush_format::Formatter::new(&spec, 0).map_err(invalid)?;
+    Ok(extras)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Producer>()?;
@@ -285,6 +320,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handle::Handle>()?;
     m.add_class::<status::SegmentStatus>()?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add_function(wrap_pyfunction!(check_format, m)?)?;
     m.add("RingflushError", m.py().get_type::<RingflushError>())?;
     m.add("RingFullError", m.py().get_type::<RingFullError>())?;
     Ok(())
