@@ -182,3 +182,119 @@ fn rsyslog_relays_every_record_once_across_a_killed_flusher() {
         true,
     );
 }
+
+/// What a central store receives from the JSON presets, through the real
+/// binary: every line one JSON object with the schema's fields.
+fn preset_lines(format: &str, service: Option<&str>) -> Vec<serde_json::Value> {
+    use ringflush_producer::{level, Producer, Record};
+    let s = Scratch::new(&format!("preset-{}", &format[5..]));
+    let mut args = vec!["--format", format];
+    if let Some(name) = service {
+        args.extend(["--service-name", name]);
+    }
+    let f = s.flusher(&args);
+    let p = Producer::open(&s.shm).unwrap();
+    p.write(&Record {
+        level: level::ERROR,
+        line: 42,
+        thread_id: 7,
+        thread_name: b"worker-1",
+        logger: b"app.db",
+        pathname: b"/srv/app/db.py",
+        func: b"query",
+        module: b"db",
+        extra: br#"{"request_id":"r-9","exc_text":"Traceback (most recent call last):\n  boom"}"#,
+        message: b"query failed",
+        ..Record::default()
+    })
+    .unwrap();
+    p.log(level::INFO, "app", "plain").unwrap();
+    let log = s.path("app.log");
+    assert!(wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.lines().count() == 2)
+    }));
+    let (ok, e) = f.stop();
+    assert!(ok, "{e}");
+    std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn json_ecs_lines_carry_the_elastic_common_schema() {
+    let v = preset_lines("json:ecs", Some("shop"));
+    let (err, info) = (&v[0], &v[1]);
+    assert_eq!(err["log.level"], "error");
+    assert_eq!(err["message"], "query failed");
+    assert_eq!(err["ecs"]["version"], "1.6.0");
+    assert_eq!(err["log"]["logger"], "app.db");
+    assert_eq!(err["log"]["origin"]["file"]["name"], "db.py");
+    assert_eq!(err["log"]["origin"]["file"]["line"], 42);
+    assert_eq!(err["log"]["origin"]["function"], "query");
+    assert_eq!(err["process"]["pid"], std::process::id());
+    assert_eq!(err["process"]["thread"]["id"], 7);
+    assert_eq!(err["process"]["thread"]["name"], "worker-1");
+    assert!(err["error"]["stack_trace"]
+        .as_str()
+        .unwrap()
+        .starts_with("Traceback"));
+    assert_eq!(err["request_id"], "r-9");
+    assert_eq!(err["service"]["name"], "shop");
+    assert_eq!(err["event"]["dataset"], "shop.log");
+    assert_eq!(info["log.level"], "info");
+    assert!(info.get("error").is_none());
+    let ts = info["@timestamp"].as_str().unwrap();
+    assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");
+}
+
+#[test]
+fn json_otel_lines_carry_the_opentelemetry_log_data_model() {
+    let v = preset_lines("json:otel", None);
+    let (err, info) = (&v[0], &v[1]);
+    assert_eq!(err["severity_text"], "ERROR");
+    assert_eq!(err["severity_number"], 17);
+    assert_eq!(err["body"], "query failed");
+    assert_eq!(err["instrumentation_scope"]["name"], "app.db");
+    let a = &err["attributes"];
+    assert_eq!(a["code.filepath"], "/srv/app/db.py");
+    assert_eq!(a["code.lineno"], 42);
+    assert_eq!(a["code.function"], "query");
+    assert_eq!(a["thread.id"], 7);
+    assert_eq!(a["request_id"], "r-9");
+    assert!(a["exception.stacktrace"]
+        .as_str()
+        .unwrap()
+        .starts_with("Traceback"));
+    assert_eq!(err["resource"]["service.name"], "unknown_service");
+    assert_eq!(err["resource"]["process.pid"], std::process::id());
+    assert_eq!(info["severity_number"], 9);
+    let ns: u64 = info["timestamp"].as_str().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    assert!(now - ns < 120_000_000_000, "{ns} is not about now");
+}
+
+#[test]
+fn a_service_name_without_a_preset_and_an_unknown_preset_are_refused() {
+    let s = Scratch::new("preset-bad");
+    for (args, said) in [
+        (
+            &["--service-name", "shop"][..],
+            "--service-name applies to --format json:ecs or json:otel only",
+        ),
+        (
+            &["--format", "json:gelf"][..],
+            "the JSON presets are json, json:ecs and json:otel",
+        ),
+    ] {
+        let out = s.flusher_cmd(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(said), "{err}");
+        assert_eq!(err.matches("ringflush:").count(), 1, "said once: {err}");
+    }
+}

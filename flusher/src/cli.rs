@@ -90,7 +90,8 @@ pub struct FlusherArgs {
     /// Log file; default `<name>.log` in the current directory.
     #[arg(long)]
     pub file: Option<PathBuf>,
-    /// Python logging %-style format string, or `json` for JSON Lines.
+    /// Python logging format string (see --style); `json` for JSON Lines,
+    /// `json:ecs` (Elastic Common Schema) or `json:otel` (OpenTelemetry).
     #[arg(long)]
     pub format: Option<String>,
     /// strftime format for %(asctime)s (Python's default when absent).
@@ -161,6 +162,10 @@ pub struct FlusherArgs {
     /// logging.Formatter's defaults= (e.g. '{"request_id": "-"}').
     #[arg(long)]
     pub defaults: Option<String>,
+    /// The service the records come from: json:otel's resource.service.name
+    /// (`unknown_service` when absent), json:ecs's service.name.
+    #[arg(long)]
+    pub service_name: Option<String>,
     // (Format options the formatter work adds go above this line.)
 }
 

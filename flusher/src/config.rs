@@ -61,6 +61,9 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
         None if a.at_time.is_some() => bail!("--at-time needs --when midnight or W0-W6"),
         None => None,
     };
+    if a.service_name.is_some() && !matches!(a.format.as_deref(), Some("json:ecs" | "json:otel")) {
+        bail!("--service-name applies to --format json:ecs or json:otel only");
+    }
     if a.max_bytes == Some(0) {
         bail!("--max-bytes must be at least 1");
     }
@@ -79,6 +82,7 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
             datefmt: a.datefmt.clone(),
             escape: a.escape,
             utc: false,
+            service_name: a.service_name.clone(),
         },
         size: a.size,
         mode: a.mode,

@@ -86,14 +86,7 @@ impl JsonFormatter {
         key(out, "levelno");
         let _ = write!(out, "{}", r.level);
         key(out, "name");
-        string(
-            out,
-            if r.logger.is_empty() {
-                b"root"
-            } else {
-                r.logger
-            },
-        );
+        string(out, e.logger_name());
         key(out, "message");
         string(out, r.message);
         key(out, "process");

@@ -1,6 +1,7 @@
 //! Formatting of ringflush records as CPython's `logging.Formatter` would:
 //! format strings in its three styles (`%`, `{` and `$`, see [`mod@line`]),
-//! JSON Lines ([`json`]), and the record view both use.
+//! JSON Lines ([`json`]) with presets for central stores ([`presets`]:
+//! Elastic Common Schema, OpenTelemetry), and the record view all use.
 
 mod brace;
 mod clock;
@@ -8,6 +9,7 @@ mod dollar;
 pub mod json;
 pub mod line;
 pub mod percent;
+pub mod presets;
 mod pyfmt;
 mod text;
 mod value;
@@ -120,11 +122,23 @@ pub struct Entry<'a> {
     pub record: Record<'a>,
 }
 
+impl Entry<'_> {
+    /// The logger's name, `root` for the root logger (sent empty).
+    pub(crate) fn logger_name(&self) -> &[u8] {
+        if self.record.logger.is_empty() {
+            b"root"
+        } else {
+            self.record.logger
+        }
+    }
+}
+
 /// How to format records.
 #[derive(Debug, Clone, Default)]
 pub struct FormatSpec {
-    /// A format string in `style`, or `"json"` for JSON Lines; the default
-    /// ([`DEFAULT_FORMAT`] in the style) when `None`.
+    /// A format string in `style`; `"json"` for JSON Lines, `"json:ecs"`
+    /// or `"json:otel"` for the presets; the default ([`DEFAULT_FORMAT`] in
+    /// the style) when `None`.
     pub format: Option<String>,
     /// The format string's syntax.
     pub style: Style,
@@ -138,6 +152,9 @@ pub struct FormatSpec {
     pub escape: bool,
     /// Render times in UTC instead of local time.
     pub utc: bool,
+    /// The service the records come from (`json:otel`'s
+    /// `resource.service.name`, `json:ecs`'s `service.name`).
+    pub service_name: Option<String>,
 }
 
 /// Python's `logging.BASIC_FORMAT` is terse; this is the common file format.
@@ -151,6 +168,10 @@ pub enum Formatter {
     Text(line::LineFormatter),
     /// JSON Lines (`--format json`).
     Json(json::JsonFormatter),
+    /// Elastic Common Schema JSON (`--format json:ecs`).
+    Ecs(presets::EcsFormatter),
+    /// OpenTelemetry log data model JSON (`--format json:otel`).
+    Otel(presets::OtelFormatter),
 }
 
 impl Formatter {
@@ -178,8 +199,17 @@ impl Formatter {
         };
         let clock = clock::Clock::new(spec.datefmt.as_deref(), spec.utc)?;
         let format = spec.format.as_deref();
-        if format == Some("json") {
-            return Ok(Formatter::Json(json::JsonFormatter::new(clock)));
+        let service = spec.service_name.as_deref();
+        match format {
+            Some("json") => return Ok(Formatter::Json(json::JsonFormatter::new(clock))),
+            Some("json:ecs") => return Ok(Formatter::Ecs(presets::EcsFormatter::new(service))),
+            Some("json:otel") => return Ok(Formatter::Otel(presets::OtelFormatter::new(service))),
+            Some(other) if other.starts_with("json:") => {
+                return Err(FormatError::new(format!(
+                    "invalid --format {other:?}: the JSON presets are json, json:ecs and json:otel"
+                )))
+            }
+            _ => {}
         }
         let format = format.unwrap_or(spec.style.default_format());
         let pieces = pieces(format, spec.style)?;
@@ -194,6 +224,8 @@ impl Formatter {
         match self {
             Formatter::Text(f) => f.format(entry, out),
             Formatter::Json(f) => f.format(entry, out),
+            Formatter::Ecs(f) => f.format(entry, out),
+            Formatter::Otel(f) => f.format(entry, out),
         }
     }
 
