@@ -47,10 +47,19 @@ def flusher_pid(path):
 
 @pytest.fixture
 def segments():
-    """Remove the segments a test's log files got, afterwards."""
+    """Remove the segments a test's log files got, afterwards: their
+    flusher first (it lives while this process, a registered producer,
+    does, and would make the segment again under its name)."""
     paths = []
     yield paths.append
     for p in paths:
+        pid = flusher_pid(p)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            wait_for(lambda: flusher_pid(p) != pid, timeout=30)
         try:
             os.unlink("/dev/shm" + _autostart.segment_name(os.path.abspath(p)))
         except FileNotFoundError:
