@@ -56,13 +56,26 @@ impl Bench {
 
     /// Start the real flusher and wait until it runs.
     pub fn start_flusher(&mut self, size: &str, format: &str) {
-        let pid = self.spawn_flusher(size, format);
+        self.start_flusher_with(size, format, &[]);
+    }
+
+    /// The same with extra flusher arguments. Panics (instead of waiting
+    /// forever) when the flusher exits or has not started within 30 s.
+    pub fn start_flusher_with(&mut self, size: &str, format: &str, extra: &[&str]) {
+        let pid = self.spawn_flusher_with(size, format, extra);
         let end = Instant::now() + Duration::from_secs(30);
         while Instant::now() < end {
             if let Some(seg) = self.segment() {
                 if seg.header().flusher.pid.load(Ordering::Relaxed) == pid {
                     return;
                 }
+            }
+            if let Some(status) = self
+                .flusher
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("flusher exited at start ({status}): run it by hand to see why");
             }
             std::thread::sleep(Duration::from_millis(5));
         }
