@@ -1,8 +1,9 @@
 """The migration as users make it: a config that differs from a standard
 library TimedRotatingFileHandler config only in the class path, with two
 handlers (every record; ERROR only), `when="S"` and the user's formatter,
-under gunicorn (with and without --preload), uvicorn --workers 4 and a
-multiprocessing spawn pool. No flusher is started by the test: each
+under gunicorn (with and without --preload), uvicorn --workers 4 (its
+--log-config as JSON, YAML and INI, the last through fileConfig) and
+multiprocessing pools (spawn, fork, forkserver). No flusher is started by the test: each
 handler's starts by itself. Every line arrives exactly once in the right
 files, in the user's format, under CPython's rotated names, and no flusher
 is left a few seconds after the application exits."""
@@ -133,8 +134,58 @@ def test_gunicorn(app_dir, preload):
     check(app_dir, sent)
 
 
+INI = """
+[loggers]
+keys=root,web
+
+[handlers]
+keys=all,errors
+
+[formatters]
+keys=f
+
+[logger_root]
+level=WARNING
+handlers=
+
+[logger_web]
+level=INFO
+handlers=all,errors
+propagate=0
+qualname=web
+
+[handler_all]
+class=ringflush.TimedRotatingFileHandler
+formatter=f
+args=('logs/app.log', 'S')
+
+[handler_errors]
+class=ringflush.TimedRotatingFileHandler
+level=ERROR
+formatter=f
+args=('logs/errors.log', 'S')
+
+[formatter_f]
+format=%(asctime)s %(levelname)s %(name)s: %(message)s
+"""
+
+
+def write_log_config(app_dir, kind):
+    """The config as uvicorn's --log-config takes it: JSON and YAML through
+    dictConfig, INI through fileConfig."""
+    if kind == "json":
+        (app_dir / "log.json").write_text(json.dumps(config()))
+    elif kind == "yaml":
+        yaml = pytest.importorskip("yaml")
+        (app_dir / "log.yaml").write_text(yaml.safe_dump(config()))
+    else:
+        (app_dir / "log.ini").write_text(INI)
+    return f"log.{kind}"
+
+
 @pytest.mark.skipif(shutil.which("uvicorn") is None, reason="uvicorn is not installed")
-def test_uvicorn_fastapi_workers(app_dir):
+@pytest.mark.parametrize("kind", ["json", "yaml", "ini"])
+def test_uvicorn_fastapi_workers(app_dir, kind):
     (app_dir / "asgi_app.py").write_text(textwrap.dedent(APP + """
     from fastapi import FastAPI
     app = FastAPI()
@@ -143,25 +194,35 @@ def test_uvicorn_fastapi_workers(app_dir):
         handle(rid)
         return {"ok": True}
     """))
-    (app_dir / "log.json").write_text(json.dumps(config()))
+    log_config = write_log_config(app_dir, kind)
     sent = serve(app_dir, lambda port: [
         "uvicorn", "asgi_app:app", "--workers", "4", "--port", str(port),
-        "--log-config", "log.json", "--no-access-log"])
+        "--log-config", log_config, "--no-access-log"])
     check(app_dir, sent)
 
 
-def test_multiprocessing_spawn_pool(app_dir):
+@pytest.mark.parametrize("method", ["spawn", "fork", "forkserver"])
+def test_multiprocessing_pool(app_dir, method):
+    # fork: the parent configures logging and logs before the pool forks
+    # (its handlers, producers and supervisor are inherited, as under
+    # Celery's prefork pool); spawn and forkserver children configure their
+    # own in the pool's initializer.
     (app_dir / "pool_app.py").write_text(textwrap.dedent(APP + f"""
     import logging.config, multiprocessing, time
     CONFIG = {config()!r}
+    METHOD = {method!r}
     def init():
-        logging.config.dictConfig(CONFIG)
+        if METHOD != "fork":
+            logging.config.dictConfig(CONFIG)
     def work(chunk):
         for rid in chunk:
             handle(rid)
             time.sleep(0.005)
     if __name__ == "__main__":
-        ctx = multiprocessing.get_context("spawn")
+        if METHOD == "fork":
+            logging.config.dictConfig(CONFIG)
+            handle(0)
+        ctx = multiprocessing.get_context(METHOD)
         with ctx.Pool(4, initializer=init) as pool:
             pool.map(work, [range(i, 3001, 4) for i in range(1, 5)])
     """))
