@@ -457,4 +457,131 @@ mod tests {
         assert_eq!(at, local("2024-10-28 00:00:00"));
         assert_eq!(p.suffix_for(&zone, at, at), "2024-10-27");
     }
+
+    /// DST in New York, where the cases below need a one-hour format.
+    fn new_york(s: &str) -> i64 {
+        use chrono::TimeZone;
+        let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        chrono_tz::America::New_York
+            .from_local_datetime(&naive)
+            .earliest()
+            .unwrap()
+            .timestamp()
+    }
+
+    /// CPython's `result - 3600` check: a rollover computed inside the
+    /// first hour of DST is not moved back an hour into standard time.
+    #[test]
+    fn a_rollover_in_the_first_hour_of_dst_stays_there() {
+        let zone = Named(chrono_tz::America::New_York);
+        // 2024-03-10 02:00 EST -> 03:00 EDT; at 02:30 (fixed seconds from
+        // Saturday noon EST) falls on 03:30 EDT, whose hour before is EST.
+        let p = Timed::new(When::Midnight, 1, Some("02:30"), false).unwrap();
+        let at = p.compute_rollover(&zone, new_york("2024-03-09 12:00:00"));
+        assert_eq!(at, new_york("2024-03-10 03:30:00"));
+        // Later in the day the correction applies: 04:30 EDT -> 03:30 EDT.
+        let p = Timed::new(When::Midnight, 1, Some("03:30"), false).unwrap();
+        let at = p.compute_rollover(&zone, new_york("2024-03-09 12:00:00"));
+        assert_eq!(at, new_york("2024-03-10 03:30:00"));
+    }
+
+    /// doRollover's name after DST ended: the period that began in DST is
+    /// named an hour earlier (`t - 3600`), as CPython names it.
+    #[test]
+    fn a_period_that_began_in_dst_is_named_as_cpython_names_it() {
+        let zone = Named(chrono_tz::America::New_York);
+        // 2024-11-03 02:00 EDT -> 01:00 EST. The hourly rollover at 01:30
+        // EST closes the period that began at 01:30 EDT.
+        let p = Timed::new(When::Hour, 1, None, false).unwrap();
+        let at = new_york("2024-11-03 01:30:00") + 3600; // 01:30 EST
+        assert_eq!(p.suffix_for(&zone, at, at), "2024-11-03_00");
+        // Into DST: the period began at 01:30 EST and CPython names it by
+        // `t + 3600`, 03:30 EDT (no file is named for the skipped 02:xx).
+        let at = new_york("2024-03-10 03:30:00");
+        assert_eq!(p.suffix_for(&zone, at, at), "2024-03-10_03");
+    }
+
+    #[test]
+    fn an_at_time_with_seconds_counts_them() {
+        let p = policy("midnight", 1, Some("09:30"));
+        assert_eq!(
+            p.compute_rollover(&UtcZone, utc("2024-03-06 08:00:17")),
+            utc("2024-03-06 09:30:00")
+        );
+    }
+
+    #[test]
+    fn at_time_limits_are_inclusive() {
+        for (ok, secs) in [
+            ("23:59:59", 86399),
+            ("00:00", 0),
+            ("9:05", 32700),
+            ("00:59", 3540),
+        ] {
+            assert_eq!(parse_at_time(ok), Ok(secs), "{ok}");
+        }
+        for bad in [
+            "24:00", "00:60", "00:00:60", "00:00:61", "09:005", "123:00", "09:",
+        ] {
+            let err = parse_at_time(bad).unwrap_err();
+            assert!(
+                err.to_string().starts_with("invalid --at-time"),
+                "{bad}: {err}"
+            );
+        }
+        let err = When::parse("W7").unwrap_err().to_string();
+        assert!(err.starts_with("invalid --when \"W7\""), "{err}");
+    }
+
+    /// The policy's own zone: UTC with `utc`, else the local zone.
+    #[test]
+    fn next_rollover_and_rotated_suffix_use_the_policys_zone() {
+        let now = utc("2024-03-06 10:17:33");
+        for utc_flag in [true, false] {
+            let p = Timed::new(When::Midnight, 1, None, utc_flag).unwrap();
+            let (at, name) = if utc_flag {
+                let at = p.compute_rollover(&UtcZone, now);
+                (at, p.suffix_for(&UtcZone, at, at))
+            } else {
+                let at = p.compute_rollover(&crate::LocalZone, now);
+                (at, p.suffix_for(&crate::LocalZone, at, at))
+            };
+            assert_eq!(p.next_rollover(now), at);
+            assert_eq!(p.rotated_suffix(at, at), name);
+            assert!(at > now);
+            assert_eq!(name.len(), 10, "{name}");
+        }
+    }
+
+    /// `suffix_format` is the strftime of the names `suffix_for` makes.
+    #[test]
+    fn suffix_format_is_the_strftime_of_the_names() {
+        let now = utc("2024-03-06 10:17:33");
+        for when in ["S", "M", "H", "D", "midnight", "W3"] {
+            let p = policy(when, 1, None);
+            let at = p.compute_rollover(&UtcZone, now);
+            let start = chrono::DateTime::from_timestamp(at - p.interval, 0).unwrap();
+            let expected = start.format(p.suffix_format()).to_string();
+            assert_eq!(p.suffix_for(&UtcZone, at, at), expected, "{when}");
+            // And the retention pattern takes each name back.
+            assert_eq!(p.matches(&expected), Some((expected.clone(), 0)), "{when}");
+        }
+    }
+
+    #[test]
+    fn retention_pattern_refuses_near_misses() {
+        let s = policy("S", 1, None);
+        assert_eq!(s.matches("2024-03-06-10-17-33"), None);
+        assert_eq!(s.matches("2024_03-06-10-17-33"), None);
+        let m = policy("M", 1, None);
+        assert_eq!(m.matches("2024-03-06_10-17-33"), None);
+        let h = policy("H", 1, None);
+        assert_eq!(h.matches("2024-03-06_10-17"), None);
+        let d = policy("midnight", 1, None);
+        assert_eq!(d.matches("abcd-ef-gh"), None);
+        assert_eq!(d.matches("24-03-06"), None);
+        assert_eq!(d.matches("2024-003-6"), None);
+        assert_eq!(d.matches("2024-03-06."), None);
+        assert_eq!(d.matches("2024-03-06.1.gz"), Some(("2024-03-06".into(), 1)));
+    }
 }
