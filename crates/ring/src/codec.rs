@@ -582,6 +582,159 @@ mod tests {
         assert_eq!(Record::decode(&buf[..10]), Err(DecodeError));
     }
 
+    /// Each optional field alone, and each pair at equal lengths: the
+    /// encoder's "any optional field?" test must not skip any of them (a
+    /// bit operation that cancels equal lengths would).
+    #[test]
+    fn round_trips_every_optional_field_alone_and_in_equal_length_pairs() {
+        fn with(i: usize, v: &'static [u8], rec: Record<'static>) -> Record<'static> {
+            match i {
+                0 => Record { pathname: v, ..rec },
+                1 => Record { func: v, ..rec },
+                2 => Record { module: v, ..rec },
+                3 => Record {
+                    process_name: v,
+                    ..rec
+                },
+                4 => Record {
+                    task_name: v,
+                    ..rec
+                },
+                _ => Record { extra: v, ..rec },
+            }
+        }
+        let base = Record {
+            level: level::INFO,
+            line: 9,
+            message: b"msg",
+            ..Record::default()
+        };
+        for i in 0..6 {
+            for j in i..6 {
+                let rec = with(j, b"abc", with(i, b"xyz", base));
+                let enc = rec.fit(1 << 20).unwrap();
+                let mut buf = vec![0xAA; enc.len];
+                rec.encode(&enc, &mut buf);
+                assert_eq!(Record::decode(&buf).unwrap(), rec, "fields {i} {j}");
+            }
+        }
+        // Every field at once, each with its own length.
+        let rec = Record {
+            task_name: b"Task-7",
+            ..sample()
+        };
+        let enc = rec.fit(1 << 20).unwrap();
+        assert_eq!(rec.encoded_len(), enc.len);
+        let mut buf = vec![0; enc.len];
+        rec.encode(&enc, &mut buf);
+        assert_eq!(Record::decode(&buf).unwrap(), rec);
+    }
+
+    /// The encoder writes exactly `enc.len` bytes: in the ring the bytes
+    /// after a payload can be the next record's header.
+    #[test]
+    fn encoding_never_writes_past_its_buffer() {
+        let bytes: Vec<u8> = (1..=80u8).collect();
+        for n in 0..=70 {
+            for rec in [
+                Record {
+                    message: &bytes[..n],
+                    ..Record::default()
+                },
+                Record {
+                    logger: &bytes[..n],
+                    ..Record::default()
+                },
+                Record {
+                    extra: &bytes[..n],
+                    ..Record::default()
+                },
+            ] {
+                let enc = rec.fit(1 << 20).unwrap();
+                let mut buf = vec![0xEE; enc.len + 16];
+                rec.encode(&enc, &mut buf[..enc.len]);
+                assert_eq!(&buf[enc.len..], &[0xEE; 16], "length {n}");
+                assert_eq!(Record::decode(&buf).unwrap(), rec, "length {n}");
+            }
+        }
+    }
+
+    /// Short fields longer than [`MAX_SHORT_FIELD`] are cut to it, in the
+    /// planned length as in the bytes, also when two of them are equally long.
+    #[test]
+    fn long_short_fields_are_cut_to_the_limit() {
+        let long = vec![b'n'; MAX_SHORT_FIELD + 5];
+        let longer = vec![b't'; MAX_SHORT_FIELD + 5000];
+        for (logger, thread_name) in [(&long, &longer), (&long, &long)] {
+            let rec = Record {
+                logger,
+                thread_name,
+                message: b"m",
+                ..Record::default()
+            };
+            let enc = rec.fit(1 << 20).unwrap();
+            assert_eq!(enc.len, FIXED_LEN + 2 * MAX_SHORT_FIELD + 1);
+            assert_eq!(rec.encoded_len(), enc.len);
+            let mut buf = vec![0; enc.len];
+            rec.encode(&enc, &mut buf);
+            let back = Record::decode(&buf).unwrap();
+            assert_eq!(back.logger, &logger[..MAX_SHORT_FIELD]);
+            assert_eq!(back.thread_name, &thread_name[..MAX_SHORT_FIELD]);
+            assert_eq!(back.message, b"m");
+        }
+        // The hot path refuses them (both too long by the same amount too).
+        for (l, t) in [(MAX_SHORT_FIELD + 1, 0), (1 << 16, 1 << 16)] {
+            let basic = Basic {
+                level: 0,
+                thread_id: 0,
+                logger: &longer[..l],
+                thread_name: &longer[..t],
+                message: b"",
+            };
+            assert_eq!(basic.encoded_len(), None, "{l} {t}");
+        }
+    }
+
+    /// A cut message ends on a character boundary: the largest one at or
+    /// below the room, and never more than three bytes below it (invalid
+    /// UTF-8 is cut where it falls).
+    #[test]
+    fn cuts_fall_on_character_boundaries() {
+        let text = "a\u{e9}\u{20ac}b\u{1f600}c\u{1f600}";
+        let bytes = text.as_bytes();
+        for at in 0..=bytes.len() {
+            let expected = (0..=at).rev().find(|&k| text.is_char_boundary(k)).unwrap();
+            assert_eq!(floor_char_boundary(bytes, at), expected, "at {at}");
+        }
+        // Continuation bytes only: at most three steps back, never below 0.
+        let junk = [0x80u8; 8];
+        assert_eq!(floor_char_boundary(&junk, 6), 3);
+        assert_eq!(floor_char_boundary(&junk, 2), 0);
+        assert_eq!(floor_char_boundary(&junk, 8), 8);
+        // Through the encoder: every room gives a valid UTF-8 message.
+        let rec = Record {
+            message: bytes,
+            ..Record::default()
+        };
+        let prefix = rec.prefix_len();
+        for max in prefix + 24..prefix + 24 + bytes.len() {
+            let enc = rec.fit(max).unwrap();
+            assert!(enc.len <= max, "max {max}");
+            let mut buf = vec![0; enc.len];
+            rec.encode(&enc, &mut buf);
+            let back = Record::decode(&buf).unwrap();
+            assert!(std::str::from_utf8(back.message).is_ok(), "max {max}");
+        }
+    }
+
+    #[test]
+    fn decode_error_says_why() {
+        assert_eq!(
+            DecodeError.to_string(),
+            "record payload lengths exceed the record"
+        );
+    }
+
     #[test]
     fn level_names_match_python() {
         assert_eq!(level::name(30), "WARNING");

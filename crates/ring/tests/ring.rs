@@ -309,3 +309,42 @@ fn a_repair_counts_what_lies_beyond_the_valid_records() {
         "zeroed"
     );
 }
+
+/// A claim says where its record starts and how many payload bytes it
+/// holds: the next claim starts one 8-aligned record length further on.
+#[test]
+fn claims_report_their_position_and_payload_length() {
+    let h = header(256, 64);
+    let ring = Ring::new(&h, HeapRegion::new(1024));
+    let cache = AtomicU64::new(64);
+    let first = ring
+        .try_claim(RECORD_HEADER_LEN + 20, STAMP, &cache)
+        .unwrap();
+    let second = ring
+        .try_claim(RECORD_HEADER_LEN + 3, STAMP, &cache)
+        .unwrap();
+    assert_eq!((first.position(), first.payload_len()), (64, 20));
+    let aligned = (RECORD_HEADER_LEN + 20 + 7) as u64 & !7;
+    assert_eq!((second.position(), second.payload_len()), (64 + aligned, 3));
+    ring.commit(first).unwrap();
+    ring.commit(second).unwrap();
+}
+
+/// The length limits are inclusive: an empty payload (a header alone) and
+/// a record of exactly `max_record` bytes are taken, one byte more is not.
+#[test]
+fn record_lengths_at_both_limits() {
+    let h = header(256, 0);
+    let ring = Ring::new(&h, HeapRegion::new(1024));
+    let cache = AtomicU64::new(0);
+    write(&ring, &cache, &[]).unwrap();
+    write(&ring, &cache, &[5; 256 - RECORD_HEADER_LEN]).unwrap();
+    let err = ring.try_claim(257, STAMP, &cache).unwrap_err();
+    assert!(matches!(err, ClaimError::BadLength), "{err:?}");
+    let err = ring
+        .try_claim(RECORD_HEADER_LEN - 1, STAMP, &cache)
+        .unwrap_err();
+    assert!(matches!(err, ClaimError::BadLength), "{err:?}");
+    let (out, _) = drain_all(&ring);
+    assert_eq!(out, vec![vec![], vec![5; 256 - RECORD_HEADER_LEN]]);
+}
