@@ -348,3 +348,33 @@ fn record_lengths_at_both_limits() {
     let (out, _) = drain_all(&ring);
     assert_eq!(out, vec![vec![], vec![5; 256 - RECORD_HEADER_LEN]]);
 }
+
+/// A producer that died between reserving space and writing its header
+/// leaves zeros: the consumer skips exactly them, to the next record, and
+/// not while a writer may still start on them (a non-zero byte).
+#[test]
+fn space_reserved_but_never_written_is_skipped_to_the_next_record() {
+    let h = header(256, 0);
+    let ring = Ring::new(&h, HeapRegion::new(1024));
+    let cache = AtomicU64::new(0);
+    // Dies after the reservation: 48 bytes, header never written.
+    let _dead = ring.try_reserve(RECORD_HEADER_LEN + 16, &cache).unwrap();
+    write(&ring, &cache, b"after").unwrap();
+    // SAFETY: one consumer in this test.
+    let mut c = unsafe { ring.consumer() };
+    let mut seen = Vec::new();
+    assert_eq!(c.drain(u64::MAX, |_| true), Stop::Empty);
+    assert_eq!(c.abandon_unwritten(), Some(48));
+    assert_eq!(c.position(), 48);
+    assert_eq!(
+        c.drain(u64::MAX, |r| {
+            seen.push(r.payload.to_vec());
+            true
+        }),
+        Stop::Empty
+    );
+    assert_eq!(seen, vec![b"after".to_vec()]);
+    // Nothing left to give up at the tail.
+    assert_eq!(c.abandon_unwritten(), None);
+    c.release();
+}
