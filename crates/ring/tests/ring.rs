@@ -378,3 +378,17 @@ fn space_reserved_but_never_written_is_skipped_to_the_next_record() {
     assert_eq!(c.abandon_unwritten(), None);
     c.release();
 }
+
+#[test]
+fn accessors_describe_the_ring() {
+    let h = header(256, 0);
+    let ring = Ring::new(&h, HeapRegion::new(1024));
+    assert!(std::ptr::eq(ring.header(), &h));
+    assert_eq!((ring.capacity(), ring.max_record()), (1024, 256));
+    assert_eq!(ring.region().capacity(), 1024);
+    let debug = format!("{ring:?}");
+    assert!(
+        debug.contains("capacity: 1024") && debug.contains("max_record: 256"),
+        "{debug}"
+    );
+}
