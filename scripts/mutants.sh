@@ -1,43 +1,45 @@
 #!/usr/bin/env bash
 # Mutation testing of the files where a bug loses or repeats records (see
-# docs/TESTING.md). Too slow for CI (hours on 2 cores): run it by hand after
-# changing these files, then kill or list every surviving mutant.
+# docs/TESTING.md). Too slow for CI: run it by hand after changing these
+# files, then kill or list every surviving mutant.
 #
 #   cargo install cargo-mutants --locked
 #   scripts/mutants.sh [ring|rotation|flusher|all]   # default all
 #
-# Results: mutants.out-<group>/{caught,missed,timeout,unviable}.txt
+# Each group runs in two passes. The first is cargo-mutants with the
+# mutated crate's own tests (about a second each): a mutant that makes them
+# run past --timeout hangs them (a ring that never drains), which counts as
+# caught. The second, scripts/mutants_slow.py, runs only the survivors
+# against the slower suites of the flusher package (multi-process, crash
+# and hostile-input tests), a minute or more per mutant.
+# Results: mutants.out-<group>/mutants.out/{caught,missed,timeout,unviable,slow}.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RINGFLUSH_CHAOS_SECONDS=3
 group=${1:-all}
 
-run() {
+fast() {
     local name=$1; shift
-    cargo mutants --no-shuffle -j 1 --timeout 60 \
-        --output "mutants.out-$name" "$@"
+    # Exits 2 when mutants survive: the second pass goes on.
+    cargo mutants --no-shuffle -j 1 --output "mutants.out-$name" "$@" || true
+}
+slow() {
+    local name=$1; shift
+    scripts/mutants_slow.py "mutants.out-$name/mutants.out" "$@"
 }
 
 if [[ $group == ring || $group == all ]]; then
-    # The protocol and the codec: the ring crate's own tests, the fuzzer,
-    # and the multi-process tests that kill producers and the flusher.
-    run ring --workspace \
-        --file crates/ring/src/ring.rs --file crates/ring/src/codec.rs \
-        --test-package ringflush-ring,ringflush -- \
-        --lib --test ring --test fuzz_ring --test faults --test flusher --test producer_api
+    fast ring --workspace --file crates/ring/src/ring.rs --file crates/ring/src/codec.rs \
+        --timeout 5
+    slow ring -p ringflush --test fuzz_ring --test producer_api --test faults --test hostile
 fi
 if [[ $group == rotation || $group == all ]]; then
-    # CPython's schedule and names: unit tests and the differential test.
-    run rotation --workspace --file crates/rotation/src/timed.rs \
-        --test-package ringflush-rotation,ringflush -- \
-        --lib --test python_rotation --test rotation --test options
+    fast rotation --workspace --file crates/rotation/src/timed.rs --timeout 20
+    slow rotation -p ringflush --test python_rotation --test rotation --test options
 fi
 if [[ $group == flusher || $group == all ]]; then
-    # The flusher: crash recovery, the file and its rotation, the batch and
-    # the give-up rule.
-    run flusher \
-        --file flusher/src/recovery.rs --file flusher/src/output.rs \
-        --file flusher/src/batch.rs --file flusher/src/stuck.rs \
-        --test-package ringflush -- \
-        --lib --test faults --test rotation --test flusher --test options --test errors
+    fast flusher --file flusher/src/recovery.rs --file flusher/src/output.rs \
+        --file flusher/src/batch.rs --file flusher/src/stuck.rs --timeout 20 -- --lib
+    slow flusher -p ringflush --test faults --test rotation --test flusher --test options \
+        --test errors
 fi
