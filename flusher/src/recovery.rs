@@ -158,3 +158,130 @@ where
     done(consumer.ring().header());
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RotationConfig;
+    use ringflush_ring::{HeapRegion, Ring, Stamp};
+    use std::path::Path;
+    use std::sync::atomic::AtomicU64;
+
+    const BATCH: Range<u64> = 0..112;
+
+    /// A ring holding two committed records (the batch), and a file.
+    fn setup(dir: &Path, before: &[u8]) -> (SegmentHeader, Output) {
+        let h = SegmentHeader::default();
+        h.identity.max_record.store(256, Ordering::Relaxed);
+        let path = dir.join("app.log");
+        std::fs::write(&path, before).unwrap();
+        let out = Output::open(&path, RotationConfig::default(), 0).unwrap();
+        (h, out)
+    }
+
+    fn fill(ring: &Ring<&SegmentHeader, HeapRegion>) {
+        let cache = AtomicU64::new(0);
+        let stamp = Stamp {
+            pid: 1,
+            flags: 0,
+            timestamp: 0,
+        };
+        for _ in 0..2 {
+            let c = ring.try_claim(56, stamp, &cache).unwrap();
+            ring.commit(c).unwrap();
+        }
+    }
+
+    /// A flusher killed during a 10-byte batch that began when the file
+    /// held `before`; the next one finds it holding `now` (`same_file`:
+    /// at the same inode).
+    fn recover_after(before: &[u8], now: &[u8], same_file: bool) -> (Recovered, Vec<u8>, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let (h, out) = setup(dir.path(), before);
+        let ring = Ring::new(&h, HeapRegion::new(1024));
+        fill(&ring);
+        begin(&h, BATCH, &out, 10);
+        if !same_file {
+            h.batch
+                .file_ino
+                .store(out.identity().1 + 1, Ordering::Relaxed);
+        }
+        std::fs::write(out.path(), now).unwrap();
+        // The next flusher opens the file as it finds it.
+        let mut out = Output::open(out.path(), RotationConfig::default(), 0).unwrap();
+        // SAFETY: one consumer in this test.
+        let mut c = unsafe { ring.consumer() };
+        let found = recover(&mut c, &mut out).unwrap();
+        assert_eq!(
+            h.batch.end.load(Ordering::Relaxed),
+            0,
+            "the record is cleared"
+        );
+        let file = std::fs::read(out.path()).unwrap();
+        (found, file, c.head())
+    }
+
+    #[test]
+    fn a_whole_batch_written_is_skipped() {
+        let (found, file, head) = recover_after(b"old\n", b"old\n0123456789", true);
+        assert_eq!(found, Recovered::Skipped { bytes: 10 });
+        assert_eq!((file.len(), head), (14, BATCH.end));
+        // More than the batch (another writer appended): still skipped.
+        let (found, _, _) = recover_after(b"old\n", b"old\n0123456789xx", true);
+        assert_eq!(found, Recovered::Skipped { bytes: 10 });
+    }
+
+    #[test]
+    fn a_partial_batch_is_cut_back_and_written_again() {
+        let (found, file, head) = recover_after(b"old\n", b"old\n0123", true);
+        assert_eq!(found, Recovered::Truncated { removed: 4 });
+        assert_eq!((file, head), (b"old\n".to_vec(), 0));
+        // One byte short of the whole batch.
+        let (found, _, _) = recover_after(b"old\n", b"old\n012345678", true);
+        assert_eq!(found, Recovered::Truncated { removed: 9 });
+    }
+
+    #[test]
+    fn an_unwritten_batch_is_drained_normally() {
+        let (found, file, head) = recover_after(b"old\n", b"old\n", true);
+        assert_eq!(found, Recovered::Unwritten);
+        assert_eq!((file, head), (b"old\n".to_vec(), 0));
+        assert_eq!(found.message(Path::new("app.log")), None);
+    }
+
+    #[test]
+    fn a_changed_or_shrunk_file_is_said_and_nothing_is_cut() {
+        let (found, file, head) = recover_after(b"old\n", b"old\n01", false);
+        assert_eq!(found, Recovered::FileChanged);
+        assert_eq!((file, head), (b"old\n01".to_vec(), 0));
+        let (found, file, _) = recover_after(b"old\n", b"ol", true);
+        assert_eq!(found, Recovered::FileShrank { before: 4, now: 2 });
+        assert_eq!(file, b"ol".to_vec());
+        let said = found.message(Path::new("app.log")).unwrap();
+        assert!(said.contains("shrank from 4 to 2 bytes"), "{said}");
+        let said = Recovered::FileChanged
+            .message(Path::new("app.log"))
+            .unwrap();
+        assert!(said.contains("app.log has changed"), "{said}");
+    }
+
+    #[test]
+    fn a_record_for_another_head_or_an_empty_range_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (h, mut out) = setup(dir.path(), b"");
+        let ring = Ring::new(&h, HeapRegion::new(1024));
+        fill(&ring);
+        // SAFETY: one consumer in this test.
+        let mut c = unsafe { ring.consumer() };
+        for range in [56..112, 0..0] {
+            begin(&h, range, &out, 10);
+            assert_eq!(recover(&mut c, &mut out).unwrap(), Recovered::Nothing);
+        }
+        done(&h);
+        assert_eq!(recover(&mut c, &mut out).unwrap(), Recovered::Nothing);
+        let said = Recovered::Skipped { bytes: 3 }.message(Path::new("x"));
+        assert!(said.unwrap().contains("(3 bytes)"));
+        let said = Recovered::Truncated { removed: 2 }.message(Path::new("x"));
+        assert!(said.unwrap().contains("its 2 partial bytes"));
+    }
+}
