@@ -167,12 +167,16 @@ mod tests {
     use std::path::Path;
     use std::sync::atomic::AtomicU64;
 
-    const BATCH: Range<u64> = 0..112;
+    /// Two records of 56 bytes from 56: the range starts past 0 so that a
+    /// length computed from its ends is tested.
+    const BATCH: Range<u64> = 56..168;
 
     /// A ring holding two committed records (the batch), and a file.
     fn setup(dir: &Path, before: &[u8]) -> (SegmentHeader, Output) {
         let h = SegmentHeader::default();
         h.identity.max_record.store(256, Ordering::Relaxed);
+        h.head.0.store(BATCH.start, Ordering::Relaxed);
+        h.tail.0.store(BATCH.start, Ordering::Relaxed);
         let path = dir.join("app.log");
         std::fs::write(&path, before).unwrap();
         let out = Output::open(&path, RotationConfig::default(), 0).unwrap();
@@ -180,7 +184,7 @@ mod tests {
     }
 
     fn fill(ring: &Ring<&SegmentHeader, HeapRegion>) {
-        let cache = AtomicU64::new(0);
+        let cache = AtomicU64::new(BATCH.start);
         let stamp = Stamp {
             pid: 1,
             flags: 0,
@@ -235,7 +239,7 @@ mod tests {
     fn a_partial_batch_is_cut_back_and_written_again() {
         let (found, file, head) = recover_after(b"old\n", b"old\n0123", true);
         assert_eq!(found, Recovered::Truncated { removed: 4 });
-        assert_eq!((file, head), (b"old\n".to_vec(), 0));
+        assert_eq!((file, head), (b"old\n".to_vec(), BATCH.start));
         // One byte short of the whole batch.
         let (found, _, _) = recover_after(b"old\n", b"old\n012345678", true);
         assert_eq!(found, Recovered::Truncated { removed: 9 });
@@ -245,7 +249,7 @@ mod tests {
     fn an_unwritten_batch_is_drained_normally() {
         let (found, file, head) = recover_after(b"old\n", b"old\n", true);
         assert_eq!(found, Recovered::Unwritten);
-        assert_eq!((file, head), (b"old\n".to_vec(), 0));
+        assert_eq!((file, head), (b"old\n".to_vec(), BATCH.start));
         assert_eq!(found.message(Path::new("app.log")), None);
     }
 
@@ -253,7 +257,7 @@ mod tests {
     fn a_changed_or_shrunk_file_is_said_and_nothing_is_cut() {
         let (found, file, head) = recover_after(b"old\n", b"old\n01", false);
         assert_eq!(found, Recovered::FileChanged);
-        assert_eq!((file, head), (b"old\n01".to_vec(), 0));
+        assert_eq!((file, head), (b"old\n01".to_vec(), BATCH.start));
         let (found, file, _) = recover_after(b"old\n", b"ol", true);
         assert_eq!(found, Recovered::FileShrank { before: 4, now: 2 });
         assert_eq!(file, b"ol".to_vec());
@@ -273,7 +277,7 @@ mod tests {
         fill(&ring);
         // SAFETY: one consumer in this test.
         let mut c = unsafe { ring.consumer() };
-        for range in [56..112, 0..0] {
+        for range in [112..168, 56..56] {
             begin(&h, range, &out, 10);
             assert_eq!(recover(&mut c, &mut out).unwrap(), Recovered::Nothing);
         }
