@@ -41,5 +41,5 @@ if [[ $group == flusher || $group == all ]]; then
     fast flusher --file flusher/src/recovery.rs --file flusher/src/output.rs \
         --file flusher/src/batch.rs --file flusher/src/stuck.rs --timeout 20 -- --lib
     slow flusher -p ringflush --test faults --test rotation --test flusher --test options \
-        --test errors
+        --test errors --test deployment
 fi

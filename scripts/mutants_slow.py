@@ -38,6 +38,11 @@ def run_tests(tree, env, args):
         return "TIMEOUT"
 
 
+def patch(tree, target, diff, *flags):
+    with open(diff) as d:
+        subprocess.run(["patch", "-s", *flags, target], cwd=tree, stdin=d, check=True)
+
+
 def main():
     results, args = sys.argv[1], sys.argv[2:]
     outcomes = json.load(open(os.path.join(results, "outcomes.json")))["outcomes"]
@@ -62,10 +67,13 @@ def main():
         for o in missed:
             name = o["scenario"]["Mutant"]["name"]
             diff = os.path.join(results, o["diff_path"])
-            subprocess.run(["git", "apply", diff], cwd=tree, check=True)
+            # cargo-mutants' diffs name the mutant, not a file, on the +++
+            # line: patch the file the --- line names.
+            target = open(diff).readline().removeprefix("--- ").strip()
+            patch(tree, target, diff)
             start = time.time()
             verdict = run_tests(tree, env, args)
-            subprocess.run(["git", "apply", "-R", diff], cwd=tree, check=True)
+            patch(tree, target, diff, "-R")
             say(f"{verdict}\t{time.time() - start:.0f}s\t{name}")
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=repo)

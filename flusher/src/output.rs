@@ -379,6 +379,39 @@ mod tests {
         out.finish();
     }
 
+    /// A size rotation whose rename fails is not retried on every record,
+    /// but after a second: the hold ends exactly then.
+    #[test]
+    fn a_failed_size_rotation_holds_for_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RotationConfig {
+            max_bytes: Some(100),
+            file_mode: 0o640,
+            ..RotationConfig::default()
+        };
+        let mut out = Output::open(&dir.path().join("app.log"), cfg, T).unwrap();
+        out.write(&[b'x'; 60]).unwrap();
+        let now = Now {
+            mono: Instant::now(),
+            unix_ns: T as u64 * 1_000_000_000,
+        };
+        // The staging name is taken by a directory: the rename fails (even
+        // for root).
+        let staging = format!("app.log.rotating-{:020}", now.unix_ns);
+        fs::create_dir(dir.path().join(&staging)).unwrap();
+        fs::write(dir.path().join(&staging).join("x"), "").unwrap();
+        assert!(out.rotate(now, Due::Size).is_err());
+        assert!(!out.size_due(0, 40, now.mono));
+        let second = Duration::from_secs(1);
+        assert!(!out.size_due(0, 40, now.mono + second - Duration::from_millis(1)));
+        assert!(out.size_due(0, 40, now.mono + second));
+        // A failed timed rotation puts no size hold.
+        out.size_hold_until = None;
+        assert!(out.rotate(now, Due::Time).is_err());
+        assert!(out.size_due(0, 40, now.mono));
+        out.finish();
+    }
+
     #[test]
     fn new_files_get_the_file_mode() {
         use std::os::unix::fs::PermissionsExt;
