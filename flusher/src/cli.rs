@@ -273,6 +273,12 @@ pub struct WorkerArgs {
     /// learns how many records it saw committed.
     #[arg(long)]
     pub progress: Option<PathBuf>,
+    /// Try a record the ring had no room for again (every millisecond,
+    /// until --seconds pass) instead of counting it as not logged, as a
+    /// caller that must not lose it would: crash tests then read every gap
+    /// in a worker's sequence as a committed record lost.
+    #[arg(long)]
+    pub retry_full: bool,
 }
 
 /// `64M`, `1G`, `65536`, `64MiB`: binary units.

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use ringflush_producer::{level, Producer};
+use ringflush_producer::{level, Producer, WriteError};
 
 use crate::cli::WorkerArgs;
 use crate::Exit;
@@ -38,7 +38,12 @@ pub fn run(args: &WorkerArgs) -> Result<Exit> {
         msg.clear();
         use std::fmt::Write;
         let _ = write!(msg, "worker={} seq={seq}", args.id);
-        let logged = producer.log(level::INFO, &logger, &msg).is_ok();
+        let logged = log_one(
+            &producer,
+            &logger,
+            &msg,
+            args.retry_full.then_some(deadline),
+        );
         seq += 1;
         if !logged {
             failed += 1;
@@ -58,6 +63,27 @@ pub fn run(args: &WorkerArgs) -> Result<Exit> {
         return Ok(Exit::Problem);
     }
     Ok(Exit::Ok)
+}
+
+/// Log one record; with `retry_until` (`--retry-full`), a record the ring
+/// had no room for is tried again every millisecond until the deadline.
+fn log_one(
+    producer: &Producer,
+    logger: &str,
+    msg: &str,
+    retry_until: Option<Option<Instant>>,
+) -> bool {
+    loop {
+        match producer.log(level::INFO, logger, msg) {
+            Ok(()) => return true,
+            Err(WriteError::Full)
+                if retry_until.is_some_and(|d| d.is_none_or(|d| Instant::now() < d)) =>
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Write `--message-bytes` records as fast as possible until `--seconds`,
