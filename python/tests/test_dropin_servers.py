@@ -2,9 +2,10 @@
 library TimedRotatingFileHandler config only in the class path, with two
 handlers (every record; ERROR only), `when="S"` and the user's formatter,
 under gunicorn (with and without --preload), uvicorn --workers 4 (its
---log-config as JSON, YAML and INI, the last through fileConfig) and
-multiprocessing pools (spawn, fork, forkserver). No flusher is started by the test: each
-handler's starts by itself. Every line arrives exactly once in the right
+--log-config as JSON, YAML and INI, the last through fileConfig), uvicorn
+--reload across a reload, and multiprocessing pools (spawn, fork,
+forkserver). No flusher is started by the test: each handler's starts by
+itself. Every line arrives exactly once in the right
 files, in the user's format, under CPython's rotated names, and no flusher
 is left a few seconds after the application exits."""
 
@@ -16,6 +17,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.request
 
 import pytest
 
@@ -231,3 +234,46 @@ def test_multiprocessing_pool(app_dir, method):
     assert result.returncode == 0, result.stderr
     assert "Logging error" not in result.stderr, result.stderr
     check(app_dir, 3000)
+
+
+@pytest.mark.skipif(shutil.which("uvicorn") is None, reason="uvicorn is not installed")
+def test_uvicorn_reload_keeps_every_line(app_dir):
+    # --reload: a supervisor process restarts the server process when the
+    # code changes; both configure the handlers from --log-config.
+    app = app_dir / "asgi_app.py"
+    app.write_text(textwrap.dedent(APP + """
+    from fastapi import FastAPI
+    app = FastAPI()
+    @app.get("/r/{rid}")
+    def route(rid: int):
+        handle(rid)
+        return {"ok": True}
+    """))
+    (app_dir / "log.json").write_text(json.dumps(config()))
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "asgi_app:app", "--reload", "--port", str(port),
+         "--log-config", "log.json", "--no-access-log"],
+        cwd=app_dir, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(port, server)
+        sent = hammer(port)
+        # A code change: the server process is replaced.
+        app.write_text(app.read_text() + "\n# changed\n")
+        more = 0
+        deadline = time.monotonic() + 60
+        while more < 300 and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/r/{sent + more + 1}", timeout=5) as r:
+                    r.read()
+                more += 1
+            except OSError:
+                time.sleep(0.1)  # restarting
+        assert more == 300
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=60)
+    assert "Reloading" in err, err[-2000:]
+    assert "Traceback" not in err and "Logging error" not in err, err[-2000:]
+    check(app_dir, sent + more)
