@@ -3,8 +3,8 @@ library TimedRotatingFileHandler config only in the class path, with two
 handlers (every record; ERROR only), `when="S"` and the user's formatter,
 under gunicorn (with and without --preload), uvicorn --workers 4 (its
 --log-config as JSON, YAML and INI, the last through fileConfig), uvicorn
---reload across a reload, and multiprocessing pools (spawn, fork,
-forkserver). No flusher is started by the test: each handler's starts by
+--reload across a reload, Celery's prefork workers, and multiprocessing
+pools (spawn, fork, forkserver). No flusher is started by the test: each handler's starts by
 itself. Every line arrives exactly once in the right
 files, in the user's format, under CPython's rotated names, and no flusher
 is left a few seconds after the application exits."""
@@ -277,3 +277,52 @@ def test_uvicorn_reload_keeps_every_line(app_dir):
     assert "Reloading" in err, err[-2000:]
     assert "Traceback" not in err and "Logging error" not in err, err[-2000:]
     check(app_dir, sent + more)
+
+
+def test_celery_prefork_workers(app_dir):
+    # Celery's setup_logging signal configures logging in the worker's main
+    # process; its prefork pool's children inherit the live handlers.
+    pytest.importorskip("celery")
+    (app_dir / "broker").mkdir()
+    (app_dir / "tasks.py").write_text(textwrap.dedent(APP + f"""
+    import logging.config
+    from celery import Celery
+    from celery.signals import setup_logging
+    CONFIG = {config()!r}
+    app = Celery("tasks", broker="filesystem://")
+    app.conf.broker_transport_options = {{
+        "data_folder_in": "broker", "data_folder_out": "broker", "polling_interval": 0.05}}
+    @setup_logging.connect
+    def configure(**kwargs):
+        logging.config.dictConfig(CONFIG)
+    @app.task
+    def handle_task(rid):
+        handle(rid)
+    """))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool", "prefork",
+         "--concurrency", "4", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=app_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sent = 2000
+    try:
+        send = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(f"""
+            import time
+            from tasks import handle_task
+            for rid in range(1, {sent} + 1):
+                handle_task.delay(rid)
+                if rid % 200 == 0:
+                    time.sleep(0.5)  # spread over a few seconds: rotations
+            """)], cwd=app_dir, capture_output=True, text=True, timeout=120)
+        assert send.returncode == 0, send.stderr
+        logs = app_dir / "logs"
+
+        def handled():
+            return sum(len(LINE.findall(p.read_text())) for p in logs.iterdir()
+                       if p.name.startswith("app.log") and ".ringflush" not in p.name)
+        assert wait_for(lambda: handled() >= sent, timeout=120), handled()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=60)
+    assert "Traceback" not in err and "Logging error" not in err, err[-2000:]
+    check(app_dir, sent)
