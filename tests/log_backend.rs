@@ -9,9 +9,8 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use common::{read, wait_until, Scratch};
+use common::{lines_after, Scratch};
 use ringflush_producer::RingLogger;
 
 /// Run `scenario` in a child process logging into `s`'s segment, with
@@ -32,18 +31,6 @@ fn run_child(s: &Scratch, scenario: &str, env: &[(&str, &str)]) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     stderr
-}
-
-/// Wait for `n` lines, stop the flusher, return the lines.
-fn lines_after(s: &Scratch, f: common::Flusher, n: usize) -> Vec<String> {
-    let enough = wait_until(Duration::from_secs(30), || {
-        read(&s.path("app.log")).lines().count() >= n
-    });
-    let (ok, err) = f.stop();
-    assert!(ok, "{err}");
-    let log = read(&s.path("app.log"));
-    assert!(enough, "expected {n} lines, got:\n{log}");
-    log.lines().map(str::to_owned).collect()
 }
 
 /// The scenarios, run in a child process by `run_child`.

@@ -6,29 +6,9 @@
 //! DST rule ringflush follows.
 
 mod common;
+use common::cpython_313;
 
-use std::path::PathBuf;
 use std::process::Command;
-
-/// `python3.13` on PATH, else pyenv's.
-fn cpython_313() -> Option<PathBuf> {
-    let on_path = Command::new("python3.13").arg("--version").output();
-    if on_path.is_ok_and(|o| o.status.success()) {
-        return Some("python3.13".into());
-    }
-    let root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")))?;
-    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("3.13"))
-        .map(|e| e.path().join("bin/python3"))
-        .filter(|p| p.exists())
-        .collect();
-    found.sort();
-    found.pop()
-}
 
 fn differential(python: &std::path::Path) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/rotation_diff.py");

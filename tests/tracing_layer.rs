@@ -7,23 +7,10 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use common::{read, wait_until, Scratch};
+use common::{lines_after, Scratch};
 use ringflush_producer::RingLayer;
 use tracing_subscriber::prelude::*;
-
-/// Wait until `app.log` has `n` lines, stop the flusher, return the lines.
-fn lines_after(s: &Scratch, f: common::Flusher, n: usize) -> Vec<String> {
-    let enough = wait_until(Duration::from_secs(30), || {
-        read(&s.path("app.log")).lines().count() >= n
-    });
-    let (ok, err) = f.stop();
-    assert!(ok, "{err}");
-    let log = read(&s.path("app.log"));
-    assert!(enough, "expected {n} lines, got:\n{log}");
-    log.lines().map(str::to_owned).collect()
-}
 
 /// A `MakeWriter` collecting what a fmt layer writes.
 #[derive(Clone, Default)]

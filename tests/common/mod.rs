@@ -234,3 +234,35 @@ pub fn app_logs(dir: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// `python3.13` on PATH, else pyenv's.
+pub fn cpython_313() -> Option<PathBuf> {
+    let on_path = Command::new("python3.13").arg("--version").output();
+    if on_path.is_ok_and(|o| o.status.success()) {
+        return Some("python3.13".into());
+    }
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")))?;
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("3.13"))
+        .map(|e| e.path().join("bin/python3"))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// Wait until `app.log` has `n` lines, stop the flusher, return the lines.
+pub fn lines_after(s: &Scratch, f: Flusher, n: usize) -> Vec<String> {
+    let enough = wait_until(Duration::from_secs(30), || {
+        read(&s.path("app.log")).lines().count() >= n
+    });
+    let (ok, err) = f.stop();
+    assert!(ok, "{err}");
+    let log = read(&s.path("app.log"));
+    assert!(enough, "expected {n} lines, got:\n{log}");
+    log.lines().map(str::to_owned).collect()
+}
