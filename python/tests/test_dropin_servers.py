@@ -23,6 +23,7 @@ import urllib.request
 import pytest
 
 from test_dropin import flusher_pid, wait_for
+import test_servers
 from test_servers import free_port, hammer, wait_ready
 from ringflush import _autostart
 
@@ -104,15 +105,7 @@ def app_dir(tmp_path):
 
 
 def serve(app_dir, command):
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", *command(port)], cwd=app_dir,
-                              stderr=subprocess.PIPE, text=True)
-    try:
-        wait_ready(port, server)
-        sent = hammer(port)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, err = server.communicate(timeout=60)
+    sent, err = test_servers.serve(app_dir, command)
     assert "Traceback" not in err and "Logging error" not in err, err[-2000:]
     return sent
 

@@ -87,9 +87,9 @@ def check(f, server_stderr, sent):
     assert len(pids) >= 2, "requests were served by several worker processes"
 
 
-def serve_and_check(f, cwd, command):
-    """Run `python -m <command(port)>` in `cwd`, send the requests, stop it,
-    and check the log files."""
+def serve(cwd, command):
+    """Run `python -m <command(port)>` in `cwd`, send the requests and stop
+    it: returns how many were sent and the server's stderr."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", *command(port)], cwd=cwd,
                               stderr=subprocess.PIPE, text=True)
@@ -99,6 +99,12 @@ def serve_and_check(f, cwd, command):
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=60)
+    return sent, err
+
+
+def serve_and_check(f, cwd, command):
+    """`serve`, then check the log files."""
+    sent, err = serve(cwd, command)
     assert f.wait_written(sent)
     f.stop()
     check(f, err, sent)
