@@ -360,15 +360,20 @@ mod tests {
         out.finish();
     }
 
-    #[test]
-    fn size_rule_is_rotating_file_handlers() {
-        let dir = tempfile::tempdir().unwrap();
+    /// `app.log` in `dir`, rolling by size at 100 bytes.
+    fn rolling_at_100_bytes(dir: &Path) -> Output {
         let cfg = RotationConfig {
             max_bytes: Some(100),
             file_mode: 0o640,
             ..RotationConfig::default()
         };
-        let mut out = Output::open(&dir.path().join("app.log"), cfg, T).unwrap();
+        Output::open(&dir.join("app.log"), cfg, T).unwrap()
+    }
+
+    #[test]
+    fn size_rule_is_rotating_file_handlers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = rolling_at_100_bytes(dir.path());
         let now = Instant::now();
         // An empty file takes even an oversized record.
         assert!(!out.size_due(0, 500, now));
@@ -384,12 +389,7 @@ mod tests {
     #[test]
     fn a_failed_size_rotation_holds_for_a_second() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = RotationConfig {
-            max_bytes: Some(100),
-            file_mode: 0o640,
-            ..RotationConfig::default()
-        };
-        let mut out = Output::open(&dir.path().join("app.log"), cfg, T).unwrap();
+        let mut out = rolling_at_100_bytes(dir.path());
         out.write(&[b'x'; 60]).unwrap();
         let now = Now {
             mono: Instant::now(),
