@@ -150,6 +150,17 @@ impl BraceSpec {
 
 /// `%`-operator formatting of `v` by `spec`, appended to `out`.
 pub(crate) fn percent(v: &Val<'_>, spec: &PercentSpec, out: &mut String) -> Result<(), Mismatch> {
+    let n = match spec.conv {
+        b's' | b'r' | b'a' | b'c' => return percent_text(v, spec, out),
+        b'd' | b'i' | b'u' | b'x' | b'X' | b'o' => percent_integer(v, spec)?,
+        b'e' | b'E' | b'f' | b'F' | b'g' | b'G' => percent_float(v, spec)?,
+        other => return Err(format!("unsupported format character '{}'", other as char)),
+    };
+    finish_percent(n, spec, out)
+}
+
+/// `%s`, `%r`, `%a` and `%c`: text, padded.
+fn percent_text(v: &Val<'_>, spec: &PercentSpec, out: &mut String) -> Result<(), Mismatch> {
     let conv = spec.conv;
     match conv {
         b's' | b'r' | b'a' => {
@@ -160,9 +171,10 @@ pub(crate) fn percent(v: &Val<'_>, spec: &PercentSpec, out: &mut String) -> Resu
                 _ => py_ascii(v, &mut text),
             }
             pad_text(&text, spec.precision, spec.width, b'>', spec.left, ' ', out);
-            return Ok(());
+            Ok(())
         }
-        b'c' => {
+        _ => {
+            // %c
             let c = match v {
                 Val::Int(i) => char_of(*i)?,
                 Val::Bool(b) => char_of(*b as i128)?,
@@ -189,82 +201,84 @@ pub(crate) fn percent(v: &Val<'_>, spec: &PercentSpec, out: &mut String) -> Resu
                 ' ',
                 out,
             );
-            return Ok(());
+            Ok(())
         }
-        _ => {}
     }
+}
+
+/// `%d %i %u %x %X %o`: the number's digits, sign and prefix.
+fn percent_integer(v: &Val<'_>, spec: &PercentSpec) -> Result<Number, Mismatch> {
+    let conv = spec.conv;
     let mut n = Number::default();
-    match conv {
-        b'd' | b'i' | b'u' | b'x' | b'X' | b'o' => {
-            let i = match v {
-                Val::Int(i) => *i,
-                Val::Bool(b) => *b as i128,
-                Val::Float(f) if matches!(conv, b'd' | b'i' | b'u') => {
-                    if !f.is_finite() {
-                        return Err("cannot convert float to integer".into());
-                    }
-                    if f.abs() >= 1e38 {
-                        n.negative = f.is_sign_negative() && *f != 0.0;
-                        n.int = format!("{:.0}", f.abs().trunc());
-                        return finish_percent(n, spec, out);
-                    }
-                    f.trunc() as i128
-                }
-                _ => {
-                    let what = if matches!(conv, b'x' | b'X' | b'o') {
-                        "an integer is required"
-                    } else {
-                        "a real number is required"
-                    };
-                    return Err(format!(
-                        "%{} format: {what}, not {}",
-                        conv as char,
-                        v.type_name()
-                    ));
-                }
-            };
-            n.negative = i < 0;
-            let a = i.unsigned_abs();
-            n.int = match conv {
-                b'x' => format!("{a:x}"),
-                b'X' => format!("{a:X}"),
-                b'o' => format!("{a:o}"),
-                _ => a.to_string(),
-            };
-            if let Some(p) = spec.precision {
-                if n.int.len() < p {
-                    n.int.insert_str(0, &"0".repeat(p - n.int.len()));
-                }
+    let i = match v {
+        Val::Int(i) => *i,
+        Val::Bool(b) => *b as i128,
+        Val::Float(f) if matches!(conv, b'd' | b'i' | b'u') => {
+            if !f.is_finite() {
+                return Err("cannot convert float to integer".into());
             }
-            if spec.alt {
-                n.prefix = match conv {
-                    b'x' => "0x",
-                    b'X' => "0X",
-                    b'o' => "0o",
-                    _ => "",
-                };
+            if f.abs() >= 1e38 {
+                n.negative = f.is_sign_negative() && *f != 0.0;
+                n.int = format!("{:.0}", f.abs().trunc());
+                return Ok(n);
             }
+            f.trunc() as i128
         }
-        b'e' | b'E' | b'f' | b'F' | b'g' | b'G' => {
-            let f = as_float(v).ok_or_else(|| {
-                format!(
-                    "%{} format: a real number is required, not {}",
-                    conv as char,
-                    v.type_name()
-                )
-            })?;
-            let body = float_body(
-                f.abs(),
-                conv,
-                Some(spec.precision.unwrap_or(6)),
-                spec.alt,
-                false,
-            );
-            n = Number::float(f.is_sign_negative() && !f.is_nan(), body);
+        _ => {
+            let what = if matches!(conv, b'x' | b'X' | b'o') {
+                "an integer is required"
+            } else {
+                "a real number is required"
+            };
+            return Err(format!(
+                "%{} format: {what}, not {}",
+                conv as char,
+                v.type_name()
+            ));
         }
-        other => return Err(format!("unsupported format character '{}'", other as char)),
+    };
+    n.negative = i < 0;
+    let a = i.unsigned_abs();
+    n.int = match conv {
+        b'x' => format!("{a:x}"),
+        b'X' => format!("{a:X}"),
+        b'o' => format!("{a:o}"),
+        _ => a.to_string(),
+    };
+    if let Some(p) = spec.precision {
+        if n.int.len() < p {
+            n.int.insert_str(0, &"0".repeat(p - n.int.len()));
+        }
     }
-    finish_percent(n, spec, out)
+    if spec.alt {
+        n.prefix = match conv {
+            b'x' => "0x",
+            b'X' => "0X",
+            b'o' => "0o",
+            _ => "",
+        };
+    }
+    Ok(n)
+}
+
+/// `%e %E %f %F %g %G`.
+fn percent_float(v: &Val<'_>, spec: &PercentSpec) -> Result<Number, Mismatch> {
+    let conv = spec.conv;
+    let f = as_float(v).ok_or_else(|| {
+        format!(
+            "%{} format: a real number is required, not {}",
+            conv as char,
+            v.type_name()
+        )
+    })?;
+    let body = float_body(
+        f.abs(),
+        conv,
+        Some(spec.precision.unwrap_or(6)),
+        spec.alt,
+        false,
+    );
+    Ok(Number::float(f.is_sign_negative() && !f.is_nan(), body))
 }
 
 fn finish_percent(mut n: Number, spec: &PercentSpec, out: &mut String) -> Result<(), Mismatch> {
