@@ -1,5 +1,8 @@
 //! Criterion: one producer call (100-byte message) with the real flusher
-//! draining, against one O_APPEND write(2) of the same line.
+//! draining, against one O_APPEND write(2) of the same line; and one
+//! `tracing` event with three fields inside a span through `RingLayer`,
+//! against tracing's dispatch with a layer that does nothing and tracing's
+//! own fmt layer writing into `io::sink`.
 //!
 //! Calls are timed in bursts of 1000 with the ring drained between bursts
 //! (untimed): what a caller pays while the flusher keeps up. Sustained
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, Criterion};
 use ringflush_producer::{level, Producer};
+use ringflush_ring::Segment;
 
 fn producer_call(c: &mut Criterion) {
     let mut bench = common::Bench::new("criterion");
@@ -25,24 +29,11 @@ fn producer_call(c: &mut Criterion) {
     let msg = common::message_100();
     let mut g = c.benchmark_group("log 100 B");
     let seg = bench.segment().unwrap();
-    let ring = seg.ring();
     g.bench_function("ringflush producer", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                while ring.used() > 0 {
-                    std::hint::spin_loop();
-                }
-                let n = left.min(1000);
-                let t = Instant::now();
-                for _ in 0..n {
-                    producer.log(level::INFO, "bench", black_box(&msg)).unwrap();
-                }
-                total += t.elapsed();
-                left -= n;
-            }
-            total
+            drained_bursts(&seg, iters, || {
+                producer.log(level::INFO, "bench", black_box(&msg)).unwrap();
+            })
         })
     });
     let mut file = OpenOptions::new()
@@ -57,10 +48,96 @@ fn producer_call(c: &mut Criterion) {
     g.finish();
 }
 
+/// Time `iters` calls of `event` in bursts of 1000, with the ring drained
+/// between bursts (untimed).
+fn drained_bursts(seg: &Segment, iters: u64, mut event: impl FnMut()) -> Duration {
+    let ring = seg.ring();
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        while ring.used() > 0 {
+            std::hint::spin_loop();
+        }
+        let n = left.min(1000);
+        let t = Instant::now();
+        for _ in 0..n {
+            event();
+        }
+        total += t.elapsed();
+        left -= n;
+    }
+    total
+}
+
+fn tracing_event(c: &mut Criterion) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let mut bench = common::Bench::new("criterion-tracing");
+    bench.start_flusher("256M", "%(message)s");
+    let seg = bench.segment().unwrap();
+    let msg = common::message_100();
+    let dispatches = [
+        (
+            "layer doing nothing",
+            tracing::Dispatch::new(
+                tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new()),
+            ),
+        ),
+        (
+            "RingLayer",
+            tracing::Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(ringflush_producer::RingLayer::open(&bench.shm).unwrap()),
+            ),
+        ),
+        (
+            "tracing fmt into io::sink",
+            tracing::Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink)),
+            ),
+        ),
+    ];
+    let mut g = c.benchmark_group("tracing event, 3 fields in a span");
+    for (name, dispatch) in &dispatches {
+        tracing::dispatcher::with_default(dispatch, || {
+            let span = tracing::info_span!("request", id = 7);
+            let _entered = span.enter();
+            g.bench_function(*name, |b| {
+                b.iter_custom(|iters| {
+                    drained_bursts(&seg, iters, || {
+                        tracing::info!(user_id = 42, path = "/api/items", ok = true, "{}", msg)
+                    })
+                })
+            });
+        });
+    }
+    // Baselines for what any logging of this event must do: format its
+    // message; and the same event through the ring's `log` backend.
+    let mut text = String::new();
+    g.bench_function("(formatting the message alone)", |b| {
+        b.iter(|| {
+            text.clear();
+            let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{}", black_box(&msg)));
+            black_box(&text);
+        })
+    });
+    ringflush_producer::init(&bench.shm, log::LevelFilter::Info).unwrap();
+    g.bench_function("log::info! through the log backend", |b| {
+        b.iter_custom(|iters| {
+            drained_bursts(
+                &seg,
+                iters,
+                || log::info!(user_id = 42, path = "/api/items", ok = true; "{}", msg),
+            )
+        })
+    });
+    g.finish();
+}
+
 /// The benchmarks `main` runs. In a private module: `criterion_group!`
 /// defines a `pub fn` it gives no doc comment.
 mod group {
-    criterion::criterion_group!(benches, super::producer_call);
+    criterion::criterion_group!(benches, super::producer_call, super::tracing_event);
 }
 
 criterion_main!(group::benches);
