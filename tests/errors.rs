@@ -78,9 +78,10 @@ fn wrong_layout_version() {
     };
     drop(Segment::open(&s.shm, &opts).unwrap());
     let mut bytes = std::fs::read(s.shm_file()).unwrap();
-    bytes[8..16].copy_from_slice(&(2u64 << 32).to_le_bytes());
+    let other = ringflush_ring::layout::VERSION_MAJOR + 1;
+    bytes[8..16].copy_from_slice(&(u64::from(other) << 32).to_le_bytes());
     write_shm(&s, &bytes);
-    refused(&s, "layout version 2.0");
+    refused(&s, &format!("layout version {other}.0"));
 }
 
 #[test]

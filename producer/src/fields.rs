@@ -1,20 +1,20 @@
 //! What the `log` backend and the tracing layer share: per-thread buffers
-//! reused by every record, and the two renderings of a record's fields, as
-//! text (`key=value`, like tracing-subscriber's fmt layer) for the message
-//! and as a JSON object for the record's `extra`.
+//! reused by every record. (How fields are rendered is
+//! [`ringflush_ring::fields`]: the flusher renders the tracing layer's.)
 
 use std::cell::RefCell;
-use std::fmt::{self, Write};
 
 /// Buffers a record is assembled in. One set per thread, reused, so that a
 /// record with fields allocates nothing once the thread's buffers have grown
 /// to its size.
 #[derive(Debug, Default)]
 pub(crate) struct Buffers {
-    /// The message, then the fields as text.
+    /// The message, then (`log` backend) the fields as text.
     pub text: String,
-    /// The fields as the inside of a JSON object, then its closing brace.
+    /// (`log` backend) The fields as a JSON object.
     pub json: String,
+    /// (tracing layer) The fields as binary entries.
+    pub entries: Vec<u8>,
     /// What goes before the message: span names and fields, a timestamp.
     pub prefix: String,
     /// A field taken from the fields (`log.target` of a bridged `log` record).
@@ -29,6 +29,7 @@ impl Buffers {
     pub fn clear(&mut self) {
         self.text.clear();
         self.json.clear();
+        self.entries.clear();
         self.prefix.clear();
         self.target.clear();
         self.file.clear();
@@ -60,300 +61,6 @@ pub(crate) fn with_buffers<R>(f: impl FnOnce(&mut Buffers) -> R) -> R {
     }
 }
 
-/// Writes formatted text into a `String` as the inside of a JSON string:
-/// `"` and `\` escaped, control characters as `\n`, `\t`... or `\u00XX`.
-pub(crate) struct JsonEscape<'a>(pub &'a mut String);
-
-impl Write for JsonEscape<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        json_escape(self.0, s);
-        Ok(())
-    }
-}
-
-/// Whether `b` goes into a JSON string as it is.
-#[inline]
-fn json_plain(b: u8) -> bool {
-    b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f
-}
-
-/// Append `s` escaped for the inside of a JSON string.
-#[inline]
-pub(crate) fn json_escape(out: &mut String, s: &str) {
-    // Most names and values need no escaping: one scan, one copy.
-    if s.bytes().all(json_plain) {
-        out.push_str(s);
-    } else {
-        json_escape_slow(out, s);
-    }
-}
-
-#[cold]
-fn json_escape_slow(out: &mut String, s: &str) {
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if json_plain(b) {
-            continue;
-        }
-        out.push_str(&s[start..i]);
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            _ => {
-                let _ = write!(out, "\\u{b:04x}");
-            }
-        }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
-}
-
-/// Append `"s"` as a JSON string.
-#[inline]
-pub(crate) fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    json_escape(out, s);
-    out.push('"');
-}
-
-/// Append `s` as `{:?}` shows it: printable ASCII without `"` and `\` is
-/// quoted as it is (the common case, without the formatting machinery).
-#[inline]
-fn debug_str(out: &mut String, s: &str) {
-    if s.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        let _ = write!(out, "{s:?}");
-    }
-}
-
-/// `n` in decimal, into the end of `buf`; returns the digits.
-#[inline]
-fn decimal(mut n: u64, negative: bool, buf: &mut [u8; 21]) -> &str {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if negative {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
-}
-
-/// The two renderings of a set of fields, written as they are visited.
-///
-/// Text is tracing-subscriber's default field format: `key=value` separated
-/// by spaces, strings and `Debug` values with `{:?}`, the field named
-/// `message` as its value alone. JSON follows its JSON formatter: numbers and
-/// booleans as such, strings as strings, `Debug` values as their `{:?}` text,
-/// non-finite floats as `null`.
-pub(crate) struct FieldWriter<'a> {
-    /// Where the message and (with `fields_text`) `key=value` go, after
-    /// what it holds already.
-    pub text: &'a mut String,
-    /// Where the fields start in `text` (a separator goes before every
-    /// field but the first).
-    base: usize,
-    /// Whether fields other than the message are written to `text`.
-    fields_text: bool,
-    /// Where `"key":value` goes (comma-separated, after any `{`).
-    pub json: &'a mut String,
-    /// Whether the message is kept out of the JSON (an event's message is
-    /// the record's message).
-    event: bool,
-    /// Where the message is in `text`, once seen.
-    pub message: Option<(usize, usize)>,
-}
-
-/// Start `"name":` in the JSON, after a comma unless it is the first of a
-/// list, or of an object whose brace is there.
-fn json_key<'s>(json: &'s mut String, name: &str) -> &'s mut String {
-    if !(json.is_empty() || json.ends_with('{')) {
-        json.push(',');
-    }
-    json_string(json, name);
-    json.push(':');
-    json
-}
-
-impl<'a> FieldWriter<'a> {
-    /// A writer appending to `text` and `json`; `fields_text` says whether
-    /// fields other than the message go into the text, `event` whether the
-    /// message stays out of the JSON.
-    pub fn new(text: &'a mut String, json: &'a mut String, fields_text: bool, event: bool) -> Self {
-        Self {
-            base: text.len(),
-            text,
-            fields_text,
-            json,
-            event,
-            message: None,
-        }
-    }
-
-    /// Treat what `text` holds as earlier fields of the same list (a span's
-    /// fields recorded again), not as a prefix: a space goes before the
-    /// first new field.
-    #[cfg(feature = "tracing")]
-    pub fn continuing(mut self) -> Self {
-        self.base = 0;
-        self
-    }
-
-    /// A space unless this is the first field.
-    #[inline]
-    fn separate(&mut self) {
-        if self.text.len() > self.base {
-            self.text.push(' ');
-        }
-    }
-
-    /// Start `name=` in the text, if fields go there.
-    #[inline]
-    fn text_key(&mut self, name: &str) -> bool {
-        if self.fields_text {
-            self.separate();
-            self.text.push_str(name);
-            self.text.push('=');
-        }
-        self.fields_text
-    }
-
-    /// The message field: its value alone in the text, nothing in the JSON
-    /// for an event (its message is the record's).
-    pub fn message(&mut self, value: fmt::Arguments<'_>) {
-        if !self.event {
-            let json = json_key(self.json, "message");
-            json.push('"');
-            let _ = JsonEscape(json).write_fmt(value);
-            json.push('"');
-        }
-        self.separate();
-        let start = self.text.len();
-        let _ = self.text.write_fmt(value);
-        self.message = Some((start, self.text.len()));
-    }
-
-    /// A field written as `args` into the text, then the same characters as
-    /// a JSON string: formatted once when the text is on.
-    fn formatted(&mut self, name: &str, args: fmt::Arguments<'_>) {
-        if self.text_key(name) {
-            let start = self.text.len();
-            let _ = self.text.write_fmt(args);
-            json_key(self.json, name);
-            json_string(self.json, &self.text[start..]);
-        } else {
-            let json = json_key(self.json, name);
-            json.push('"');
-            let _ = JsonEscape(json).write_fmt(args);
-            json.push('"');
-        }
-    }
-
-    /// A field whose value is shown with `{:?}` in text and as a JSON
-    /// string of the same text.
-    #[cfg(feature = "tracing")]
-    pub fn debug(&mut self, name: &str, value: &dyn fmt::Debug) {
-        self.formatted(name, format_args!("{value:?}"));
-    }
-
-    /// A field shown with `Display` in text (an error, a `%` value) and as
-    /// a JSON string of the same text.
-    pub fn display(&mut self, name: &str, value: fmt::Arguments<'_>) {
-        self.formatted(name, value);
-    }
-
-    /// A string field: quoted in text (`{:?}`), a JSON string.
-    pub fn str(&mut self, name: &str, value: &str) {
-        if self.text_key(name) {
-            debug_str(self.text, value);
-        }
-        json_string(json_key(self.json, name), value);
-    }
-
-    /// A field whose text and JSON renderings are the same characters.
-    fn same(&mut self, name: &str, value: &str) {
-        if self.text_key(name) {
-            self.text.push_str(value);
-        }
-        json_key(self.json, name).push_str(value);
-    }
-
-    /// An unsigned integer.
-    pub fn u64(&mut self, name: &str, value: u64) {
-        self.same(name, decimal(value, false, &mut [0; 21]));
-    }
-
-    /// A signed integer.
-    pub fn i64(&mut self, name: &str, value: i64) {
-        self.same(name, decimal(value.unsigned_abs(), value < 0, &mut [0; 21]));
-    }
-
-    /// A boolean.
-    pub fn bool(&mut self, name: &str, value: bool) {
-        self.same(name, if value { "true" } else { "false" });
-    }
-
-    /// No value (`null`).
-    #[cfg(feature = "log")]
-    pub fn null(&mut self, name: &str) {
-        self.same(name, "null");
-    }
-
-    /// A float: `{:?}` in text, a JSON number (or `null` when not finite).
-    pub fn f64(&mut self, name: &str, value: f64) {
-        if self.text_key(name) {
-            let _ = write!(self.text, "{value:?}");
-        }
-        let json = json_key(self.json, name);
-        if value.is_finite() {
-            let _ = write!(json, "{value:?}");
-        } else {
-            json.push_str("null");
-        }
-    }
-
-    /// An error: its `Display` text, and in the text its sources too, as
-    /// `name.sources=[cause, its cause]` (tracing-subscriber's fmt layer).
-    #[cfg(feature = "tracing")]
-    pub fn error(&mut self, name: &str, err: &(dyn std::error::Error + 'static)) {
-        self.display(name, format_args!("{err}"));
-        let Some(mut source) = err.source() else {
-            return;
-        };
-        if self.fields_text {
-            let text = &mut *self.text;
-            text.push(' ');
-            text.push_str(name);
-            text.push_str(".sources=[");
-            loop {
-                let _ = write!(text, "{source}");
-                match source.source() {
-                    Some(next) => {
-                        text.push_str(", ");
-                        source = next;
-                    }
-                    None => break,
-                }
-            }
-            text.push(']');
-        }
-    }
-}
-
 /// The current time as `2026-03-06T10:17:33.045Z` (UTC), for lines echoed
 /// to stderr.
 #[cfg(feature = "log")]
@@ -366,6 +73,7 @@ pub(crate) fn utc_now(out: &mut String) {
 
 #[cfg(feature = "log")]
 fn utc(secs: u64, millis: u32, out: &mut String) {
+    use std::fmt::Write as _;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil_from_days.
     let z = days as i64 + 719_468;
@@ -390,108 +98,6 @@ fn utc(secs: u64, millis: u32, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_escape_control_quote_backslash() {
-        let mut s = String::new();
-        json_string(&mut s, "a\"b\\c\nd\u{1}e\u{7f}é");
-        assert_eq!(s, r#""a\"b\\c\nd\u0001e\u007fé""#);
-    }
-
-    #[test]
-    fn text_and_json_renderings() {
-        let (mut text, mut json) = (String::new(), String::new());
-        let mut w = FieldWriter::new(&mut text, &mut json, true, true);
-        w.message(format_args!("hello {}", 1));
-        w.u64("n", 42);
-        w.i64("neg", -7);
-        w.i64("min", i64::MIN);
-        w.bool("b", false);
-        w.str("s", "a \"b\"");
-        w.f64("x", 1.0);
-        w.f64("nan", f64::NAN);
-        w.display("v", format_args!("{:?}", vec![1, 2]));
-        w.display("e", format_args!("bad {}", "thing"));
-        let range = w.message.unwrap();
-        assert_eq!(
-            text,
-            r#"hello 1 n=42 neg=-7 min=-9223372036854775808 b=false s="a \"b\"" x=1.0 nan=NaN v=[1, 2] e=bad thing"#
-        );
-        assert_eq!(&text[range.0..range.1], "hello 1");
-        assert_eq!(
-            json,
-            r#""n":42,"neg":-7,"min":-9223372036854775808,"b":false,"s":"a \"b\"","x":1.0,"nan":null,"v":"[1, 2]","e":"bad thing""#
-        );
-    }
-
-    #[test]
-    fn strings_and_integers_as_fmt_shows_them() {
-        for s in [
-            "",
-            "plain",
-            "a \"q\"",
-            "back\\slash",
-            "tab\t",
-            "é ü",
-            "\u{7f}",
-            "it's",
-        ] {
-            let mut out = String::new();
-            debug_str(&mut out, s);
-            assert_eq!(out, format!("{s:?}"));
-            let mut json = String::new();
-            json_string(&mut json, s);
-            assert_eq!(
-                serde_json_like_unescape(&json),
-                s,
-                "{json} is the JSON of {s:?}"
-            );
-        }
-        for n in [0, 7, 10, 99, 100, u64::MAX] {
-            assert_eq!(decimal(n, false, &mut [0; 21]), n.to_string());
-        }
-        for n in [i64::MIN, -1, 0, 1, i64::MAX] {
-            assert_eq!(
-                decimal(n.unsigned_abs(), n < 0, &mut [0; 21]),
-                n.to_string()
-            );
-        }
-    }
-
-    /// Undo the escapes `json_escape` makes (enough to check it).
-    fn serde_json_like_unescape(json: &str) -> String {
-        let inner = &json[1..json.len() - 1];
-        let mut out = String::new();
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
-            if c != '\\' {
-                out.push(c);
-                continue;
-            }
-            match chars.next().unwrap() {
-                'n' => out.push('\n'),
-                'r' => out.push('\r'),
-                't' => out.push('\t'),
-                'u' => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap());
-                }
-                c => out.push(c),
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn a_writer_after_a_prefix_separates_its_own_fields_only() {
-        let (mut text, mut json) = ("span: ".to_string(), "{".to_string());
-        let mut w = FieldWriter::new(&mut text, &mut json, true, true);
-        w.message(format_args!("msg"));
-        w.bool("ok", true);
-        assert_eq!(w.message, Some((6, 9)));
-        assert_eq!(text, "span: msg ok=true");
-        assert_eq!(json, r#"{"ok":true"#);
-    }
 
     #[test]
     fn nested_use_gets_its_own_buffers() {

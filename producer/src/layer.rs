@@ -1,7 +1,7 @@
 //! [`RingLayer`]: tracing events into the ring, as a
 //! `tracing_subscriber::Layer` (the `tracing` feature).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -13,7 +13,9 @@ use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use crate::fields::{json_string, with_buffers, Buffers, FieldWriter};
+use ringflush_ring::fields::Entries;
+
+use crate::fields::{with_buffers, Buffers};
 use crate::{identity, Producer};
 
 /// A `tracing_subscriber` layer that writes each event as one ring record
@@ -57,10 +59,14 @@ use crate::{identity, Producer};
 ///   everything else as strings) and, inside spans, `"spans": [{"name":
 ///   "request", "id": 7}, ...]` from the root.
 ///
-/// A span's fields are rendered once, when the span is created and when
+/// Fields are not formatted here: they are copied into the record as typed
+/// binary entries (integers as 8 bytes, strings as they are; `Debug` values
+/// as their text) and the flusher renders the text and JSON above from
+/// them ([`ringflush_ring::fields`]). A span's entries are encoded once,
+/// when the span is created and when
 /// [`Span::record`](https://docs.rs/tracing/latest/tracing/struct.Span.html#method.record)
-/// adds to them, and kept in the span's extensions; an event only copies
-/// them. Records are assembled in per-thread buffers that are reused, so an
+/// adds to them, and kept in the span's extensions; an event copies them.
+/// Records are assembled in per-thread buffers that are reused, so an
 /// event allocates nothing once they have grown.
 ///
 /// Events bridged from the `log` crate (tracing-subscriber's `init` installs
@@ -83,19 +89,16 @@ pub struct RingLayer {
 /// The most spans an event's record shows, from the innermost.
 const MAX_DEPTH: usize = 64;
 
-/// A span's fields as text (`a=1 b="x"`) and as the inside of a JSON
-/// object (`"a":1,"b":"x"`), rendered once.
+/// A span's fields as binary entries, encoded once.
 #[derive(Debug)]
 struct SpanFields {
     layer: u64,
-    text: String,
-    json: String,
+    entries: Vec<u8>,
 }
 
 impl SpanFields {
     fn record(&mut self, values: &impl RecordFields) {
-        let mut writer = FieldWriter::new(&mut self.text, &mut self.json, true, false).continuing();
-        values.record_into(&mut SpanVisitor(&mut writer));
+        values.record_into(&mut SpanVisitor(Entries::new(&mut self.entries)));
     }
 }
 
@@ -151,47 +154,24 @@ impl RingLayer {
         &self.producer
     }
 
-    /// Render `span`'s scope from the root: `name{fields}:` per span into
-    /// `text` (when fields go in the message), `{"name":..,fields}` per span
-    /// into `json`. Recursing to the parent first gives the root-first order
-    /// without collecting the scope (tracing-subscriber's `from_root` moves
-    /// a 16-entry array of span handles for that, which cost more than the
+    /// Append `span`'s scope from the root, each span's name and fields.
+    /// Recursing to the parent first gives the root-first order without
+    /// collecting the scope (tracing-subscriber's `from_root` moves a
+    /// 16-entry array of span handles for that, which cost more than the
     /// rest of an event). Scopes deeper than [`MAX_DEPTH`] lose their
     /// outermost spans.
-    fn write_scope<S>(
-        &self,
-        span: SpanRef<'_, S>,
-        text: &mut String,
-        json: &mut String,
-        depth: usize,
-    ) where
+    fn write_scope<S>(&self, span: SpanRef<'_, S>, entries: &mut Entries<'_>, depth: usize)
+    where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let first = match span.parent() {
-            Some(parent) if depth < MAX_DEPTH => {
-                self.write_scope(parent, text, json, depth + 1);
-                false
-            }
-            _ => true,
-        };
+        if let Some(parent) = span.parent().filter(|_| depth < MAX_DEPTH) {
+            self.write_scope(parent, entries, depth + 1);
+        }
         let extensions = span.extensions();
-        let fields = extensions.get::<SpanFields>();
-        if self.fields_in_message {
-            text.push_str(span.name());
-            if let Some(f) = fields.filter(|f| !f.text.is_empty()) {
-                text.push('{');
-                text.push_str(&f.text);
-                text.push('}');
-            }
-            text.push(':');
-        }
-        json.push_str(if first { "{\"name\":" } else { ",{\"name\":" });
-        json_string(json, span.name());
-        if let Some(f) = fields.filter(|f| !f.json.is_empty()) {
-            json.push(',');
-            json.push_str(&f.json);
-        }
-        json.push('}');
+        let fields = extensions
+            .get::<SpanFields>()
+            .map_or(&[][..], |f| &f.entries);
+        entries.span(span.name(), fields);
     }
 
     fn write_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, b: &mut Buffers)
@@ -200,41 +180,35 @@ impl RingLayer {
     {
         let Buffers {
             text,
-            json,
+            entries,
             target,
             file,
             module,
             ..
         } = b;
-        // The spans first: their names and fields start the message, and
-        // in the JSON object the order does not matter.
-        json.push('{');
+        let mut fields = Entries::start(entries, self.fields_in_message);
+        let start = fields.len();
         if let Some(span) = ctx.event_span(event) {
-            json.push_str("\"spans\":[");
-            self.write_scope(span, text, json, 0);
-            json.push(']');
-            if self.fields_in_message {
-                text.push(' ');
-            }
+            self.write_scope(span, &mut fields, 0);
         }
         let mut visitor = EventVisitor {
-            w: FieldWriter::new(text, json, self.fields_in_message, true),
+            fields,
+            message: text,
             target,
             file,
             module,
             line: None,
+            only_message: true,
         };
         event.record(&mut visitor);
         let line = visitor.line;
-        let (text, json) = (visitor.w.text, visitor.w.json);
-        let (target, file, module) = (visitor.target, visitor.file, visitor.module);
-        let extra = if json.len() > 1 {
-            json.push('}');
-            json.as_bytes()
+        // A message alone needs no entries: the record is its message.
+        let extra = if visitor.only_message && visitor.fields.len() == start {
+            &[][..]
         } else {
-            b""
+            &entries[..]
         };
-        let message = text.as_bytes();
+        let (message, target, file, module) = (text.as_bytes(), &**target, &**file, &**module);
 
         let meta = event.metadata();
         // Bridged `log` records name their target in a field: theirs is
@@ -296,8 +270,7 @@ where
         }
         let mut fields = SpanFields {
             layer: self.id,
-            text: String::new(),
-            json: String::new(),
+            entries: Vec::new(),
         };
         fields.record(attrs);
         extensions.insert(fields);
@@ -316,8 +289,7 @@ where
             None => {
                 let mut fields = SpanFields {
                     layer: self.id,
-                    text: String::new(),
-                    json: String::new(),
+                    entries: Vec::new(),
                 };
                 fields.record(values);
                 extensions.insert(fields);
@@ -336,82 +308,126 @@ fn shown(name: &str) -> &str {
     name.strip_prefix("r#").unwrap_or(name)
 }
 
-/// An event's fields: the message apart, `log.*` fields of bridged `log`
-/// records taken as the record's own.
+/// An event's fields: the message into its own buffer (an entry marks its
+/// place), `log.*` fields of bridged `log` records taken as the record's own.
 struct EventVisitor<'a> {
-    w: FieldWriter<'a>,
+    fields: Entries<'a>,
+    message: &'a mut String,
     target: &'a mut String,
     file: &'a mut String,
     module: &'a mut String,
     line: Option<u32>,
+    /// No field but the message so far.
+    only_message: bool,
+}
+
+impl<'a> EventVisitor<'a> {
+    fn message(&mut self, value: fmt::Arguments<'_>) {
+        let _ = self.message.write_fmt(value);
+        self.fields.message();
+    }
+
+    /// A field other than the message and `log.*`.
+    fn field(&mut self) -> &mut Entries<'a> {
+        self.only_message = false;
+        &mut self.fields
+    }
 }
 
 impl Visit for EventVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match field.name() {
-            "message" => self.w.message(format_args!("{value:?}")),
+            "message" => self.message(format_args!("{value:?}")),
             name if name.starts_with("log.") => {}
-            name => self.w.debug(shown(name), value),
+            name => self.field().shown(shown(name), format_args!("{value:?}")),
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "message" => self.w.message(format_args!("{value}")),
+            "message" => self.message(format_args!("{value}")),
             "log.target" => self.target.push_str(value),
             "log.file" => self.file.push_str(value),
             "log.module_path" => self.module.push_str(value),
             name if name.starts_with("log.") => {}
-            name => self.w.str(shown(name), value),
+            name => self.field().str(shown(name), value),
         }
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         match field.name() {
-            "message" => self.w.message(format_args!("{value}")),
+            "message" => self.message(format_args!("{value}")),
             "log.line" => self.line = u32::try_from(value).ok(),
             name if name.starts_with("log.") => {}
-            name => self.w.u64(shown(name), value),
+            name => self.field().u64(shown(name), value),
         }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         match field.name() {
-            "message" => self.w.message(format_args!("{value}")),
-            name => self.w.i64(shown(name), value),
+            "message" => self.message(format_args!("{value}")),
+            name => self.field().i64(shown(name), value),
         }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         match field.name() {
-            "message" => self.w.message(format_args!("{value}")),
-            name => self.w.bool(shown(name), value),
+            "message" => self.message(format_args!("{value}")),
+            name => self.field().bool(shown(name), value),
         }
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         match field.name() {
-            "message" => self.w.message(format_args!("{value:?}")),
-            name => self.w.f64(shown(name), value),
+            "message" => self.message(format_args!("{value:?}")),
+            name => self.field().f64(shown(name), value),
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         match field.name() {
-            "message" => self.w.message(format_args!("{value}")),
-            name => self.w.error(shown(name), value),
+            "message" => self.message(format_args!("{value}")),
+            name => error(self.field(), shown(name), value),
         }
     }
 }
 
-/// A span's fields: the same renderings, `message` a field like any other
-/// in the JSON.
-struct SpanVisitor<'a, 'w>(&'a mut FieldWriter<'w>);
+/// An error: its `Display` text, then its sources if it has any (the
+/// flusher shows them as `name.sources=[cause, its cause]` in text, as
+/// tracing-subscriber's fmt layer does).
+fn error(fields: &mut Entries<'_>, name: &str, err: &(dyn std::error::Error + 'static)) {
+    fields.shown(name, format_args!("{err}"));
+    if err.source().is_some() {
+        fields.sources(name, format_args!("{}", Sources(err)));
+    }
+}
 
-impl Visit for SpanVisitor<'_, '_> {
+/// An error's sources, `cause, its cause`.
+struct Sources<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Sources<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut source = self.0.source();
+        let mut first = true;
+        while let Some(s) = source {
+            if !first {
+                f.write_str(", ")?;
+            }
+            write!(f, "{s}")?;
+            first = false;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+/// A span's fields: `message` a field like any other in the JSON.
+struct SpanVisitor<'a>(Entries<'a>);
+
+impl Visit for SpanVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match field.name() {
-            "message" => self.0.message(format_args!("{value:?}")),
-            name => self.0.debug(shown(name), value),
+            "message" => self.0.span_message(format_args!("{value:?}")),
+            name => self.0.shown(shown(name), format_args!("{value:?}")),
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "message" => self.0.message(format_args!("{value}")),
+            "message" => self.0.span_message(format_args!("{value}")),
             name => self.0.str(shown(name), value),
         }
     }
@@ -428,6 +444,6 @@ impl Visit for SpanVisitor<'_, '_> {
         self.0.f64(shown(field.name()), value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.error(shown(field.name()), value);
+        error(&mut self.0, shown(field.name()), value);
     }
 }

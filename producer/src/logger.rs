@@ -10,8 +10,9 @@ use std::io::Write as _;
 use log::kv::{self, VisitSource, VisitValue};
 use log::LevelFilter;
 use ringflush_ring::codec::{level, Record};
+use ringflush_ring::fields::FieldWriter;
 
-use crate::fields::{utc_now, with_buffers, Buffers, FieldWriter};
+use crate::fields::{utc_now, with_buffers, Buffers};
 use crate::{identity, Producer};
 
 fn python_level(l: log::Level) -> u8 {

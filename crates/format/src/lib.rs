@@ -133,6 +133,13 @@ impl Entry<'_> {
     }
 }
 
+thread_local! {
+    /// The message and JSON text binary entries render as, reused.
+    static EXPANDED: std::cell::RefCell<(String, String)> = const {
+        std::cell::RefCell::new((String::new(), String::new()))
+    };
+}
+
 /// How to format records.
 #[derive(Debug, Clone, Default)]
 pub struct FormatSpec {
@@ -219,8 +226,47 @@ impl Formatter {
     }
 
     /// Append `entry` as one line (terminated by `\n`) to `out`.
+    ///
+    /// A record whose `extra` holds binary entries (the tracing layer's,
+    /// see [`ringflush_ring::fields`]) is first given the message and JSON
+    /// `extra` they render as; entries that do not decode leave the message
+    /// as it is, followed by a note saying so.
     #[inline]
     pub fn format(&mut self, entry: &Entry<'_>, out: &mut Vec<u8>) {
+        if ringflush_ring::fields::binary::is_binary(entry.record.extra) {
+            return self.format_binary(entry, out);
+        }
+        self.format_rendered(entry, out);
+    }
+
+    fn format_binary(&mut self, entry: &Entry<'_>, out: &mut Vec<u8>) {
+        EXPANDED.with(|cell| {
+            let mut fresh = (String::new(), String::new());
+            let mut held = cell.try_borrow_mut();
+            let (text, json) = match held.as_deref_mut() {
+                Ok(bufs) => bufs,
+                Err(_) => &mut fresh,
+            };
+            text.clear();
+            json.clear();
+            let message = String::from_utf8_lossy(entry.record.message);
+            if ringflush_ring::fields::expand(&message, entry.record.extra, text, json).is_err() {
+                text.clear();
+                json.clear();
+                text.push_str(&message);
+                text.push_str(" [ringflush: undecodable fields dropped]");
+            }
+            let record = Record {
+                message: text.as_bytes(),
+                extra: json.as_bytes(),
+                ..entry.record
+            };
+            self.format_rendered(&Entry { record, ..*entry }, out);
+        });
+    }
+
+    #[inline]
+    fn format_rendered(&mut self, entry: &Entry<'_>, out: &mut Vec<u8>) {
         match self {
             Formatter::Text(f) => f.format(entry, out),
             Formatter::Json(f) => f.format(entry, out),

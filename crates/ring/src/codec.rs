@@ -92,7 +92,8 @@ pub struct Record<'a> {
     pub process_name: &'a [u8],
     /// asyncio task name (`taskName`).
     pub task_name: &'a [u8],
-    /// A JSON object's text with extra fields (`extra={...}` in Python), or empty.
+    /// A JSON object's text with extra fields (`extra={...}` in Python),
+    /// binary field entries ([`crate::fields::binary`]), or empty.
     pub extra: &'a [u8],
     /// The formatted message (`getMessage()`); cut, with a marker, when the
     /// record would exceed the size given to [`Record::fit`].

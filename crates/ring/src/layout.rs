@@ -1,4 +1,4 @@
-//! Shared-memory layout of a ringflush segment, layout version 1.1.
+//! Shared-memory layout of a ringflush segment, layout version 2.0.
 //!
 //! A segment is one POSIX shared-memory object: a 4096-byte [`SegmentHeader`]
 //! followed by the data ring of `capacity` bytes (a power of two). Every field
@@ -19,6 +19,10 @@
 //!   flusher has reported so far (`reported`), so that a restarted flusher
 //!   tells each loss once; the producer registry (`producers`); and the
 //!   running flusher's arguments (`flusher_args`).
+//! - 2.0: the header as in 1.1; a record's `extra` may hold binary field
+//!   entries ([`crate::fields::binary`], from the tracing layer) instead of
+//!   a JSON object. A 1.x flusher would write them as an opaque string, so
+//!   the major changes: each side refuses the other's segments.
 
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -26,10 +30,10 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
 /// Layout major version: a segment with another major is refused on open
 /// ([`crate::OpenError::IncompatibleVersion`]).
-pub const VERSION_MAJOR: u32 = 1;
+pub const VERSION_MAJOR: u32 = 2;
 /// Layout minor version: any minor of the same major is accepted, since a
 /// minor only gives meaning to bytes that older segments leave zero.
-pub const VERSION_MINOR: u32 = 1;
+pub const VERSION_MINOR: u32 = 0;
 /// The packed version as stored in [`Identity::version`].
 pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
 /// Bytes before the data ring; the ring therefore starts page-aligned.

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod codec;
+pub mod fields;
 pub mod layout;
 pub mod record;
 pub mod region;
