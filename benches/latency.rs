@@ -134,8 +134,19 @@ fn row(name: &str, h: &Histogram<u64>) -> String {
     )
 }
 
+/// What fills the ring before a throughput run.
+#[derive(Clone, Copy, PartialEq)]
+enum Fill {
+    /// `Producer::log` of a 100 B message.
+    Log,
+    /// The latency table's tracing event through `RingLayer`: the 100 B
+    /// message, three fields, a span with one field, rendered by the
+    /// flusher.
+    TracingEvent,
+}
+
 /// Records/s of the real flusher draining a pre-filled ring with `format`.
-fn flusher_throughput(format: &str, records: u64) -> (f64, u64) {
+fn flusher_throughput(format: &str, records: u64, fill: Fill) -> (f64, u64) {
     let mut b = common::Bench::new("tput");
     let msg = common::message_100();
     {
@@ -144,8 +155,24 @@ fn flusher_throughput(format: &str, records: u64) -> (f64, u64) {
             .full_policy(FullPolicy::Drop)
             .open()
             .unwrap();
-        for _ in 0..records {
-            p.log(level::INFO, "bench", &msg).unwrap();
+        match fill {
+            Fill::Log => {
+                for _ in 0..records {
+                    p.log(level::INFO, "bench", &msg).unwrap();
+                }
+            }
+            Fill::TracingEvent => {
+                use tracing_subscriber::layer::SubscriberExt;
+                let layer = ringflush_producer::RingLayer::new(p);
+                let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let span = tracing::info_span!("request", id = 7);
+                    let _entered = span.enter();
+                    for _ in 0..records {
+                        tracing::info!(user_id = 42, path = "/api/items", ok = true, "{}", msg);
+                    }
+                });
+            }
         }
     }
     let seg = b.segment().unwrap();
@@ -505,19 +532,19 @@ fn flusher_tables(quick: bool) {
     println!("\n| flusher, {records} records of 100 B, best of 3 | records/s | MB/s written |");
     println!("|------------------------------------|-----------|--------------|");
     let mut limit_bytes = 0;
-    for (name, format) in [
-        ("%(message)s", "%(message)s"),
-        (
-            "asctime levelname name process",
-            "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-        ),
-        ("json", "json"),
-        ("json:ecs", "json:ecs"),
-        ("json:otel", "json:otel"),
+    let asctime = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s";
+    for (name, format, fill) in [
+        ("%(message)s", "%(message)s", Fill::Log),
+        ("asctime levelname name process", asctime, Fill::Log),
+        ("json", "json", Fill::Log),
+        ("json:ecs", "json:ecs", Fill::Log),
+        ("json:otel", "json:otel", Fill::Log),
+        ("RingLayer events, asctime ...", asctime, Fill::TracingEvent),
+        ("RingLayer events, json", "json", Fill::TracingEvent),
     ] {
         // Best of three: the machine is shared and noisy.
         let (rate, bytes) = (0..3)
-            .map(|_| flusher_throughput(format, records))
+            .map(|_| flusher_throughput(format, records, fill))
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .unwrap();
         if name == "%(message)s" {

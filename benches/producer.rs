@@ -69,6 +69,32 @@ fn drained_bursts(seg: &Segment, iters: u64, mut event: impl FnMut()) -> Duratio
     total
 }
 
+/// A layer doing what any layer that writes an event's fields and spans
+/// must: visit the fields and look up the event's span and its parents.
+struct VisitOnly;
+
+impl<S> tracing_subscriber::Layer<S> for VisitOnly
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        struct Count(usize);
+        impl tracing::field::Visit for Count {
+            fn record_debug(&mut self, _: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0 += black_box(value as *const dyn std::fmt::Debug).is_null() as usize + 1;
+            }
+        }
+        let mut count = Count(0);
+        event.record(&mut count);
+        if let Some(span) = ctx.event_span(event) {
+            for s in span.scope() {
+                count.0 += black_box(s.extensions().get::<u64>().is_some()) as usize;
+            }
+        }
+        black_box(count.0);
+    }
+}
+
 fn tracing_event(c: &mut Criterion) {
     use tracing_subscriber::layer::SubscriberExt;
     let mut bench = common::Bench::new("criterion-tracing");
@@ -81,6 +107,10 @@ fn tracing_event(c: &mut Criterion) {
             tracing::Dispatch::new(
                 tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new()),
             ),
+        ),
+        (
+            "(visiting the fields and looking up the span, nothing more)",
+            tracing::Dispatch::new(tracing_subscriber::registry().with(VisitOnly)),
         ),
         (
             "RingLayer",
