@@ -116,6 +116,9 @@ impl JsonFormatter {
     /// one are prefixed with `extra.`, and a value that is not a JSON object is
     /// kept whole under `extra`.
     fn extra(&self, extra: &[u8], out: &mut Vec<u8>) {
+        if merge_raw(extra, out) {
+            return;
+        }
         match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(extra) {
             Ok(map) => {
                 for (k, v) in map {
@@ -135,6 +138,36 @@ impl JsonFormatter {
             }
         }
     }
+}
+
+/// The common case of [`JsonFormatter::extra`] without building values:
+/// an object whose keys need no unescaping and whose values are on one
+/// line is merged by copying each value's JSON text as it is (keys sorted,
+/// as the general path's map sorts them). Returns false, having written
+/// nothing, for anything else.
+fn merge_raw(extra: &[u8], out: &mut Vec<u8>) -> bool {
+    use serde_json::value::RawValue;
+    let Ok(members) = serde_json::from_slice::<std::collections::BTreeMap<&str, &RawValue>>(extra)
+    else {
+        return false;
+    };
+    if members
+        .values()
+        .any(|v| v.get().bytes().any(|b| b == b'\n' || b == b'\r'))
+    {
+        return false;
+    }
+    for (k, v) in members {
+        // A borrowed key has no escapes, and JSON forbids raw control
+        // characters in strings: it goes between quotes as it is.
+        if STANDARD_KEYS.contains(&k) {
+            key(out, &format!("extra.{k}"));
+        } else {
+            key(out, k);
+        }
+        out.extend_from_slice(v.get().as_bytes());
+    }
+    true
 }
 
 /// `created` as seconds with microseconds, like Python's float.
@@ -177,5 +210,62 @@ mod tests {
         assert_eq!(v["user"], "ann");
         assert_eq!(v["extra.message"], "shadow");
         assert_eq!(v["n"], 3);
+    }
+
+    /// What the general path writes for `extra` (values rebuilt).
+    fn merged_slowly(extra: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(extra).unwrap();
+        for (k, v) in map {
+            let k = if super::STANDARD_KEYS.contains(&k.as_str()) {
+                format!("extra.{k}")
+            } else {
+                k
+            };
+            super::key(&mut out, &k);
+            serde_json::to_writer(&mut out, &v).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn raw_merge_gives_the_general_paths_members_in_its_order() {
+        for extra in [
+            r#"{"b": 1, "a": {"x": [1, 2.5e3, null], "y": "\u00e9\"q\""}, "name": true}"#,
+            r#"{"spans":[{"name":"request","id":7}],"user":"ann","ok":false}"#,
+            r#"{}"#,
+            r#"{"é": "ü", "n": -0.0}"#,
+        ] {
+            let mut raw = Vec::new();
+            assert!(super::merge_raw(extra.as_bytes(), &mut raw), "{extra}");
+            let wrap = |m: &[u8]| -> serde_json::Value {
+                serde_json::from_slice(&[b"{\"_\":0", m, b"}"].concat()).unwrap()
+            };
+            assert_eq!(
+                wrap(&raw),
+                wrap(&merged_slowly(extra.as_bytes())),
+                "{extra}"
+            );
+            let keys = |m: &[u8]| {
+                let v = wrap(m);
+                v.as_object().unwrap().keys().cloned().collect::<Vec<_>>()
+            };
+            assert_eq!(keys(&raw), keys(&merged_slowly(extra.as_bytes())));
+        }
+    }
+
+    #[test]
+    fn raw_merge_leaves_escaped_keys_and_multi_line_values_to_the_general_path() {
+        for extra in [
+            r#"{"a\"b": 1}"#,
+            "{\"a\": [1,\n2]}",
+            r#"[1, 2]"#,
+            r#"{"a": 1"#,
+        ] {
+            let mut out = Vec::new();
+            assert!(!super::merge_raw(extra.as_bytes(), &mut out), "{extra}");
+            assert!(out.is_empty());
+        }
     }
 }
