@@ -151,6 +151,38 @@ fn tracing_event(c: &mut Criterion) {
             black_box(&text);
         })
     });
+    // What RingLayer's record costs to write once assembled: a record of the
+    // same shape (message with the spans and fields, binary entries, the
+    // event's file and module) through Producer::write.
+    let producer = Producer::open(&bench.shm).unwrap();
+    let mut entries = Vec::new();
+    {
+        let mut span = Vec::new();
+        ringflush_ring::fields::Entries::new(&mut span).i64("id", 7);
+        let mut e = ringflush_ring::fields::Entries::start(&mut entries, true);
+        e.span("request", &span);
+        e.message();
+        e.i64("user_id", 42);
+        e.str("path", "/api/items");
+        e.bool("ok", true);
+    }
+    let record = ringflush_ring::codec::Record {
+        level: level::INFO,
+        line: 120,
+        thread_id: 1,
+        thread_name: b"main",
+        logger: b"producer",
+        pathname: b"benches/producer.rs",
+        module: b"producer",
+        extra: &entries,
+        message: msg.as_bytes(),
+        ..Default::default()
+    };
+    g.bench_function("(Producer::write of a record that shape)", |b| {
+        b.iter_custom(|iters| {
+            drained_bursts(&seg, iters, || producer.write(black_box(&record)).unwrap())
+        })
+    });
     ringflush_producer::init(&bench.shm, log::LevelFilter::Info).unwrap();
     g.bench_function("log::info! through the log backend", |b| {
         b.iter_custom(|iters| {
