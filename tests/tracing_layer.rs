@@ -203,6 +203,44 @@ fn bare_messages_keep_fields_in_extra_only() {
     assert_eq!(v["user"], "bob");
 }
 
+/// Records as the flusher finds them in the ring: a message alone carries
+/// no entries (the flusher formats it as it is), anything else does; two
+/// `message` fields join as `a b`, written once.
+#[test]
+fn a_bare_message_has_no_entries_and_messages_join() {
+    let s = Scratch::new("tl-raw");
+    let layer = RingLayer::open(&s.shm).unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("alone");
+        tracing::info!(n = 1, "with a field");
+        tracing::info!(message = "a", message = "b");
+        tracing::info_span!("s").in_scope(|| tracing::info!("in a span"));
+    });
+    let seg =
+        ringflush_ring::Segment::open(&s.shm, &ringflush_ring::SegmentOptions::inspect()).unwrap();
+    let mut consumer = seg.acquire_consumer().unwrap();
+    let mut got = Vec::new();
+    consumer.drain(u64::MAX, |r| {
+        let rec = ringflush_ring::codec::Record::decode(r.payload).unwrap();
+        got.push((
+            String::from_utf8(rec.message.to_vec()).unwrap(),
+            rec.extra.to_vec(),
+        ));
+        true
+    });
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[0], ("alone".to_string(), vec![]));
+    assert!(ringflush_ring::fields::binary::is_binary(&got[1].1));
+    assert_eq!(got[2], ("a b".to_string(), vec![]));
+    let (mut text, mut json) = (String::new(), String::new());
+    ringflush_ring::fields::expand(&got[3].0, &got[3].1, &mut text, &mut json).unwrap();
+    assert_eq!(
+        (text.as_str(), json.as_str()),
+        ("s: in a span", r#"{"spans":[{"name":"s"}]}"#)
+    );
+}
+
 /// Levels map as the `log` backend maps them; target, file, line, module
 /// and thread name are the record's.
 #[test]

@@ -191,6 +191,7 @@ impl RingLayer {
         if let Some(span) = ctx.event_span(event) {
             self.write_scope(span, &mut fields, 0);
         }
+        let in_span = fields.len() > start;
         let mut visitor = EventVisitor {
             fields,
             message: text,
@@ -199,11 +200,12 @@ impl RingLayer {
             module,
             line: None,
             only_message: true,
+            seen_message: false,
         };
         event.record(&mut visitor);
         let line = visitor.line;
         // A message alone needs no entries: the record is its message.
-        let extra = if visitor.only_message && visitor.fields.len() == start {
+        let extra = if visitor.only_message && !in_span {
             &[][..]
         } else {
             &entries[..]
@@ -319,12 +321,22 @@ struct EventVisitor<'a> {
     line: Option<u32>,
     /// No field but the message so far.
     only_message: bool,
+    /// Whether a `message` field was seen (and its entry written).
+    seen_message: bool,
 }
 
 impl<'a> EventVisitor<'a> {
+    /// The message, with its entry marking its place among the fields. A
+    /// second `message` field (`info!(message = "a", message = "b")`) joins
+    /// the first, as `a b`, at the first one's place.
     fn message(&mut self, value: fmt::Arguments<'_>) {
+        if self.seen_message {
+            self.message.push(' ');
+        } else {
+            self.fields.message();
+            self.seen_message = true;
+        }
         let _ = self.message.write_fmt(value);
-        self.fields.message();
     }
 
     /// A field other than the message and `log.*`.
@@ -407,7 +419,8 @@ impl fmt::Display for Sources<'_> {
             if !first {
                 f.write_str(", ")?;
             }
-            write!(f, "{s}")?;
+            // A source whose Display fails is skipped, not the rest.
+            let _ = write!(f, "{s}");
             first = false;
             source = s.source();
         }

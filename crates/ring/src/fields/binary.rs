@@ -12,7 +12,7 @@
 //!         | MESSAGE                     where the record's message goes
 //!         | SPAN name entry* SPAN_END   a span's name and fields, root first
 //!         | SPAN_MESSAGE text           a span's `message` field
-//! name   := len u8, UTF-8 bytes         (cut to 255 bytes)
+//! name   := len u16 LE, UTF-8 bytes     (cut to 65535 bytes)
 //! text   := len u32 LE, UTF-8 bytes
 //! ```
 //!
@@ -81,7 +81,8 @@ impl<'a> Entries<'a> {
     #[inline]
     fn head(&mut self, kind: u8, name: &str) {
         let name = clip_name(name);
-        self.buf.extend_from_slice(&[kind, name.len() as u8]);
+        let [lo, hi] = (name.len() as u16).to_le_bytes();
+        self.buf.extend_from_slice(&[kind, lo, hi]);
         self.buf.extend_from_slice(name.as_bytes());
     }
 
@@ -189,13 +190,13 @@ impl fmt::Write for ByteWriter<'_> {
     }
 }
 
-/// `name` cut to 255 bytes at a character boundary.
+/// `name` cut to 65535 bytes at a character boundary.
 #[inline]
 fn clip_name(name: &str) -> &str {
-    if name.len() <= u8::MAX as usize {
+    if name.len() <= u16::MAX as usize {
         return name;
     }
-    let mut end = u8::MAX as usize;
+    let mut end = u16::MAX as usize;
     while !name.is_char_boundary(end) {
         end -= 1;
     }
@@ -275,8 +276,8 @@ impl<'a> Decoder<'a> {
     }
 
     fn name(&mut self) -> Result<&'a str, DecodeError> {
-        let len = self.byte()? as usize;
-        self.str(len)
+        let len = u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes"));
+        self.str(len as usize)
     }
 
     fn text(&mut self) -> Result<&'a str, DecodeError> {
@@ -381,16 +382,19 @@ mod tests {
     }
 
     #[test]
-    fn long_names_are_cut_at_a_character_boundary() {
-        let name = "é".repeat(200); // 400 bytes
+    fn names_over_64_kib_are_cut_at_a_character_boundary() {
+        let name = "é".repeat(40_000); // 80,000 bytes
         let mut buf = Vec::new();
-        Entries::start(&mut buf, false).bool(&name, false);
+        let mut e = Entries::start(&mut buf, false);
+        e.bool(&name, false);
+        e.bool(&name[..300], true);
         let (_, mut d) = Decoder::new(&buf).unwrap();
         let Some(Ok(Entry::Bool(got, false))) = d.next() else {
             panic!("not a bool entry");
         };
-        assert_eq!(got.len(), 254);
+        assert_eq!(got.len(), 65_534);
         assert!(name.starts_with(got));
+        assert_eq!(d.next(), Some(Ok(Entry::Bool(&name[..300], true))));
     }
 
     #[test]
@@ -423,7 +427,7 @@ mod tests {
         bad_utf8[at] = 0xC3;
         assert!(count(&bad_utf8).unwrap().contains(&Err(DecodeError)));
         // A length beyond the end.
-        let mut long = vec![MAGIC, 0, STR, 1, b'x'];
+        let mut long = vec![MAGIC, 0, STR, 1, 0, b'x'];
         long.extend_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(count(&long).unwrap(), [Err(DecodeError)]);
     }

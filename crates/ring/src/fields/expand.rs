@@ -16,7 +16,10 @@ use super::DecodeError;
 /// - `json`: the event's fields as members, and its spans as
 ///   `"spans":[{"name":"request","id":7}, ...]`.
 ///
-/// `text` and `json` are appended to (callers pass them empty).
+/// Both are appended to. The output is at most a constant times the size of
+/// `message` and `extra` together: the message is written once (a second
+/// [`Entry::Message`] is malformed), every other entry in proportion to its
+/// bytes.
 ///
 /// # Errors
 /// [`DecodeError`] if `extra` is not well-formed binary entries; `text`
@@ -29,6 +32,7 @@ pub fn expand(
 ) -> Result<(), DecodeError> {
     let (flags, mut entries) = Decoder::new(extra).ok_or(DecodeError)?;
     let compose = flags & COMPOSE != 0;
+    let json_start = json.len();
     json.push('{');
     let mut entry = entries.next().transpose()?;
     if let Some(Entry::Span(_)) = entry {
@@ -55,10 +59,10 @@ pub fn expand(
     if w.message.is_none() && !message.is_empty() {
         w.message(format_args!("{message}"));
     }
-    if json.len() > 1 {
+    if json.len() > json_start + 1 {
         json.push('}');
     } else {
-        json.clear();
+        json.truncate(json_start);
     }
     Ok(())
 }
@@ -108,7 +112,9 @@ fn field(w: &mut FieldWriter<'_>, e: Entry<'_>, message: &str) -> Result<(), Dec
         Entry::Str(name, v) => w.str(name, v),
         Entry::Shown(name, v) => w.display(name, format_args!("{v}")),
         Entry::Sources(name, v) => w.sources(name, v),
-        Entry::Message => w.message(format_args!("{message}")),
+        // Once only: entries repeating it would multiply the message.
+        Entry::Message if w.message.is_none() => w.message(format_args!("{message}")),
+        Entry::Message => return Err(DecodeError),
         Entry::Span(_) | Entry::SpanEnd | Entry::SpanMessage(_) => return Err(DecodeError),
     }
     Ok(())
@@ -216,10 +222,41 @@ mod tests {
         );
         // A span never closed.
         let mut open = vec![crate::fields::binary::MAGIC, 1];
-        open.extend_from_slice(&[9, 1, b's']);
+        open.extend_from_slice(&[9, 1, 0, b's']);
         assert_eq!(
             expand("m", &open, &mut String::new(), &mut String::new()),
             Err(DecodeError)
         );
+    }
+
+    #[test]
+    fn the_message_is_written_once_whatever_the_entries_say() {
+        // 1000 MESSAGE entries would write a 1 KiB message 1000 times.
+        let mut buf = Vec::new();
+        let mut e = Entries::start(&mut buf, true);
+        for _ in 0..1000 {
+            e.message();
+        }
+        let message = "m".repeat(1024);
+        let (mut text, mut json) = (String::new(), String::new());
+        assert_eq!(
+            expand(&message, &buf, &mut text, &mut json),
+            Err(DecodeError)
+        );
+        assert!(text.len() <= message.len(), "{}", text.len());
+    }
+
+    #[test]
+    fn appends_after_what_the_buffers_hold() {
+        let (mut text, mut json) = ("before|".to_string(), "[".to_string());
+        expand("served", &event(true), &mut text, &mut json).unwrap();
+        let (alone_text, alone_json) = expanded("served", &event(true));
+        assert_eq!(text, format!("before|{alone_text}"));
+        assert_eq!(json, format!("[{alone_json}"));
+        let mut empty = Vec::new();
+        Entries::start(&mut empty, true);
+        let (mut text, mut json) = (String::new(), "[".to_string());
+        expand("m", &empty, &mut text, &mut json).unwrap();
+        assert_eq!((text.as_str(), json.as_str()), ("m", "["));
     }
 }
