@@ -151,10 +151,7 @@ fn merge_raw(extra: &[u8], out: &mut Vec<u8>) -> bool {
     else {
         return false;
     };
-    if members
-        .values()
-        .any(|v| v.get().bytes().any(|b| b == b'\n' || b == b'\r'))
-    {
+    if members.values().any(|v| !copyable(v.get().as_bytes())) {
         return false;
     }
     for (k, v) in members {
@@ -168,6 +165,24 @@ fn merge_raw(extra: &[u8], out: &mut Vec<u8>) -> bool {
         out.extend_from_slice(v.get().as_bytes());
     }
     true
+}
+
+/// Whether a member's JSON text can go into the line as it is: on one
+/// line, and without a `\uD800`-`\uDFFF` escape, which serde_json's
+/// `RawValue` lets through unpaired (Python's `json.dumps` writes one for
+/// every byte `surrogateescape` decoded) but strict parsers refuse; the
+/// general path decides what to do with those.
+fn copyable(raw: &[u8]) -> bool {
+    let one_line = !raw.iter().any(|&b| b == b'\n' || b == b'\r');
+    // (An escaped backslash before "ud8.." also matches: the general path
+    // then handles a value it did not have to, which is only slower.)
+    let surrogate = raw.windows(4).any(|w| {
+        w[0] == b'\\'
+            && w[1] == b'u'
+            && w[2].eq_ignore_ascii_case(&b'd')
+            && matches!(w[3].to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f')
+    });
+    one_line && !surrogate
 }
 
 /// `created` as seconds with microseconds, like Python's float.
@@ -262,6 +277,10 @@ mod tests {
             "{\"a\": [1,\n2]}",
             r#"[1, 2]"#,
             r#"{"a": 1"#,
+            // Python's json.dumps of a surrogateescape'd file name, and a
+            // valid pair: both left to serde_json's own decoding.
+            r#"{"f": "\udcff"}"#,
+            r#"{"f": "\uD83D\uDE00"}"#,
         ] {
             let mut out = Vec::new();
             assert!(!super::merge_raw(extra.as_bytes(), &mut out), "{extra}");
