@@ -77,6 +77,36 @@ fn log_facade_records_carry_level_target_file_and_line() {
     ));
 }
 
+/// A record whose `extra` alone does not fit in the ring's largest record
+/// is written without it, and counted as truncated, not dropped.
+#[test]
+fn fields_too_large_for_the_ring_are_cut_and_counted() {
+    let s = Scratch::new("cutfields");
+    let p = Producer::builder(&s.shm).capacity(1 << 16).open().unwrap();
+    let extra = format!(r#"{{"blob":"{}"}}"#, "z".repeat(1 << 16));
+    p.write(&ringflush_producer::Record {
+        level: level::INFO,
+        extra: extra.as_bytes(),
+        message: b"kept",
+        ..Default::default()
+    })
+    .unwrap();
+    let seg =
+        ringflush_ring::Segment::open(&s.shm, &ringflush_ring::SegmentOptions::inspect()).unwrap();
+    let counters = &seg.header().counters;
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(counters.truncated.load(relaxed), 1);
+    assert_eq!(counters.dropped.load(relaxed), 0);
+    let mut consumer = seg.acquire_consumer().unwrap();
+    let mut got = Vec::new();
+    consumer.drain(u64::MAX, |r| {
+        let rec = ringflush_ring::codec::Record::decode(r.payload).unwrap();
+        got.push((rec.message.to_vec(), rec.extra.len()));
+        true
+    });
+    assert_eq!(got, [(b"kept".to_vec(), 0)]);
+}
+
 #[test]
 fn try_write_returns_full_at_once_without_counting_a_drop() {
     let s = Scratch::new("trywrite");

@@ -291,6 +291,11 @@ impl Producer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
+    /// A record too large for the ring loses the end of its message first
+    /// (with a marker), then, if that is not enough, its optional fields
+    /// (`extra`, file, function, module); either is counted in the
+    /// segment's `truncated` and reported by the flusher.
+    ///
     /// # Errors
     /// As [`Producer::log`]; [`WriteError::TooLarge`] when even without
     /// its message and optional fields the record does not fit.
@@ -352,18 +357,20 @@ impl Producer {
         // By reference: a Record is 200 bytes, and moving it around cost more
         // than encoding it.
         let bare;
-        let (record, enc) = match record.fit(max_payload) {
-            Some(enc) => (record, enc),
+        let (record, enc, cut_fields) = match record.fit(max_payload) {
+            Some(enc) => (record, enc, false),
             None => {
                 bare = without_optional_fields(record);
                 let enc = bare
                     .fit(max_payload)
                     .ok_or_else(|| self.drop_record(WriteError::TooLarge))?;
-                (&bare, enc)
+                (&bare, enc, true)
             }
         };
         let encode = |buf: &mut [u8]| record.encode(&enc, buf);
-        self.write_encoded(enc.len, enc.truncated(), encode, timestamp, flags, wait)
+        // Losing the optional fields is a cut like the message's: counted.
+        let truncated = cut_fields || enc.truncated();
+        self.write_encoded(enc.len, truncated, encode, timestamp, flags, wait)
     }
 
     /// Claim room for a payload of `len` bytes, let `encode` fill it, commit.
