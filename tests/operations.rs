@@ -219,6 +219,41 @@ fn rm_refuses_a_segment_in_use_unless_forced() {
     assert_eq!(out.status.code(), Some(2), "a missing segment is an error");
 }
 
+/// A segment of another layout version (left by an older build) cannot be
+/// checked for users: `rm` says so and removes it only with `--force`; a
+/// file that is not a ringflush segment is never removed.
+#[test]
+fn rm_removes_an_unusable_segment_only_when_forced() {
+    let s = Scratch::new("rm-old");
+    drop(Producer::open(&s.shm).unwrap());
+    let mut bytes = std::fs::read(s.shm_file()).unwrap();
+    let other = ringflush_ring::layout::VERSION_MAJOR - 1;
+    bytes[8..16].copy_from_slice(&(u64::from(other) << 32 | 1).to_le_bytes());
+    std::fs::write(s.shm_file(), &bytes).unwrap();
+    let out = s.run(&["rm", "--shm", &s.shm]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("layout version {other}.1")) && err.contains("pass --force"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(s.shm_file().exists());
+    let out = s.run(&["rm", "--shm", &s.shm, "--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!s.shm_file().exists());
+
+    std::fs::write(s.shm_file(), vec![7u8; 8192]).unwrap();
+    let out = s.run(&["rm", "--shm", &s.shm, "--force"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(s.shm_file().exists(), "not a ringflush segment: kept");
+    std::fs::remove_file(s.shm_file()).unwrap();
+}
+
 /// A bad `--format`, `--datefmt` or `--file` is refused before any segment
 /// exists: nothing is left in /dev/shm, and the error is one line.
 #[test]

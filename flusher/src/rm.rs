@@ -3,12 +3,15 @@
 //! A segment outlives every process (it lives in `/dev/shm` until removed
 //! or reboot). Removing one a flusher drains or producers write to would
 //! lose their records, and one with unwritten records would lose those:
-//! both are refused unless `--force`.
+//! both are refused unless `--force`. A segment that cannot be opened to
+//! check (another layout version, left half-created, cut short, a header
+//! out of range) is removed only with `--force`; anything that is not a
+//! ringflush segment, or belongs to another user, never.
 
 use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Result};
-use ringflush_ring::{registry, LockError, Segment, SegmentOptions};
+use ringflush_ring::{registry, LockError, OpenError, Segment, SegmentOptions};
 
 use crate::cli::RmArgs;
 use crate::report;
@@ -18,7 +21,16 @@ use crate::report;
 /// # Errors
 /// When it does not exist, or is in use or holds records without `--force`.
 pub fn run(args: &RmArgs) -> Result<()> {
-    let seg = Segment::open(&args.shm, &SegmentOptions::inspect())?;
+    let seg = match Segment::open(&args.shm, &SegmentOptions::inspect()) {
+        Ok(seg) => seg,
+        Err(e) if unopenable_ringflush_segment(&e) => {
+            if !args.force {
+                bail!("{e}; pass --force to remove it without checking who uses it");
+            }
+            return unlink(&args.shm);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut users = Vec::new();
     match seg.acquire_consumer() {
         Ok(probe) => drop(probe),
@@ -53,10 +65,25 @@ pub fn run(args: &RmArgs) -> Result<()> {
             );
         }
     }
-    Segment::unlink(&args.shm)?;
+    unlink(&args.shm)
+}
+
+/// A ringflush segment this build cannot use or check.
+fn unopenable_ringflush_segment(e: &OpenError) -> bool {
+    matches!(
+        e,
+        OpenError::IncompatibleVersion { .. }
+            | OpenError::NotInitialised { .. }
+            | OpenError::Truncated { .. }
+            | OpenError::BadHeader { .. }
+    )
+}
+
+fn unlink(shm: &str) -> Result<()> {
+    Segment::unlink(shm)?;
     report::stderr(format_args!(
         "removed {}",
-        ringflush_ring::segment::shm_path(&args.shm)
+        ringflush_ring::segment::shm_path(shm)
     ));
     Ok(())
 }
