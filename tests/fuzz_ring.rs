@@ -107,3 +107,70 @@ proptest! {
         prop_assert!(c.position() <= tail);
     }
 }
+
+/// Valid-looking binary field entries (kinds, names, lengths) mixed with
+/// random bytes, as a buggy or hostile producer could leave them in
+/// `extra`.
+fn entry_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        // kind, a short name, an 8-byte value or a short text
+        (1u8..=11, "[a-z.]{0,6}", any::<u64>()).prop_map(|(kind, name, v)| {
+            let mut b = vec![kind];
+            b.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            b.extend_from_slice(name.as_bytes());
+            b.extend_from_slice(&v.to_le_bytes());
+            b
+        }),
+        proptest::collection::vec(any::<u8>(), 0..12),
+        Just(vec![8u8]),
+        Just(vec![10u8]),
+    ];
+    proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// Whatever follows the binary fields' magic byte, formatting never
+    /// panics, writes a line (one valid JSON line in JSON), and at most a bounded multiple of
+    /// the record's bytes (a malformed list cannot amplify a record).
+    #[test]
+    fn any_binary_fields_format_as_one_bounded_line(
+        body in entry_bytes(),
+        flags in any::<u8>(),
+        message in "[ -~]{0,64}",
+        json in any::<bool>(),
+    ) {
+        let mut extra = vec![ringflush_ring::fields::binary::MAGIC, flags];
+        extra.extend_from_slice(&body);
+        let spec = FormatSpec {
+            format: Some(if json { "json" } else { "%(message)s" }.to_string()),
+            ..FormatSpec::default()
+        };
+        let mut formatter = Formatter::new(&spec, 0).unwrap();
+        let mut out = Vec::new();
+        formatter.format(
+            &Entry {
+                created_ns: 1,
+                pid: 1,
+                record: Record {
+                    message: message.as_bytes(),
+                    extra: &extra,
+                    ..Record::default()
+                },
+            },
+            &mut out,
+        );
+        prop_assert!(out.ends_with(b"\n"));
+        prop_assert!(
+            out.len() <= 400 + 12 * (extra.len() + message.len()),
+            "{} bytes from {} + {}", out.len(), extra.len(), message.len()
+        );
+        if json {
+            // (Text formats write a field's newlines as they are, like a
+            // message's, unless --escape; JSON never does.)
+            prop_assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+            prop_assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok(), "{}", String::from_utf8_lossy(&out));
+        }
+    }
+}
