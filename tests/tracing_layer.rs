@@ -166,6 +166,8 @@ fn json_has_event_fields_and_spans_structured() {
     let e = &v[2];
     assert_eq!(e["levelname"], "ERROR");
     assert_eq!(e["error"], "request failed");
+    // The text shows error.sources=[connection reset]; so does the JSON.
+    assert_eq!(e["error.sources"], "connection reset");
     assert_eq!(
         e["spans"][2],
         serde_json::json!({"name": "late", "no_fields": 1, "status": 503})
@@ -175,6 +177,34 @@ fn json_has_event_fields_and_spans_structured() {
         .as_str()
         .unwrap()
         .ends_with("}: two\nlines \"quoted\""));
+}
+
+/// Fields named like the keys the JSON already has (a span's `name`, the
+/// event's `spans`) do not overwrite them; 128-bit integers that fit 64
+/// bits are numbers.
+#[test]
+fn json_keys_are_never_overwritten_by_fields() {
+    let s = Scratch::new("tl-clash");
+    let f = s.flusher_ready(&["--format", "json"]);
+    let subscriber = tracing_subscriber::registry().with(RingLayer::open(&s.shm).unwrap());
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("req", name = "spanname");
+        let _e = span.enter();
+        tracing::info!(spans = "evspans", small = 7u128, negative = -7i128, "m");
+    });
+    let lines = lines_after(&s, f, 1);
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(
+        v["spans"],
+        serde_json::json!([{"name": "req", "extra.name": "spanname"}])
+    );
+    assert_eq!(v["extra.spans"], "evspans");
+    assert_eq!(v["small"], 7);
+    assert_eq!(v["negative"], -7);
+    assert_eq!(
+        v["message"],
+        r#"req{name="spanname"}: m spans="evspans" small=7 negative=-7"#
+    );
 }
 
 /// `with_fields_in_message(false)`: the message is the event's alone (for

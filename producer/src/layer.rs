@@ -56,8 +56,12 @@ use crate::{identity, Producer};
 /// - in `extra`, the JSON that `--format json` turns into fields, shaped like
 ///   tracing-subscriber's JSON formatter with its event fields flattened:
 ///   the event's fields at the top level (numbers and booleans as such,
-///   everything else as strings) and, inside spans, `"spans": [{"name":
-///   "request", "id": 7}, ...]` from the root.
+///   everything else as strings; an error's sources as `"error.sources":
+///   "cause, its cause"`) and, inside spans, `"spans": [{"name":
+///   "request", "id": 7}, ...]` from the root. A field named like a key
+///   already there (an event's `spans`, a span's `name`; the record's own
+///   keys such as `message` or `time`) goes in as `extra.<name>` rather
+///   than overwrite it.
 ///
 /// Fields are not formatted here: they are copied into the record as typed
 /// binary entries (integers as 8 bytes, strings as they are; `Debug` values
@@ -384,6 +388,18 @@ impl Visit for EventVisitor<'_> {
             name => self.field().bool(shown(name), value),
         }
     }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match field.name() {
+            "message" => self.message(format_args!("{value}")),
+            name => u128_field(self.field(), shown(name), value),
+        }
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        match field.name() {
+            "message" => self.message(format_args!("{value}")),
+            name => i128_field(self.field(), shown(name), value),
+        }
+    }
     fn record_f64(&mut self, field: &Field, value: f64) {
         match field.name() {
             "message" => self.message(format_args!("{value:?}")),
@@ -395,6 +411,24 @@ impl Visit for EventVisitor<'_> {
             "message" => self.message(format_args!("{value}")),
             name => error(self.field(), shown(name), value),
         }
+    }
+}
+
+/// 128-bit integers: an integer entry (a JSON number) when the value fits
+/// 64 bits, its digits as text otherwise (tracing-subscriber's JSON writes
+/// them all as strings).
+fn u128_field(fields: &mut Entries<'_>, name: &str, value: u128) {
+    match u64::try_from(value) {
+        Ok(n) => fields.u64(name, n),
+        Err(_) => fields.shown(name, format_args!("{value}")),
+    }
+}
+
+/// See [`u128_field`].
+fn i128_field(fields: &mut Entries<'_>, name: &str, value: i128) {
+    match i64::try_from(value) {
+        Ok(n) => fields.i64(name, n),
+        Err(_) => fields.shown(name, format_args!("{value}")),
     }
 }
 
@@ -452,6 +486,12 @@ impl Visit for SpanVisitor<'_> {
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.0.bool(shown(field.name()), value);
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        u128_field(&mut self.0, shown(field.name()), value);
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        i128_field(&mut self.0, shown(field.name()), value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.0.f64(shown(field.name()), value);

@@ -50,7 +50,11 @@ pub fn expand(
             text.push(' ');
         }
     }
+    let in_span = json.len() > json_start + 1;
     let mut w = FieldWriter::new(text, json, compose, true);
+    if in_span {
+        w = w.reserving("spans");
+    }
     while let Some(e) = entry {
         field(&mut w, e, message)?;
         entry = entries.next().transpose()?;
@@ -82,7 +86,7 @@ fn span(
     let brace = text.len();
     json.push_str(if first { "{\"name\":" } else { ",{\"name\":" });
     json_string(json, name);
-    let mut w = FieldWriter::new(text, json, compose, false);
+    let mut w = FieldWriter::new(text, json, compose, false).reserving("name");
     loop {
         match entries.next().transpose()? {
             Some(Entry::SpanEnd) => break,
@@ -162,7 +166,7 @@ mod tests {
         );
         assert_eq!(
             json,
-            r#"{"spans":[{"name":"conn"},{"name":"request","id":7,"path":"/a b"}],"before":-1,"x":0.5,"inf":null,"ok":true,"v":"Some(1)","err":"bad"}"#
+            r#"{"spans":[{"name":"conn"},{"name":"request","id":7,"path":"/a b"}],"before":-1,"x":0.5,"inf":null,"ok":true,"v":"Some(1)","err":"bad","err.sources":"io, disk"}"#
         );
     }
 
@@ -258,5 +262,26 @@ mod tests {
         let (mut text, mut json) = (String::new(), "[".to_string());
         expand("m", &empty, &mut text, &mut json).unwrap();
         assert_eq!((text.as_str(), json.as_str()), ("m", "["));
+    }
+
+    #[test]
+    fn fields_named_like_the_json_own_keys_do_not_shadow_them() {
+        let mut span = Vec::new();
+        Entries::new(&mut span).str("name", "spanname");
+        let mut buf = Vec::new();
+        let mut e = Entries::start(&mut buf, true);
+        e.span("req", &span);
+        e.message();
+        e.str("spans", "evspans");
+        let (text, json) = expanded("m", &buf);
+        assert_eq!(text, r#"req{name="spanname"}: m spans="evspans""#);
+        assert_eq!(
+            json,
+            r#"{"spans":[{"name":"req","extra.name":"spanname"}],"extra.spans":"evspans"}"#
+        );
+        // Outside a span, `spans` is a field like any other.
+        let mut buf = Vec::new();
+        Entries::start(&mut buf, true).str("spans", "x");
+        assert_eq!(expanded("", &buf).1, r#"{"spans":"x"}"#);
     }
 }

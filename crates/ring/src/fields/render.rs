@@ -123,17 +123,10 @@ pub struct FieldWriter<'a> {
     event: bool,
     /// Where the message is in `text`, once seen.
     pub message: Option<(usize, usize)>,
-}
-
-/// Start `"name":` in the JSON, after a comma unless it is the first of a
-/// list, or of an object whose brace is there.
-fn json_key<'s>(json: &'s mut String, name: &str) -> &'s mut String {
-    if !(json.is_empty() || json.ends_with('{')) {
-        json.push(',');
-    }
-    json_string(json, name);
-    json.push(':');
-    json
+    /// A key the JSON object already has (a span's `name`, an event's
+    /// `spans`): a field of that name goes in as `extra.<name>` instead of
+    /// shadowing it, as the JSON formatter does for a record's own keys.
+    reserved: &'static str,
 }
 
 impl<'a> FieldWriter<'a> {
@@ -148,7 +141,33 @@ impl<'a> FieldWriter<'a> {
             json,
             event,
             message: None,
+            reserved: "",
         }
+    }
+
+    /// Write a field named `key` into the JSON as `extra.<key>` (see
+    /// `reserved`).
+    pub fn reserving(mut self, key: &'static str) -> Self {
+        self.reserved = key;
+        self
+    }
+
+    /// Start `"name":` in the JSON, after a comma unless it is the first of
+    /// a list, or of an object whose brace is there.
+    fn json_key(&mut self, name: &str) -> &mut String {
+        let json = &mut *self.json;
+        if !(json.is_empty() || json.ends_with('{')) {
+            json.push(',');
+        }
+        if !self.reserved.is_empty() && name == self.reserved {
+            json.push_str("\"extra.");
+            json_escape(json, name);
+            json.push('"');
+        } else {
+            json_string(json, name);
+        }
+        json.push(':');
+        json
     }
 
     /// A space unless this is the first field.
@@ -174,7 +193,7 @@ impl<'a> FieldWriter<'a> {
     /// for an event (its message is the record's).
     pub fn message(&mut self, value: fmt::Arguments<'_>) {
         if !self.event {
-            let json = json_key(self.json, "message");
+            let json = self.json_key("message");
             json.push('"');
             let _ = JsonEscape(json).write_fmt(value);
             json.push('"');
@@ -191,10 +210,10 @@ impl<'a> FieldWriter<'a> {
         if self.text_key(name) {
             let start = self.text.len();
             let _ = self.text.write_fmt(args);
-            json_key(self.json, name);
+            self.json_key(name);
             json_string(self.json, &self.text[start..]);
         } else {
-            let json = json_key(self.json, name);
+            let json = self.json_key(name);
             json.push('"');
             let _ = JsonEscape(json).write_fmt(args);
             json.push('"');
@@ -212,7 +231,7 @@ impl<'a> FieldWriter<'a> {
         if self.text_key(name) {
             debug_str(self.text, value);
         }
-        json_string(json_key(self.json, name), value);
+        json_string(self.json_key(name), value);
     }
 
     /// A field whose text and JSON renderings are the same characters.
@@ -220,7 +239,7 @@ impl<'a> FieldWriter<'a> {
         if self.text_key(name) {
             self.text.push_str(value);
         }
-        json_key(self.json, name).push_str(value);
+        self.json_key(name).push_str(value);
     }
 
     /// An unsigned integer.
@@ -248,7 +267,7 @@ impl<'a> FieldWriter<'a> {
         if self.text_key(name) {
             let _ = write!(self.text, "{value:?}");
         }
-        let json = json_key(self.json, name);
+        let json = self.json_key(name);
         if value.is_finite() {
             let _ = write!(json, "{value:?}");
         } else {
@@ -258,7 +277,7 @@ impl<'a> FieldWriter<'a> {
 
     /// An error's sources, `cause, its cause`, after the error itself: in
     /// the text as ` name.sources=[cause, its cause]` (tracing-subscriber's
-    /// fmt layer), not in the JSON.
+    /// fmt layer), in the JSON as `"name.sources":"cause, its cause"`.
     pub fn sources(&mut self, name: &str, sources: &str) {
         if self.fields_text {
             let text = &mut *self.text;
@@ -268,6 +287,15 @@ impl<'a> FieldWriter<'a> {
             text.push_str(sources);
             text.push(']');
         }
+        let json = &mut *self.json;
+        json.push_str(if json.is_empty() || json.ends_with('{') {
+            "\""
+        } else {
+            ",\""
+        });
+        json_escape(json, name);
+        json.push_str(".sources\":");
+        json_string(json, sources);
     }
 }
 
@@ -305,7 +333,7 @@ mod tests {
         assert_eq!(&text[range.0..range.1], "hello 1");
         assert_eq!(
             json,
-            r#""n":42,"neg":-7,"min":-9223372036854775808,"b":false,"s":"a \"b\"","x":1.0,"nan":null,"v":"[1, 2]","e":"bad thing""#
+            r#""n":42,"neg":-7,"min":-9223372036854775808,"b":false,"s":"a \"b\"","x":1.0,"nan":null,"v":"[1, 2]","e":"bad thing","e.sources":"cause, root""#
         );
     }
 
