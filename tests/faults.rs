@@ -66,7 +66,7 @@ fn killed_at(point: &str, unblock_timeout: &str) {
             == Some(1000)),
         "{point}: the ring stalled behind the dead producer's record"
     );
-    let report = "ringflush: 1 records abandoned (writer died or stalled before committing)";
+    let report = "ringflush: 1 record abandoned (writer died or stalled before committing)";
     assert!(
         wait_until(Duration::from_secs(25), || read(&s.path("app.log"))
             .contains(report)),
@@ -138,7 +138,7 @@ fn stalled_writer_is_abandoned_and_its_late_commit_refused() {
         .get(&0)
         .map(Vec::len)
         == Some(999)));
-    let report = "ringflush: 1 late commits refused (record already abandoned)";
+    let report = "ringflush: 1 late commit refused (record already abandoned)";
     assert!(
         wait_until(Duration::from_secs(25), || read(&s.path("app.log"))
             .contains(report)),

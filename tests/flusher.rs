@@ -92,7 +92,7 @@ fn truncated_records_carry_a_marker_and_are_counted_and_reported() {
     let p = Producer::builder(&s.shm).create(false).open().unwrap();
     let big = "y".repeat(100_000);
     p.log(level::INFO, "big", &big).unwrap();
-    let report = "ringflush: 1 records truncated to the maximum record size";
+    let report = "ringflush: 1 record truncated to the maximum record size";
     assert!(wait_until(Duration::from_secs(20), || read(
         &s.path("app.log")
     )
@@ -100,6 +100,7 @@ fn truncated_records_carry_a_marker_and_are_counted_and_reported() {
     let (ok, e) = f.stop();
     assert!(ok, "{e}");
     assert!(e.contains(report), "{e}");
+    assert!(e.contains("(64 KiB ring)"), "{e}");
     let stat = s.run(&["stat", "--shm", &s.shm, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&stat.stdout).unwrap();
     assert_eq!(v["truncated"], 1);
@@ -318,7 +319,7 @@ fn a_corrupt_record_is_skipped_counted_and_reported() {
         .word(offset)
         .store(bogus, std::sync::atomic::Ordering::Release);
     let f = s.flusher(&["--format", "%(message)s"]);
-    let report = "ringflush: 1 corrupt ring regions skipped";
+    let report = "ringflush: 1 corrupt ring region skipped";
     assert!(wait_until(Duration::from_secs(20), || read(
         &s.path("app.log")
     )

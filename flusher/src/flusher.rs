@@ -115,11 +115,17 @@ impl<'a> Flusher<'a> {
     ) -> Result<Self> {
         let now = Now::read();
         let mut reporter = Reporter::default();
-        let (name, mib) = (source.name().to_string(), source.capacity() >> 20);
+        let name = source.name().to_string();
+        let capacity = source.capacity();
+        let size = if capacity >= 1 << 20 {
+            format!("{} MiB", capacity >> 20)
+        } else {
+            format!("{} KiB", capacity >> 10)
+        };
         let file = cfg.file.display().to_string();
         reporter.say(
             Audience::Operator,
-            format_args!("flushing {name} ({mib} MiB ring) to {file}"),
+            format_args!("flushing {name} ({size} ring) to {file}"),
         );
         let mut f = Flusher {
             cfg,

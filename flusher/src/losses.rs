@@ -7,19 +7,37 @@ use std::sync::atomic::Ordering;
 
 use ringflush_ring::SegmentHeader;
 
-/// What each loss counter counts, as a report line says it after the number.
-fn describe(counter: &str) -> &'static str {
-    match counter {
-        "dropped" => "records dropped by producers (ring full)",
-        "truncated" => "records truncated to the maximum record size",
-        "abandoned" => "records abandoned (writer died or stalled before committing)",
-        "corrupt" => "corrupt ring regions skipped",
-        "late_commits" => "late commits refused (record already abandoned)",
-        "repairs" => "repairs of the segment (control words reset or its size restored)",
-        "lost_bytes" => "ring bytes lost in those repairs",
-        "at_risk" => "records written as the log file was moved away (lost if it was compressed and deleted at once: use delaycompress, or a postrotate SIGHUP)",
-        _ => "other losses",
-    }
+/// What each loss counter counts, as a report line says it after the
+/// number `n` (singular for one).
+fn describe(counter: &str, n: u64) -> String {
+    let (one, many, rest) = match counter {
+        "dropped" => ("record", "records", " dropped by producers (ring full)"),
+        "truncated" => ("record", "records", " truncated to the maximum record size"),
+        "abandoned" => (
+            "record",
+            "records",
+            " abandoned (writer died or stalled before committing)",
+        ),
+        "corrupt" => ("corrupt ring region", "corrupt ring regions", " skipped"),
+        "late_commits" => (
+            "late commit",
+            "late commits",
+            " refused (record already abandoned)",
+        ),
+        "repairs" => (
+            "repair",
+            "repairs",
+            " of the segment (control words reset or its size restored)",
+        ),
+        "lost_bytes" => ("ring byte", "ring bytes", " lost in those repairs"),
+        "at_risk" => (
+            "record",
+            "records",
+            " written as the log file was moved away (lost if it was compressed and deleted at once: use delaycompress, or a postrotate SIGHUP)",
+        ),
+        _ => ("other loss", "other losses", ""),
+    };
+    format!("{n} {}{rest}", if n == 1 { one } else { many })
 }
 
 /// Lines describing the losses counted since the last report, in a fixed
@@ -31,7 +49,7 @@ pub fn news(h: &SegmentHeader) -> Vec<String> {
         let now = counter.load(Ordering::Relaxed);
         let last = reported.load(Ordering::Relaxed);
         if now > last {
-            lines.push(format!("{} {}", now - last, describe(name)));
+            lines.push(describe(name, now - last));
         }
         // A counter below what was reported: the segment was damaged and
         // its counters lost; count on from there.
@@ -56,7 +74,7 @@ mod tests {
             news(&h),
             [
                 "5 records dropped by producers (ring full)",
-                "1 corrupt ring regions skipped"
+                "1 corrupt ring region skipped"
             ]
         );
         // What was reported lives in the segment: a new flusher does not

@@ -200,7 +200,7 @@ impl std::fmt::Display for OpenError {
             OpenError::InvalidOption { reason } => f.write_str(reason),
             OpenError::NotFound { name } => write!(
                 f,
-                "no segment {name} (no flusher or producer has created it yet)"
+                "no segment {name} (none was created, or it was removed)"
             ),
             // The cause is the source(): printed once by `{:#}` or a chain walk.
             OpenError::Io { name, op, .. } => write!(f, "segment {name}: {op}"),
