@@ -11,8 +11,9 @@
 //!
 //! `svc.log` then has one JSON object per event, e.g. (shortened)
 //! `{"levelname":"INFO","name":"tracing_service","message":"worker{id=1}:request{method=\"GET\"
-//! path=/items/1 status=200}: served rows=1 user=1001", ...,"rows":1,"user":1001,
-//! "spans":[{"id":1,"name":"worker"},{"method":"GET","name":"request","path":"/items/1","status":200}]}`;
+//! path=/items/1 status=200}: served rows=1 user=1001", ...,"rows":1,
+//! "spans":[{"name":"worker","id":1},{"name":"request","method":"GET","path":"/items/1","status":200}],
+//! "user":1001}`;
 //! with `--format '%(asctime)s %(levelname)s %(name)s %(message)s'` the
 //! same events read as the fmt layer prints them on stderr. The flusher
 //! exits (`--exit-when-idle`) once the service has.
