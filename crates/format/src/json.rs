@@ -172,7 +172,7 @@ fn merge_raw(extra: &[u8], out: &mut Vec<u8>) -> bool {
 /// `RawValue` lets through unpaired (Python's `json.dumps` writes one for
 /// every byte `surrogateescape` decoded) but strict parsers refuse; the
 /// general path decides what to do with those.
-fn copyable(raw: &[u8]) -> bool {
+pub(crate) fn copyable(raw: &[u8]) -> bool {
     let one_line = !raw.iter().any(|&b| b == b'\n' || b == b'\r');
     // (An escaped backslash before "ud8.." also matches: the general path
     // then handles a value it did not have to, which is only slower.)

@@ -29,6 +29,12 @@ use std::io::Write;
 
 use ringflush_ring::codec::level;
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+
+use crate::json::copyable;
 use crate::text::{is_plain, lossy};
 use crate::Entry;
 
@@ -77,31 +83,51 @@ fn file_name(pathname: &[u8]) -> &[u8] {
     }
 }
 
-/// The extra fields, with the traceback and stack taken out.
-struct Extra {
-    fields: serde_json::Map<String, serde_json::Value>,
+/// The extra fields, with the traceback and stack taken out; each field's
+/// value as its JSON text, borrowed from the record when it can go into
+/// the line as it is (see `json::copyable`), rebuilt otherwise.
+struct Extra<'a> {
+    fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     exc_text: Option<String>,
     stack_info: Option<String>,
 }
 
-impl Extra {
-    fn parse(bytes: &[u8]) -> Self {
-        let mut fields = if bytes.is_empty() {
-            serde_json::Map::new()
-        } else {
-            match serde_json::from_slice(bytes) {
-                Ok(serde_json::Value::Object(map)) => map,
-                _ => {
-                    let mut m = serde_json::Map::new();
-                    m.insert("extra".into(), lossy(bytes).into_owned().into());
-                    m
-                }
+impl<'a> Extra<'a> {
+    fn parse(bytes: &'a [u8]) -> Self {
+        if bytes.is_empty() {
+            return Self::from_fields(Vec::new());
+        }
+        if let Ok(map) = serde_json::from_slice::<BTreeMap<&str, &RawValue>>(bytes) {
+            if map.values().all(|v| copyable(v.get().as_bytes())) {
+                let fields = map
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v.get())))
+                    .collect();
+                return Self::from_fields(fields);
+            }
+        }
+        let map = match serde_json::from_slice(bytes) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => {
+                let mut m = serde_json::Map::new();
+                m.insert("extra".into(), lossy(bytes).into_owned().into());
+                m
             }
         };
-        let mut take = |k: &str| match fields.remove(k) {
-            Some(serde_json::Value::String(s)) => Some(s),
-            Some(other) => Some(other.to_string()),
-            None => None,
+        let fields = map
+            .into_iter()
+            .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v.to_string())))
+            .collect();
+        Self::from_fields(fields)
+    }
+
+    /// Take the traceback and the stack out of `fields` (as text: a JSON
+    /// string's value, anything else's JSON).
+    fn from_fields(mut fields: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
+        let mut take = |k: &str| {
+            let i = fields.iter().position(|(name, _)| name == k)?;
+            let (_, json) = fields.remove(i);
+            Some(serde_json::from_str::<String>(&json).unwrap_or_else(|_| json.into_owned()))
         };
         let (exc_text, stack_info) = (take("exc_text"), take("stack_info"));
         Self {
@@ -252,13 +278,13 @@ impl EcsFormatter {
         }
         for (k, v) in &extra.fields {
             out.push(b',');
-            if ECS_OWN.contains(&k.as_str()) {
+            if ECS_OWN.contains(&&**k) {
                 let _ = serde_json::to_writer(&mut *out, &format!("extra.{k}"));
             } else {
                 let _ = serde_json::to_writer(&mut *out, k);
             }
             out.push(b':');
-            let _ = serde_json::to_writer(&mut *out, v);
+            out.extend_from_slice(v.as_bytes());
         }
         out.extend_from_slice(b"}\n");
     }
@@ -329,7 +355,7 @@ impl OtelFormatter {
             }
             let _ = serde_json::to_writer(&mut *out, k);
             out.push(b':');
-            let _ = serde_json::to_writer(&mut *out, v);
+            out.extend_from_slice(v.as_bytes());
         }
         // The logger is the instrumentation scope, as OpenTelemetry's
         // Python LoggingHandler makes it (get_logger(record.name)).
@@ -412,6 +438,37 @@ mod tests {
     /// nested; `ecs.version` required (nesting allowed); `@timestamp` an
     /// ISO 8601 datetime; `event.dataset` `${service.name}.log` when the
     /// service name is configured.
+    /// Members copied as their JSON text (the common case) and members
+    /// rebuilt (a value spread over lines sends the whole object down that
+    /// path) come out the same, in both presets.
+    #[test]
+    fn extras_copied_or_rebuilt_format_alike() {
+        let copied = br#"{"b":{"x":[1,2.5],"y":"\u00e9"},"exc_text":"Trace\nback","a":"q\"","stack_info":7}"#;
+        let rebuilt = b"{\"b\":{\"x\":[1,2.5],\"y\":\"\\u00e9\"},\"exc_text\":\"Trace\\nback\",\"a\":\"q\\\"\",\"stack_info\":7,\"s\":[1,\n2]}";
+        let without_s = |line: &[u8]| {
+            let mut v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            v.as_object_mut().unwrap().remove("s");
+            if let Some(attrs) = v.get_mut("attributes") {
+                attrs.as_object_mut().unwrap().remove("s");
+            }
+            v
+        };
+        for format in [
+            |e: &Entry<'_>, out: &mut Vec<u8>| EcsFormatter::new(None).format(e, out),
+            |e: &Entry<'_>, out: &mut Vec<u8>| OtelFormatter::new(None).format(e, out),
+        ] {
+            let (mut one, mut other) = (Vec::new(), Vec::new());
+            format(&entry(copied), &mut one);
+            format(&entry(rebuilt), &mut other);
+            assert_eq!(other.iter().filter(|&&b| b == b'\n').count(), 1);
+            assert_eq!(without_s(&one), without_s(&other));
+            assert_ne!(one, other, "the rebuilt line has s");
+            let text = String::from_utf8(one).unwrap();
+            assert!(text.contains(r#"Trace\nback\n7"#), "{text}");
+            assert!(text.contains(r#""b":{"x":[1,2.5],"y":"\u00e9"}"#), "{text}");
+        }
+    }
+
     #[test]
     fn ecs_follows_the_ecs_logging_spec() {
         let mut out = Vec::new();
