@@ -247,10 +247,34 @@ fn rm_removes_an_unusable_segment_only_when_forced() {
     );
     assert!(!s.shm_file().exists());
 
-    std::fs::write(s.shm_file(), vec![7u8; 8192]).unwrap();
+    // Not ringflush's: random bytes, and a small object such as a POSIX
+    // semaphore (refused as cut short before its magic is even read).
+    for bytes in [vec![7u8; 8192], vec![0u8; 32]] {
+        std::fs::write(s.shm_file(), bytes).unwrap();
+        let out = s.run(&["rm", "--shm", &s.shm, "--force"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(s.shm_file().exists(), "not a ringflush segment: kept");
+    }
+    // A ringflush segment cut short keeps its magic: removed when forced.
+    std::fs::write(s.shm_file(), &bytes[..64]).unwrap();
     let out = s.run(&["rm", "--shm", &s.shm, "--force"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(s.shm_file().exists(), "not a ringflush segment: kept");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!s.shm_file().exists());
+    // Another user's (CI runs as root, which could remove it): kept.
+    if rustix::process::geteuid().is_root() {
+        std::fs::write(s.shm_file(), &bytes).unwrap();
+        std::os::unix::fs::chown(s.shm_file(), Some(65534), Some(65534)).unwrap();
+        let out = s.run(&["rm", "--shm", &s.shm, "--force"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+        assert!(s.shm_file().exists());
+    }
     std::fs::remove_file(s.shm_file()).unwrap();
 }
 

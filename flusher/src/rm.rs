@@ -5,13 +5,17 @@
 //! lose their records, and one with unwritten records would lose those:
 //! both are refused unless `--force`. A segment that cannot be opened to
 //! check (another layout version, left half-created, cut short, a header
-//! out of range) is removed only with `--force`; anything that is not a
-//! ringflush segment, or belongs to another user, never.
+//! out of range) is removed only with `--force`, and only if it starts
+//! with a ringflush header and belongs to this user: another program's
+//! object, or another user's, never.
 
 use std::sync::atomic::Ordering;
 
-use anyhow::{bail, Result};
-use ringflush_ring::{registry, LockError, OpenError, Segment, SegmentOptions};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+use anyhow::{bail, Context, Result};
+use ringflush_ring::{layout, registry, LockError, OpenError, Segment, SegmentOptions};
 
 use crate::cli::RmArgs;
 use crate::report;
@@ -27,6 +31,7 @@ pub fn run(args: &RmArgs) -> Result<()> {
             if !args.force {
                 bail!("{e}; pass --force to remove it without checking who uses it");
             }
+            ours_with_a_header(&args.shm)?;
             return unlink(&args.shm);
         }
         Err(e) => return Err(e.into()),
@@ -77,6 +82,31 @@ fn unopenable_ringflush_segment(e: &OpenError) -> bool {
             | OpenError::Truncated { .. }
             | OpenError::BadHeader { .. }
     )
+}
+
+/// Refuse to remove an object that does not start with a ringflush
+/// header's magic (a truncated or half-created segment still does; another
+/// program's shared memory or semaphore does not) or that belongs to
+/// another user (root included: it could remove anyone's).
+fn ours_with_a_header(shm: &str) -> Result<()> {
+    let path = ringflush_ring::segment::shm_path(shm);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .with_context(|| format!("open {path}"))?;
+    let owner = file
+        .metadata()
+        .with_context(|| format!("stat {path}"))?
+        .uid();
+    if owner != rustix::process::geteuid().as_raw() {
+        bail!("{path} belongs to uid {owner}, not to this user: not removed");
+    }
+    let mut magic = [0u8; 8];
+    if file.read_exact(&mut magic).is_err() || u64::from_le_bytes(magic) != layout::MAGIC {
+        bail!("{path} does not start with a ringflush segment header: not removed");
+    }
+    Ok(())
 }
 
 fn unlink(shm: &str) -> Result<()> {
