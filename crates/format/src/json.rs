@@ -167,22 +167,75 @@ fn merge_raw(extra: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Whether a member's JSON text can go into the line as it is: on one
-/// line, and without a `\uD800`-`\uDFFF` escape, which serde_json's
-/// `RawValue` lets through unpaired (Python's `json.dumps` writes one for
-/// every byte `surrogateescape` decoded) but strict parsers refuse; the
-/// general path decides what to do with those.
+/// Whether a member's JSON text can go into the line as it is. serde_json's
+/// `RawValue` checks the syntax but not everything its own parser refuses,
+/// so these go to the general path, which decides as it always did:
+/// a line break outside strings (the line must stay one line); a
+/// `\uD800`-`\uDFFF` escape (Python's `json.dumps` writes an unpaired one
+/// for every byte `surrogateescape` decoded); nesting deeper than
+/// [`MAX_COPIED_DEPTH`]; a number out of a double's range (`1e400`).
 pub(crate) fn copyable(raw: &[u8]) -> bool {
-    let one_line = !raw.iter().any(|&b| b == b'\n' || b == b'\r');
-    // (An escaped backslash before "ud8.." also matches: the general path
-    // then handles a value it did not have to, which is only slower.)
-    let surrogate = raw.windows(4).any(|w| {
-        w[0] == b'\\'
-            && w[1] == b'u'
-            && w[2].eq_ignore_ascii_case(&b'd')
-            && matches!(w[3].to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f')
-    });
-    one_line && !surrogate
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut number: Option<usize> = None;
+    for (i, &b) in raw.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+                if b == b'u' && surrogate_escape(&raw[i + 1..]) {
+                    return false;
+                }
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        if matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+            number.get_or_insert(i);
+            continue;
+        }
+        if let Some(start) = number.take() {
+            if !finite(&raw[start..i]) {
+                return false;
+            }
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_COPIED_DEPTH {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' | b'\r' => return false,
+            _ => {}
+        }
+    }
+    number.is_none_or(|start| finite(&raw[start..]))
+}
+
+/// Deepest nesting copied as it is (serde_json refuses beyond 128).
+const MAX_COPIED_DEPTH: usize = 64;
+
+/// Whether a number's text is within a double's range (the `e` of `true`
+/// and `false` is no number, and passes).
+fn finite(token: &[u8]) -> bool {
+    match std::str::from_utf8(token)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+    {
+        Some(n) => n.is_finite(),
+        None => true,
+    }
+}
+
+/// Whether `hex` (what follows `\u`) starts `D800`-`DFFF`.
+fn surrogate_escape(hex: &[u8]) -> bool {
+    matches!(hex, [d, h, ..] if d.eq_ignore_ascii_case(&b'd')
+        && matches!(h.to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f'))
 }
 
 /// `created` as seconds with microseconds, like Python's float.
@@ -262,11 +315,21 @@ mod tests {
                 wrap(&merged_slowly(extra.as_bytes())),
                 "{extra}"
             );
-            let keys = |m: &[u8]| {
-                let v = wrap(m);
-                v.as_object().unwrap().keys().cloned().collect::<Vec<_>>()
+            // The members in the same order (a parsed map would sort them
+            // whatever the text said): where each key starts in the text.
+            let order = |m: &[u8]| {
+                let text = String::from_utf8(m.to_vec()).unwrap();
+                let mut at: Vec<(usize, String)> = wrap(m)
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| *k != "_")
+                    .map(|k| (text.find(&format!(",\"{k}\":")).unwrap(), k.clone()))
+                    .collect();
+                at.sort();
+                at.into_iter().map(|(_, k)| k).collect::<Vec<_>>()
             };
-            assert_eq!(keys(&raw), keys(&merged_slowly(extra.as_bytes())));
+            assert_eq!(order(&raw), order(&merged_slowly(extra.as_bytes())));
         }
     }
 
@@ -281,6 +344,10 @@ mod tests {
             // valid pair: both left to serde_json's own decoding.
             r#"{"f": "\udcff"}"#,
             r#"{"f": "\uD83D\uDE00"}"#,
+            // What serde_json's own parser refuses.
+            r#"{"n": 1e400}"#,
+            &format!(r#"{{"n": 1{}}}"#, "0".repeat(400)),
+            &format!(r#"{{"a": {}{}}}"#, "[".repeat(200), "]".repeat(200)),
         ] {
             let mut out = Vec::new();
             assert!(!super::merge_raw(extra.as_bytes(), &mut out), "{extra}");

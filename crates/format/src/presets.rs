@@ -433,11 +433,6 @@ mod tests {
         assert_eq!(v["extra.message"], "shadow");
     }
 
-    /// The rules of ecs-logging's spec/spec.json: `@timestamp`, `log.level`
-    /// and `message` required, first, in that order; `log.level` never
-    /// nested; `ecs.version` required (nesting allowed); `@timestamp` an
-    /// ISO 8601 datetime; `event.dataset` `${service.name}.log` when the
-    /// service name is configured.
     /// Members copied as their JSON text (the common case) and members
     /// rebuilt (a value spread over lines sends the whole object down that
     /// path) come out the same, in both presets.
@@ -469,6 +464,11 @@ mod tests {
         }
     }
 
+    /// The rules of ecs-logging's spec/spec.json: `@timestamp`, `log.level`
+    /// and `message` required, first, in that order; `log.level` never
+    /// nested; `ecs.version` required (nesting allowed); `@timestamp` an
+    /// ISO 8601 datetime; `event.dataset` `${service.name}.log` when the
+    /// service name is configured.
     #[test]
     fn ecs_follows_the_ecs_logging_spec() {
         let mut out = Vec::new();
