@@ -191,11 +191,11 @@ impl RingLayer {
             ..
         } = b;
         let mut fields = Entries::start(entries, self.fields_in_message);
-        let start = fields.len();
-        if let Some(span) = ctx.event_span(event) {
+        let span = ctx.event_span(event);
+        let in_span = span.is_some();
+        if let Some(span) = span {
             self.write_scope(span, &mut fields, 0);
         }
-        let in_span = fields.len() > start;
         let mut visitor = EventVisitor {
             fields,
             message: text,

@@ -68,16 +68,6 @@ impl<'a> Entries<'a> {
         Self { buf }
     }
 
-    /// Bytes written so far, the magic and flags included.
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Whether nothing has been written.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
     #[inline]
     fn head(&mut self, kind: u8, name: &str) {
         let name = clip_name(name);

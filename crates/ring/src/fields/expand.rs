@@ -35,12 +35,13 @@ pub fn expand(
     let json_start = json.len();
     json.push('{');
     let mut entry = entries.next().transpose()?;
-    if let Some(Entry::Span(_)) = entry {
+    let in_span = matches!(entry, Some(Entry::Span(_)));
+    if in_span {
         json.push_str("\"spans\":[");
-        let mut discard = String::new();
+        // Without COMPOSE the spans' text is rendered, then taken back.
+        let text_start = text.len();
         let mut first = true;
         while let Some(Entry::Span(name)) = entry {
-            let text = if compose { &mut *text } else { &mut discard };
             span(name, &mut entries, text, json, first, compose)?;
             first = false;
             entry = entries.next().transpose()?;
@@ -48,9 +49,10 @@ pub fn expand(
         json.push(']');
         if compose {
             text.push(' ');
+        } else {
+            text.truncate(text_start);
         }
     }
-    let in_span = json.len() > json_start + 1;
     let mut w = FieldWriter::new(text, json, compose, true);
     if in_span {
         w = w.reserving("spans");

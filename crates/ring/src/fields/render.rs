@@ -152,21 +152,24 @@ impl<'a> FieldWriter<'a> {
         self
     }
 
-    /// Start `"name":` in the JSON, after a comma unless it is the first of
-    /// a list, or of an object whose brace is there.
+    /// Start `"name":` in the JSON (`"extra.name":` for the reserved key).
     fn json_key(&mut self, name: &str) -> &mut String {
+        let reserved = !self.reserved.is_empty() && name == self.reserved;
+        self.json_member(if reserved { "extra." } else { "" }, name, "")
+    }
+
+    /// Start `"<prefix><name><suffix>":` in the JSON, after a comma unless
+    /// it is the first of a list, or of an object whose brace is there.
+    fn json_member(&mut self, prefix: &str, name: &str, suffix: &str) -> &mut String {
         let json = &mut *self.json;
         if !(json.is_empty() || json.ends_with('{')) {
             json.push(',');
         }
-        if !self.reserved.is_empty() && name == self.reserved {
-            json.push_str("\"extra.");
-            json_escape(json, name);
-            json.push('"');
-        } else {
-            json_string(json, name);
-        }
-        json.push(':');
+        json.push('"');
+        json.push_str(prefix);
+        json_escape(json, name);
+        json.push_str(suffix);
+        json.push_str("\":");
         json
     }
 
@@ -287,14 +290,7 @@ impl<'a> FieldWriter<'a> {
             text.push_str(sources);
             text.push(']');
         }
-        let json = &mut *self.json;
-        json.push_str(if json.is_empty() || json.ends_with('{') {
-            "\""
-        } else {
-            ",\""
-        });
-        json_escape(json, name);
-        json.push_str(".sources\":");
+        let json = self.json_member("", name, ".sources");
         json_string(json, sources);
     }
 }
