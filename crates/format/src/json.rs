@@ -1,7 +1,10 @@
 //! JSON Lines: one object per record, keys named after Python's LogRecord
 //! attributes, plus the producer's `extra` fields.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+
+use serde_json::value::RawValue;
 
 use ringflush_ring::codec::level;
 
@@ -146,14 +149,9 @@ impl JsonFormatter {
 /// as the general path's map sorts them). Returns false, having written
 /// nothing, for anything else.
 fn merge_raw(extra: &[u8], out: &mut Vec<u8>) -> bool {
-    use serde_json::value::RawValue;
-    let Ok(members) = serde_json::from_slice::<std::collections::BTreeMap<&str, &RawValue>>(extra)
-    else {
+    let Some(members) = raw_members(extra) else {
         return false;
     };
-    if members.values().any(|v| !copyable(v.get().as_bytes())) {
-        return false;
-    }
     for (k, v) in members {
         // A borrowed key has no escapes, and JSON forbids raw control
         // characters in strings: it goes between quotes as it is.
@@ -167,6 +165,18 @@ fn merge_raw(extra: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// The members of an `extra` object, keys sorted (as serde_json's map
+/// sorts them), each value as its JSON text borrowed from `extra`: `None`
+/// unless it is an object whose keys need no unescaping and whose every
+/// value is [`copyable`] (callers then rebuild it with serde_json).
+pub(crate) fn raw_members(extra: &[u8]) -> Option<BTreeMap<&str, &RawValue>> {
+    let members = serde_json::from_slice::<BTreeMap<&str, &RawValue>>(extra).ok()?;
+    members
+        .values()
+        .all(|v| copyable(v.get().as_bytes()))
+        .then_some(members)
+}
+
 /// Whether a member's JSON text can go into the line as it is. serde_json's
 /// `RawValue` checks the syntax but not everything its own parser refuses,
 /// so these go to the general path, which decides as it always did:
@@ -174,7 +184,7 @@ fn merge_raw(extra: &[u8], out: &mut Vec<u8>) -> bool {
 /// `\uD800`-`\uDFFF` escape (Python's `json.dumps` writes an unpaired one
 /// for every byte `surrogateescape` decoded); nesting deeper than
 /// [`MAX_COPIED_DEPTH`]; a number out of a double's range (`1e400`).
-pub(crate) fn copyable(raw: &[u8]) -> bool {
+fn copyable(raw: &[u8]) -> bool {
     let mut depth = 0usize;
     let (mut in_string, mut escaped) = (false, false);
     let mut number: Option<usize> = None;

@@ -241,12 +241,9 @@ impl Formatter {
 
     fn format_binary(&mut self, entry: &Entry<'_>, out: &mut Vec<u8>) {
         EXPANDED.with(|cell| {
-            let mut fresh = (String::new(), String::new());
-            let mut held = cell.try_borrow_mut();
-            let (text, json) = match held.as_deref_mut() {
-                Ok(bufs) => bufs,
-                Err(_) => &mut fresh,
-            };
+            // Never borrowed twice: formatting does not call back into it.
+            let mut bufs = cell.borrow_mut();
+            let (text, json) = &mut *bufs;
             text.clear();
             json.clear();
             let message = String::from_utf8_lossy(entry.record.message);

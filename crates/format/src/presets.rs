@@ -30,11 +30,8 @@ use std::io::Write;
 use ringflush_ring::codec::level;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-use serde_json::value::RawValue;
-
-use crate::json::copyable;
+use crate::json::raw_members;
 use crate::text::{is_plain, lossy};
 use crate::Entry;
 
@@ -85,7 +82,7 @@ fn file_name(pathname: &[u8]) -> &[u8] {
 
 /// The extra fields, with the traceback and stack taken out; each field's
 /// value as its JSON text, borrowed from the record when it can go into
-/// the line as it is (see `json::copyable`), rebuilt otherwise.
+/// the line as it is (see `json::raw_members`), rebuilt otherwise.
 struct Extra<'a> {
     fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     exc_text: Option<String>,
@@ -97,14 +94,12 @@ impl<'a> Extra<'a> {
         if bytes.is_empty() {
             return Self::from_fields(Vec::new());
         }
-        if let Ok(map) = serde_json::from_slice::<BTreeMap<&str, &RawValue>>(bytes) {
-            if map.values().all(|v| copyable(v.get().as_bytes())) {
-                let fields = map
-                    .into_iter()
-                    .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v.get())))
-                    .collect();
-                return Self::from_fields(fields);
-            }
+        if let Some(members) = raw_members(bytes) {
+            let fields = members
+                .into_iter()
+                .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v.get())))
+                .collect();
+            return Self::from_fields(fields);
         }
         let map = match serde_json::from_slice(bytes) {
             Ok(serde_json::Value::Object(map)) => map,
