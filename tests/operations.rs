@@ -239,13 +239,13 @@ fn rm_removes_an_unusable_segment_only_when_forced() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(s.shm_file().exists());
-    let out = s.run(&["rm", "--shm", &s.shm, "--force"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!s.shm_file().exists());
+    let removed_when_forced = || {
+        let out = s.run(&["rm", "--shm", &s.shm, "--force"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(!s.shm_file().exists());
+    };
+    removed_when_forced();
 
     // Not ringflush's: random bytes, and a small object such as a POSIX
     // semaphore (refused as cut short before its magic is even read).
@@ -258,13 +258,7 @@ fn rm_removes_an_unusable_segment_only_when_forced() {
     }
     // A ringflush segment cut short keeps its magic: removed when forced.
     std::fs::write(s.shm_file(), &bytes[..64]).unwrap();
-    let out = s.run(&["rm", "--shm", &s.shm, "--force"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!s.shm_file().exists());
+    removed_when_forced();
     // Another user's (CI runs as root, which could remove it): kept.
     if rustix::process::geteuid().is_root() {
         std::fs::write(s.shm_file(), &bytes).unwrap();
