@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ringflush_rotation::Clock;
 
 /// One flusher drains a shared-memory ring that many processes log into,
 /// formats the records and owns the (rotating) log file.
@@ -167,6 +168,15 @@ pub struct FlusherArgs {
     #[arg(long)]
     pub service_name: Option<String>,
     // (Format options the formatter work adds go above this line.)
+}
+
+/// The clock a `--utc` flag selects for rotation times and names.
+pub fn clock(utc: bool) -> Clock {
+    if utc {
+        Clock::Utc
+    } else {
+        Clock::Local
+    }
 }
 
 /// How rotated files are compressed.

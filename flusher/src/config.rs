@@ -8,7 +8,7 @@ use ringflush_format::{FormatSpec, Style};
 use ringflush_rotation::{Timed, When};
 
 use crate::cli::{Compress, FlusherArgs};
-use ringflush_rotation::Timed as TimedPolicy;
+use crate::output::{OutputConfig, Rules};
 
 /// Everything the flusher needs to run, checked.
 #[derive(Debug, Clone)]
@@ -28,8 +28,9 @@ pub struct FlusherConfig {
     pub gid: Option<u32>,
     /// Accept a segment owned by another user.
     pub allow_foreign: bool,
-    /// When and how the log file is rotated.
-    pub rotation: RotationConfig,
+    /// How the log file is written, when it rolls over, and what happens to
+    /// rotated files.
+    pub output: OutputConfig,
     /// Give up a live writer's uncommitted record after this long.
     pub unblock_timeout: Duration,
     /// Drain and exit once no registered producer lives.
@@ -56,7 +57,7 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
             When::parse(w)?,
             a.interval,
             a.at_time.as_deref(),
-            a.utc,
+            crate::cli::clock(a.utc),
         )?),
         None if a.at_time.is_some() => bail!("--at-time needs --when midnight or W0-W6"),
         None => None,
@@ -88,9 +89,11 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
         mode: a.mode,
         gid,
         allow_foreign: a.allow_foreign,
-        rotation: RotationConfig {
-            timed,
-            max_bytes: a.max_bytes,
+        output: OutputConfig {
+            rules: Rules {
+                timed,
+                max_bytes: a.max_bytes,
+            },
             backup_count: a.backup_count,
             gzip: a.compress == Compress::Gzip,
             compress_delay: a.compress_delay,
@@ -127,24 +130,4 @@ pub fn group_id(group: &str) -> Result<u32> {
         bail!("unknown group {group:?}");
     }
     Ok(grp.gr_gid)
-}
-
-/// Rotation settings.
-#[derive(Debug, Clone, Default)]
-pub struct RotationConfig {
-    /// Timed rotation (`--when`), which also names rotated files by date;
-    /// without it they are numbered.
-    pub timed: Option<TimedPolicy>,
-    /// Roll when the next record would take the file to this size.
-    pub max_bytes: Option<u64>,
-    /// Rotated files to keep; 0 keeps all.
-    pub backup_count: usize,
-    /// Gzip rotated files in the background.
-    pub gzip: bool,
-    /// The newest rotated files left uncompressed.
-    pub compress_delay: usize,
-    /// Shell command run after each rotation with the rotated file as `$1`.
-    pub post_rotate: Option<String>,
-    /// Permission bits of new log files.
-    pub file_mode: u32,
 }

@@ -24,6 +24,7 @@ impl Now {
     }
 
     /// A fake reading at `unix_secs` (tests).
+    #[cfg(test)]
     pub fn at(unix_secs: i64) -> Self {
         Self {
             mono: Instant::now(),
@@ -37,6 +38,7 @@ impl Now {
     }
 
     /// Both clocks moved on by `d` (tests).
+    #[cfg(test)]
     pub fn after(self, d: Duration) -> Self {
         Self {
             mono: self.mono + d,

@@ -5,6 +5,7 @@
 //! happened.
 
 use std::fmt::Display;
+use std::io::{self, Write};
 
 /// Who must hear a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,19 @@ pub enum Audience {
 /// commands with no log to write to.
 pub fn stderr(message: impl Display) {
     eprintln!("ringflush: {message}");
+}
+
+/// Print `text` on stdout. A reader that went away (`stat | head`) is not
+/// an error: the command has done its job.
+///
+/// # Errors
+/// When writing fails otherwise.
+pub fn stdout(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Print an error and its causes on one line (`what: why: os error`).

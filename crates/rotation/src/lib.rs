@@ -8,5 +8,5 @@
 mod timed;
 mod zone;
 
-pub use timed::{PolicyError, Timed, When};
+pub use timed::{Clock, PolicyError, Timed, When};
 pub use zone::{Civil, LocalZone, UtcZone, Zone};

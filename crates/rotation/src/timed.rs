@@ -53,8 +53,18 @@ pub struct Timed {
     pub interval: i64,
     /// Seconds after midnight for MIDNIGHT and W rollovers.
     pub at_time: Option<i64>,
-    /// Whether the zone is UTC (no DST corrections), as `utc=True`.
-    pub utc: bool,
+    /// The clock rollovers and names are read on.
+    pub clock: Clock,
+}
+
+/// The clock a policy reads rollover times and rotated names on
+/// (TimedRotatingFileHandler's `utc=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// The local zone, with CPython's DST corrections.
+    Local,
+    /// UTC (`utc=True`): no DST corrections.
+    Utc,
 }
 
 impl When {
@@ -116,8 +126,8 @@ pub fn parse_at_time(s: &str) -> Result<i64, PolicyError> {
 
 impl Timed {
     /// A policy rolling every `interval` units of `when`, at `at_time`
-    /// (`HH:MM[:SS]`, for [`When::Midnight`] and [`When::Weekday`]), in UTC
-    /// when `utc` is set, else in the local zone.
+    /// (`HH:MM[:SS]`, for [`When::Midnight`] and [`When::Weekday`]), on
+    /// `clock`.
     ///
     /// # Errors
     /// [`PolicyError`] when `interval` is 0 or `at_time` is not a valid
@@ -126,7 +136,7 @@ impl Timed {
         when: When,
         interval: u32,
         at_time: Option<&str>,
-        utc: bool,
+        clock: Clock,
     ) -> Result<Self, PolicyError> {
         if interval == 0 {
             return Err(PolicyError("--interval must be at least 1".into()));
@@ -136,14 +146,14 @@ impl Timed {
             when,
             interval: when.unit() * interval as i64,
             at_time,
-            utc,
+            clock,
         })
     }
 
-    /// [`Timed::compute_rollover`] in this policy's own zone: UTC with
-    /// `utc`, else the local zone.
+    /// [`Timed::compute_rollover`] in this policy's own zone: UTC on
+    /// [`Clock::Utc`], else the local zone.
     pub fn next_rollover(&self, now: i64) -> i64 {
-        if self.utc {
+        if self.clock == Clock::Utc {
             self.compute_rollover(&crate::UtcZone, now)
         } else {
             self.compute_rollover(&crate::LocalZone, now)
@@ -152,7 +162,7 @@ impl Timed {
 
     /// [`Timed::suffix_for`] in this policy's own zone.
     pub fn rotated_suffix(&self, rollover_at: i64, now: i64) -> String {
-        if self.utc {
+        if self.clock == Clock::Utc {
             self.suffix_for(&crate::UtcZone, rollover_at, now)
         } else {
             self.suffix_for(&crate::LocalZone, rollover_at, now)
@@ -189,7 +199,7 @@ impl Timed {
         } else {
             result += self.interval - MIDNIGHT;
         }
-        if !self.utc {
+        if self.clock == Clock::Local {
             let dst_now = t.isdst;
             if dst_now != zone.civil(result).isdst {
                 let addend = if !dst_now {
@@ -214,7 +224,7 @@ impl Timed {
     pub fn period_start(&self, zone: &impl Zone, rollover_at: i64, now: i64) -> Civil {
         let t = rollover_at - self.interval;
         let then = zone.civil(t);
-        if self.utc {
+        if self.clock == Clock::Utc {
             return then;
         }
         let dst_now = zone.civil(now).isdst;
@@ -290,7 +300,7 @@ mod tests {
     }
 
     fn policy(when: &str, interval: u32, at: Option<&str>) -> Timed {
-        Timed::new(When::parse(when).unwrap(), interval, at, true).unwrap()
+        Timed::new(When::parse(when).unwrap(), interval, at, Clock::Utc).unwrap()
     }
 
     /// The five cases ANCHORS.md gives, checked on CPython 3.13 (UTC, start
@@ -386,7 +396,7 @@ mod tests {
     fn bad_options_are_rejected() {
         assert!(When::parse("W7").is_err());
         assert!(When::parse("fortnight").is_err());
-        assert!(Timed::new(When::Hour, 0, None, true).is_err());
+        assert!(Timed::new(When::Hour, 0, None, Clock::Utc).is_err());
         for bad in ["25:00", "9", "09:60", "aa:bb", "1:2:3:4"] {
             assert!(parse_at_time(bad).is_err(), "{bad}");
         }
@@ -443,7 +453,7 @@ mod tests {
                 .unwrap()
                 .timestamp()
         };
-        let p = Timed::new(When::Midnight, 1, None, false).unwrap();
+        let p = Timed::new(When::Midnight, 1, None, Clock::Local).unwrap();
         // 2024-03-31 02:00 CET -> 03:00 CEST. From Saturday noon, the next
         // local midnight is Sunday 00:00 (no change yet), then Monday 00:00.
         let sat = local("2024-03-30 12:00:00");
@@ -476,11 +486,11 @@ mod tests {
         let zone = Named(chrono_tz::America::New_York);
         // 2024-03-10 02:00 EST -> 03:00 EDT; at 02:30 (fixed seconds from
         // Saturday noon EST) falls on 03:30 EDT, whose hour before is EST.
-        let p = Timed::new(When::Midnight, 1, Some("02:30"), false).unwrap();
+        let p = Timed::new(When::Midnight, 1, Some("02:30"), Clock::Local).unwrap();
         let at = p.compute_rollover(&zone, new_york("2024-03-09 12:00:00"));
         assert_eq!(at, new_york("2024-03-10 03:30:00"));
         // Later in the day the correction applies: 04:30 EDT -> 03:30 EDT.
-        let p = Timed::new(When::Midnight, 1, Some("03:30"), false).unwrap();
+        let p = Timed::new(When::Midnight, 1, Some("03:30"), Clock::Local).unwrap();
         let at = p.compute_rollover(&zone, new_york("2024-03-09 12:00:00"));
         assert_eq!(at, new_york("2024-03-10 03:30:00"));
     }
@@ -492,7 +502,7 @@ mod tests {
         let zone = Named(chrono_tz::America::New_York);
         // 2024-11-03 02:00 EDT -> 01:00 EST. The hourly rollover at 01:30
         // EST closes the period that began at 01:30 EDT.
-        let p = Timed::new(When::Hour, 1, None, false).unwrap();
+        let p = Timed::new(When::Hour, 1, None, Clock::Local).unwrap();
         let at = new_york("2024-11-03 01:30:00") + 3600; // 01:30 EST
         assert_eq!(p.suffix_for(&zone, at, at), "2024-11-03_00");
         // Into DST: the period began at 01:30 EST and CPython names it by
@@ -533,13 +543,13 @@ mod tests {
         assert!(err.starts_with("invalid --when \"W7\""), "{err}");
     }
 
-    /// The policy's own zone: UTC with `utc`, else the local zone.
+    /// The policy's own zone: UTC on `Clock::Utc`, else the local zone.
     #[test]
     fn next_rollover_and_rotated_suffix_use_the_policys_zone() {
         let now = utc("2024-03-06 10:17:33");
-        for utc_flag in [true, false] {
-            let p = Timed::new(When::Midnight, 1, None, utc_flag).unwrap();
-            let (at, name) = if utc_flag {
+        for clock in [Clock::Utc, Clock::Local] {
+            let p = Timed::new(When::Midnight, 1, None, clock).unwrap();
+            let (at, name) = if clock == Clock::Utc {
                 let at = p.compute_rollover(&UtcZone, now);
                 (at, p.suffix_for(&UtcZone, at, at))
             } else {

@@ -17,6 +17,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use anyhow::{bail, Context, Result};
 use ringflush_ring::{layout, registry, LockError, OpenError, Segment, SegmentOptions};
 
+use super::Exit;
 use crate::cli::RmArgs;
 use crate::report;
 
@@ -24,7 +25,7 @@ use crate::report;
 ///
 /// # Errors
 /// When it does not exist, or is in use or holds records without `--force`.
-pub fn run(args: &RmArgs) -> Result<()> {
+pub fn run(args: &RmArgs) -> Result<Exit> {
     let seg = match Segment::open(&args.shm, &SegmentOptions::inspect()) {
         Ok(seg) => seg,
         Err(e) if unopenable_ringflush_segment(&e) => {
@@ -32,7 +33,7 @@ pub fn run(args: &RmArgs) -> Result<()> {
                 bail!("{e}; pass --force to remove it without checking who uses it");
             }
             ours_with_a_header(&args.shm)?;
-            return unlink(&args.shm);
+            return unlink(&args.shm).map(|()| Exit::Ok);
         }
         Err(e) => return Err(e.into()),
     };
@@ -70,7 +71,8 @@ pub fn run(args: &RmArgs) -> Result<()> {
             );
         }
     }
-    unlink(&args.shm)
+    unlink(&args.shm)?;
+    Ok(Exit::Ok)
 }
 
 /// A ringflush segment this build cannot use or check.

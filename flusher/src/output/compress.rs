@@ -8,9 +8,8 @@ use std::io::{self, BufWriter};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::logdir::LogDir;
-use crate::paths::{name_with, numbered};
-use crate::retire::{dated_backups, Naming, RetireConfig};
+use super::logdir::LogDir;
+use super::naming::{name_with, Backup};
 
 /// Compress `name` to `name.gz` through `name.gz.tmp`; remove `name`.
 /// Returns the archive's name.
@@ -41,47 +40,26 @@ pub fn gzip(dir: &LogDir, name: &str) -> io::Result<String> {
     Ok(done)
 }
 
-/// The backups, newest first, each as its plain and compressed names.
-fn backups_newest_first(cfg: &RetireConfig) -> io::Result<Vec<(String, String)>> {
-    let with_gz = |plain: String| {
-        let gz = name_with(&plain, ".gz");
-        (plain, gz)
-    };
-    Ok(match cfg.naming {
-        Naming::Numbered => (1..)
-            .map(|n| with_gz(numbered(&cfg.base, n)))
-            .take_while(|(plain, gz)| cfg.dir.exists(plain) || cfg.dir.exists(gz))
-            .collect(),
-        Naming::Dated(timed) => {
-            let mut all = dated_backups(&cfg.dir, &cfg.base, &timed)?;
-            all.reverse();
-            all.into_iter()
-                .map(|(_, names)| {
-                    let plain = names.iter().find(|n| !n.ends_with(".gz"));
-                    let plain = plain
-                        .cloned()
-                        .unwrap_or_else(|| names[0].trim_end_matches(".gz").to_string());
-                    with_gz(plain)
-                })
-                .collect()
-        }
-    })
-}
-
-/// Compress every backup but the newest `compress_delay`; remove a plain
-/// file whose archive exists (complete: archives are renamed into place
-/// only once written). Returns the archives made.
-pub fn compress_due(cfg: &RetireConfig) -> io::Result<Vec<String>> {
+/// Compress every backup in `newest_first` but the first `delay`; remove a
+/// plain file whose archive exists (complete: archives are renamed into
+/// place only once written). Returns the archives made.
+///
+/// # Errors
+/// The first compression or removal that fails.
+pub fn compress_due(
+    dir: &LogDir,
+    newest_first: Vec<Backup>,
+    delay: usize,
+) -> io::Result<Vec<String>> {
     let mut made = Vec::new();
-    let due = backups_newest_first(cfg)?;
-    for (plain, gz) in due.into_iter().skip(cfg.compress_delay) {
-        if !cfg.dir.exists(&plain) {
+    for Backup { plain, gz } in newest_first.into_iter().skip(delay) {
+        if !dir.exists(&plain) {
             continue;
         }
-        if cfg.dir.exists(&gz) {
-            cfg.dir.remove(&plain)?;
+        if dir.exists(&gz) {
+            dir.remove(&plain)?;
         } else {
-            made.push(gzip(&cfg.dir, &plain)?);
+            made.push(gzip(dir, &plain)?);
         }
     }
     Ok(made)

@@ -8,32 +8,32 @@ use ringflush_ring::{Corruption, Stamp, Stop};
 
 use std::time::Duration;
 
-use crate::flusher::{Flusher, Next};
-use crate::liveness::writer_alive;
+use super::liveness::writer_alive;
+use super::source::Damage;
+use super::stuck::{verdict, Verdict};
+use super::{Flusher, Next};
 use crate::now::Now;
 use crate::report::Audience;
-use crate::source::Damage;
-use crate::stuck::{verdict, Verdict};
 
 /// Sleep while stuck on a record, between checks of its writer.
-pub(crate) const IDLE_SLEEP: Duration = Duration::from_millis(10);
+const IDLE_SLEEP: Duration = Duration::from_millis(10);
 /// While records came recently, poll this often instead of asking producers
 /// for a wake-up: no producer call pays a futex syscall during busy periods,
 /// and a record still reaches write(2) within a few milliseconds. The flusher
 /// does not spin: reading the lines producers are writing would pull them
 /// away from the producers' core, costing each log call a cache-line transfer.
-pub(crate) const POLL: Duration = Duration::from_millis(1);
+const POLL: Duration = Duration::from_millis(1);
 /// After this long without records, sleep until a producer wakes us.
-pub(crate) const DEEP_IDLE_AFTER: Duration = Duration::from_secs(1);
+const DEEP_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Longest deep sleep: heartbeat and reports still run.
-pub(crate) const DEEP_SLEEP: Duration = Duration::from_millis(250);
+const DEEP_SLEEP: Duration = Duration::from_millis(250);
 
 impl Flusher<'_> {
     /// Nothing was drained. With every source empty: stop if asked to, else
     /// wait for records. Else a record blocks the read position: give it up
     /// if [`verdict`] says so, else wait for its writer (or stop, leaving it
     /// in the ring, if asked to).
-    pub(crate) fn unstick_or_idle(&mut self, stop: Stop, now: Now, terminating: bool) -> Next {
+    pub(super) fn unstick_or_idle(&mut self, stop: Stop, now: Now, terminating: bool) -> Next {
         let source = &mut self.sources[self.turn];
         if source.is_empty() {
             source.stuck.clear();

@@ -9,7 +9,9 @@ use anyhow::Result;
 use ringflush_ring::{registry, Segment, SegmentOptions};
 use serde_json::json;
 
+use super::Exit;
 use crate::cli::StatArgs;
+use crate::report;
 
 /// One look at a segment.
 #[derive(Debug)]
@@ -68,23 +70,26 @@ impl Snapshot {
     }
 }
 
-/// The report on the existing segment `--shm`: text, one JSON object with
-/// `--json` (without a trailing newline), or Prometheus text exposition
-/// with `--prometheus`. The segment is not created and its pages are not
+/// Print the report on the existing segment `--shm`: text, one JSON object
+/// on a line with `--json`, or Prometheus text exposition with
+/// `--prometheus`. The segment is not created and its pages are not
 /// faulted in.
 ///
 /// # Errors
-/// When the segment cannot be opened (see `Segment::open`).
-pub fn run(args: &StatArgs) -> Result<String> {
+/// When the segment cannot be opened (see `Segment::open`), or stdout
+/// cannot be written.
+pub fn run(args: &StatArgs) -> Result<Exit> {
     let seg = Segment::open(&args.shm, &SegmentOptions::inspect())?;
     let snap = Snapshot::take(&seg);
-    Ok(if args.json {
-        json(&args.shm, &snap)
+    let text = if args.json {
+        json(&args.shm, &snap) + "\n"
     } else if args.prometheus {
         prometheus(&args.shm, &snap)
     } else {
         text(&args.shm, &snap)
-    })
+    };
+    report::stdout(&text)?;
+    Ok(Exit::Ok)
 }
 
 fn json(shm: &str, s: &Snapshot) -> String {

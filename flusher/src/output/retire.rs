@@ -20,25 +20,17 @@ use std::time::Duration;
 
 use ringflush_rotation::Timed;
 
-use crate::compress::compress_due;
-use crate::logdir::LogDir;
-use crate::paths::{name_with, numbered, sibling_prefix};
-use crate::post_rotate::post_rotate;
+use super::compress::compress_due;
+use super::logdir::LogDir;
+use super::naming::{
+    backups_newest_first, dated_excess, name_with, numbered, sibling_prefix, Naming,
+};
+use super::post_rotate::post_rotate;
 use crate::report;
 
 /// How long a `--post-rotate` command may still run once the flusher is
 /// stopping, before it is killed so that it cannot hold up the exit.
 pub const POST_ROTATE_GRACE: Duration = Duration::from_secs(5);
-
-/// How rotated files are named.
-#[derive(Debug, Clone, Copy)]
-pub enum Naming {
-    /// `base.<date suffix>[.N]` (TimedRotatingFileHandler, plus size rolls
-    /// within a period).
-    Dated(Timed),
-    /// `base.1` newest ... `base.N` (RotatingFileHandler).
-    Numbered,
-}
 
 /// What the background worker does with rotated files.
 #[derive(Debug, Clone)]
@@ -175,7 +167,8 @@ fn retire(cfg: &RetireConfig, job: Job, stopping: &AtomicBool) -> io::Result<()>
         }
     };
     let compressed = if cfg.gzip {
-        compress_due(cfg)?
+        let backups = backups_newest_first(&cfg.dir, &cfg.base, cfg.naming)?;
+        compress_due(&cfg.dir, backups, cfg.compress_delay)?
     } else {
         Vec::new()
     };
@@ -216,30 +209,6 @@ fn shift_numbered(cfg: &RetireConfig) -> io::Result<()> {
     Ok(())
 }
 
-/// A dated backup: its sort key (date suffix, index) and its files' names
-/// (the plain and the compressed one count as one backup).
-pub type DatedBackup = ((String, u64), Vec<String>);
-
-/// Rotated files of `base` in `dir` under a dated policy, oldest first.
-///
-/// # Errors
-/// When the directory cannot be listed.
-pub fn dated_backups(dir: &LogDir, base: &str, timed: &Timed) -> io::Result<Vec<DatedBackup>> {
-    let prefix = sibling_prefix(base);
-    let mut found: Vec<DatedBackup> = Vec::new();
-    for name in dir.list()? {
-        let Some(key) = name.strip_prefix(&prefix).and_then(|s| timed.matches(s)) else {
-            continue;
-        };
-        match found.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, names)) => names.push(name),
-            None => found.push((key, vec![name])),
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 /// Keep the newest `backup_count` backups (a file and its compressed copy
 /// count once).
 fn prune_dated(cfg: &RetireConfig, timed: &Timed) -> io::Result<()> {
@@ -249,33 +218,10 @@ fn prune_dated(cfg: &RetireConfig, timed: &Timed) -> io::Result<()> {
     Ok(())
 }
 
-/// The files of the dated backups beyond the newest `backup_count`, oldest
-/// first: what retention deletes (nothing when `backup_count` is 0).
-///
-/// # Errors
-/// When the directory cannot be listed.
-pub fn dated_excess(
-    dir: &LogDir,
-    base: &str,
-    timed: &Timed,
-    backup_count: usize,
-) -> io::Result<Vec<String>> {
-    if backup_count == 0 {
-        return Ok(Vec::new());
-    }
-    let backups = dated_backups(dir, base, timed)?;
-    let excess = backups.len().saturating_sub(backup_count);
-    Ok(backups
-        .into_iter()
-        .take(excess)
-        .flat_map(|(_, paths)| paths)
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringflush_rotation::When;
+    use ringflush_rotation::{Clock, When};
     use std::fs;
     use std::path::Path;
 
@@ -326,7 +272,7 @@ mod tests {
     #[test]
     fn dated_retention_counts_compressed_files_once_and_ignores_others() {
         let dir = tempfile::tempdir().unwrap();
-        let timed = Timed::new(When::Day, 1, None, true).unwrap();
+        let timed = Timed::new(When::Day, 1, None, Clock::Utc).unwrap();
         for name in [
             "app.log.2024-03-01.gz",
             "app.log.2024-03-02",
@@ -357,7 +303,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = cfg(
             dir.path(),
-            Naming::Dated(Timed::new(When::Day, 1, None, true).unwrap()),
+            Naming::Dated(Timed::new(When::Day, 1, None, Clock::Utc).unwrap()),
             0,
             false,
         );

@@ -5,6 +5,7 @@ use std::io::{BufRead, Read};
 use anyhow::{bail, Context, Result};
 use ringflush_producer::{level, Producer, Record};
 
+use super::Exit;
 use crate::cli::PipeArgs;
 
 /// Log each line of `input` (without its `\n` or `\r\n`; any bytes) as one
@@ -15,7 +16,7 @@ use crate::cli::PipeArgs;
 /// When `--level` does not parse, the segment cannot be opened, `input`
 /// cannot be read, or any line was not logged (ring full, record too large,
 /// or abandoned).
-pub fn run(args: &PipeArgs, input: impl Read) -> Result<()> {
+pub fn run(args: &PipeArgs, input: impl Read) -> Result<Exit> {
     let lvl = level::parse(&args.level).with_context(|| {
         format!(
             "invalid --level {:?}: use DEBUG, INFO, WARNING, ERROR, CRITICAL, TRACE or a number",
@@ -58,5 +59,5 @@ pub fn run(args: &PipeArgs, input: impl Read) -> Result<()> {
     if failed > 0 {
         bail!("{failed} of {} lines were not logged (ring full or records abandoned); see the log and `ringflush stat`", sent + failed);
     }
-    Ok(())
+    Ok(Exit::Ok)
 }

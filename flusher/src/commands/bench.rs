@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use ringflush_ring::{Segment, SegmentHeader, SegmentOptions};
 
+use super::Exit;
 use crate::cli::BenchArgs;
 
 /// Run the benchmark and print its results on stdout. The flusher writes
@@ -19,7 +20,7 @@ use crate::cli::BenchArgs;
 /// # Errors
 /// When the arguments are not positive, a process cannot be started, the
 /// flusher does not announce itself within 10 s, or a producer fails.
-pub fn run(args: &BenchArgs) -> Result<()> {
+pub fn run(args: &BenchArgs) -> Result<Exit> {
     if args.producers == 0 || args.seconds <= 0.0 {
         bail!("--producers and --seconds must be positive");
     }
@@ -45,7 +46,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     unsafe { libc::kill(flusher.id() as libc::pid_t, libc::SIGTERM) };
     let _ = flusher.wait();
     let _ = Segment::unlink(&shm);
-    result
+    result.map(|()| Exit::Ok)
 }
 
 /// (name, (VmRSS, RssAnon, RssShmem)) per process.

@@ -15,7 +15,7 @@ use ringflush_format::{Entry, Formatter};
 use ringflush_ring::codec::{level, Record};
 use ringflush_ring::{Consumer, RecordRef, Region, SegmentHeader, Stop};
 
-use crate::output::{Due, Output};
+use crate::output::{Due, Next, Output};
 
 /// Ring bytes read per batch.
 pub const BATCH_BYTES: u64 = 1 << 20;
@@ -127,31 +127,34 @@ impl Batch {
         }
         let Self { bytes, records, .. } = self;
         filled.stop = source.drain(BATCH_BYTES, |r, created_ns| {
-            if out.rollover_due((created_ns / 1_000_000_000) as i64) {
-                filled.rotate = Some(Due::Time);
-                return false;
-            }
             let before = bytes.len();
-            match Record::decode(r.payload) {
-                Ok(record) => {
-                    let pid = r.stamp.pid;
-                    formatter.format(
-                        &Entry {
-                            created_ns,
-                            pid,
-                            record,
-                        },
-                        bytes,
-                    )
-                }
-                Err(_) => filled.undecodable += 1,
+            let decoded = Record::decode(r.payload);
+            if let Ok(record) = decoded {
+                let pid = r.stamp.pid;
+                formatter.format(
+                    &Entry {
+                        created_ns,
+                        pid,
+                        record,
+                    },
+                    bytes,
+                );
             }
-            // A record is never split: roll before one that would pass
-            // --max-bytes, and format it again into the new file.
-            if out.size_due(before as u64, (bytes.len() - before) as u64, now) {
+            // A record is never split: roll before one that is due for the
+            // next file, and format it again there.
+            let next = Next {
+                created_secs: (created_ns / 1_000_000_000) as i64,
+                file_bytes: out.size() + before as u64,
+                len: (bytes.len() - before) as u64,
+                now,
+            };
+            if let Some(due) = out.due(&next) {
                 bytes.truncate(before);
-                filled.rotate = Some(Due::Size);
+                filled.rotate = Some(due);
                 return false;
+            }
+            if decoded.is_err() {
+                filled.undecodable += 1;
             }
             *records += 1;
             true

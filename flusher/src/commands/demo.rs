@@ -7,22 +7,24 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+use super::verify;
+use super::Exit;
 use crate::cli::DemoArgs;
-use crate::verify;
 
 fn terminate(child: &Child) {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
 }
 
-/// Run the demo, printing what it does and what it found. Returns whether
-/// every record was found exactly once and in order; the temp dir with the
+/// Run the demo, printing what it does and what it found: [`Exit::Ok`] when
+/// every record was found exactly once and in order, else
+/// [`Exit::Problem`]; the temp dir with the
 /// log files is kept for inspection.
 ///
 /// # Errors
 /// When a process cannot be started, a worker or the flusher fails, or the
 /// log files cannot be read.
-pub fn run(args: &DemoArgs) -> Result<bool> {
+pub fn run(args: &DemoArgs) -> Result<Exit> {
     let exe = std::env::current_exe().context("locating the ringflush binary")?;
     let dir = tempfile::Builder::new()
         .prefix("ringflush-demo-")
@@ -53,7 +55,11 @@ pub fn run(args: &DemoArgs) -> Result<bool> {
         let err = std::fs::read_to_string(dir.join("flusher.stderr")).unwrap_or_default();
         bail!("the flusher failed ({status}):\n{err}");
     }
-    report(&log, &dir, &expected)
+    Ok(if report(&log, &dir, &expected)? {
+        Exit::Ok
+    } else {
+        Exit::Problem
+    })
 }
 
 fn run_workers(exe: &Path, shm: &str, args: &DemoArgs) -> Result<BTreeMap<u64, u64>> {

@@ -1,6 +1,12 @@
-//! The flusher loop: drain the ring in batches, format, write with one
-//! write(2) per batch, release, rotate; sleep on the futex when idle; give up
-//! records whose writers died; report every loss in the log and on stderr.
+//! The drain: the flusher loop that drains the ring in batches, formats,
+//! writes with one write(2) per batch, releases, rotates; sleeps on the
+//! futex when idle; gives up records whose writers died; reports every loss
+//! in the log and on stderr. It writes through the `output` room and never
+//! parses the command line: it is given a checked [`FlusherConfig`].
+//!
+//! The `Flusher`'s fields are private to this room: its steps live in the
+//! child modules (`idle.rs`, `upkeep.rs`), the state they share in types of
+//! their own.
 //!
 //! [`run`] sets up a `Flusher` and turns its loop; each step is a method
 //! that takes the time it runs at ([`Now`]), and the state that travels
@@ -21,17 +27,30 @@ use anyhow::{bail, Context, Result};
 use ringflush_format::Formatter;
 use ringflush_ring::{wait, Stop};
 
-use crate::batch::{Batch, Filled};
+mod batch;
+mod fault;
+mod health;
+mod idle;
+mod liveness;
+mod losses;
+mod notify;
+mod recovery;
+mod signals;
+mod source;
+mod stuck;
+mod upkeep;
+
+use batch::{Batch, Filled};
+use fault::Faults;
+use health::WriteHealth;
+use notify::Notifier;
+pub use signals::Signals;
+use source::Source;
+
 use crate::config::FlusherConfig;
-use crate::fault::Faults;
-use crate::health::WriteHealth;
-use crate::notify::Notifier;
 use crate::now::{Interval, Now};
 use crate::output::{Due, Output};
-use crate::recovery;
 use crate::report::{chain, Audience, Reporter};
-pub use crate::signals::Signals;
-use crate::source::Source;
 
 /// How often losses are reported and the file is checked for moves.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -46,7 +65,7 @@ pub fn run(cfg: &FlusherConfig, signals: &Signals) -> Result<u64> {
     let now = Now::read();
     let formatter = Formatter::new(&cfg.format, now.unix_ns)?;
     let existed = cfg.file.symlink_metadata().is_ok();
-    let out = Output::open(&cfg.file, cfg.rotation.clone(), now.unix_secs())?;
+    let out = Output::open(&cfg.file, cfg.output.clone(), now.unix_secs())?;
     let source = match Source::open(cfg) {
         Ok(source) => source,
         Err(e) => {
@@ -70,38 +89,38 @@ enum Write {
 
 /// Whether the loop goes on.
 #[derive(PartialEq, Eq)]
-pub(crate) enum Next {
+enum Next {
     /// Turn again.
     Continue,
     /// Leave the loop.
     Stop,
 }
 
-pub(crate) struct Flusher<'a> {
-    pub(crate) cfg: &'a FlusherConfig,
-    pub(crate) signals: &'a Signals,
+struct Flusher<'a> {
+    cfg: &'a FlusherConfig,
+    signals: &'a Signals,
     /// The segment the name leads to first, then retired ones.
-    pub(crate) sources: Vec<Source>,
+    sources: Vec<Source>,
     /// The source whose turn it is, and whose records the batch holds.
-    pub(crate) turn: usize,
-    pub(crate) out: Output,
-    pub(crate) formatter: Formatter,
-    pub(crate) batch: Batch,
+    turn: usize,
+    out: Output,
+    formatter: Formatter,
+    batch: Batch,
     health: WriteHealth,
-    pub(crate) reporter: Reporter,
-    pub(crate) reports: Interval,
+    reporter: Reporter,
+    reports: Interval,
     /// When the last records were drained: polling gives way to sleeping.
-    pub(crate) last_record: Instant,
+    last_record: Instant,
     fault: Faults,
     total: u64,
-    pub(crate) notifier: Notifier,
+    notifier: Notifier,
     /// Whether STOPPING=1 was sent.
     stopping_said: bool,
     /// When it started, and since when no producer lived (`--exit-when-idle`).
-    pub(crate) started: Instant,
-    pub(crate) idle_since: Option<Instant>,
+    started: Instant,
+    idle_since: Option<Instant>,
     /// Set by `--exit-when-idle`: stop as on SIGTERM.
-    pub(crate) idle_exit: bool,
+    idle_exit: bool,
 }
 
 impl<'a> Flusher<'a> {
@@ -187,7 +206,7 @@ impl<'a> Flusher<'a> {
     }
 
     /// The source whose turn it is.
-    pub(crate) fn source(&mut self) -> &mut Source {
+    fn source(&mut self) -> &mut Source {
         &mut self.sources[self.turn]
     }
 
@@ -345,7 +364,7 @@ impl<'a> Flusher<'a> {
                 let counters = &source.header().counters;
                 counters.lost_bytes.fetch_add(left, Ordering::Relaxed);
             }
-            for line in crate::losses::news(self.sources[i].header()) {
+            for line in losses::news(self.sources[i].header()) {
                 let prefix = self.source_prefix(i);
                 self.reporter
                     .say(Audience::Operator, format_args!("{prefix}{line}"));

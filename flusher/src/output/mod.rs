@@ -1,31 +1,52 @@
-//! The log file the flusher owns: open, append, rotate, reopen.
+//! The log file the flusher owns: open, append, rotate, reopen; and what
+//! happens to it after rotation. This room knows nothing of the ring or the
+//! command line: the drain hands it bytes and asks it when to roll.
 //!
-//! Only this process writes or renames the file. Rotation is one rename on
-//! the drain path, then a reopen; compression, shifting numbered backups,
-//! retention and the post-rotate command run in the background
-//! (`retire.rs`). A dated name that already exists gets `.1`, `.2`, ...
-//! instead of deleting or overwriting anything, and rotation never stops.
+//! Only this process writes or renames the file. When to roll is decided in
+//! `rules.rs`; rotation is one rename on the drain path, then a reopen;
+//! compression, shifting numbered backups, retention and the post-rotate
+//! command run in the background (`retire.rs`). A dated name that already
+//! exists gets `.1`, `.2`, ... instead of deleting or overwriting anything,
+//! and rotation never stops.
+
+mod compress;
+mod error;
+mod logdir;
+mod naming;
+mod post_rotate;
+mod retire;
+mod rules;
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-pub use crate::config::RotationConfig;
-use crate::logdir::LogDir;
+pub use error::OutputError;
+use error::{io_err, open_append};
+pub use logdir::LogDir;
+pub use naming::dated_excess;
+use naming::{free_name, name_with, numbered, sibling_prefix, Naming};
+use retire::{Job, RetireConfig, Retirer, POST_ROTATE_GRACE};
+use rules::Schedule;
+pub use rules::{Due, Next, Rules};
+
 use crate::now::Now;
-pub use crate::output_error::OutputError;
-use crate::output_error::{io_err, open_append};
-use crate::paths::{free_name, name_with, numbered, sibling_prefix};
-use crate::retire::{Job, Naming, RetireConfig, Retirer, POST_ROTATE_GRACE};
 
-/// Why a rotation is due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Due {
-    /// A record's time reached the timed rollover.
-    Time,
-    /// The next record would take the file to `max_bytes`.
-    Size,
+/// How the log file is written and what happens to rotated files.
+#[derive(Debug, Clone, Default)]
+pub struct OutputConfig {
+    /// When the file rolls over.
+    pub rules: Rules,
+    /// Rotated files to keep; 0 keeps all.
+    pub backup_count: usize,
+    /// Gzip rotated files in the background.
+    pub gzip: bool,
+    /// The newest rotated files left uncompressed.
+    pub compress_delay: usize,
+    /// Shell command run after each rotation with the rotated file as `$1`.
+    pub post_rotate: Option<String>,
+    /// Permission bits of new log files.
+    pub file_mode: u32,
 }
 
 /// The log file, open for appending, and what decides its rotation.
@@ -47,12 +68,9 @@ pub struct Output {
     dev: u64,
     ino: u64,
     size: u64,
-    rotation: RotationConfig,
-    /// Unix second of the next timed rollover.
-    rollover_at: Option<i64>,
-    /// After a failed size rotation, write on (past --max-bytes) until then
-    /// instead of retrying before every record.
-    size_hold_until: Option<Instant>,
+    file_mode: u32,
+    /// When it rolls over.
+    schedule: Schedule,
     retirer: Retirer,
 }
 
@@ -70,7 +88,7 @@ impl Output {
     ///
     /// # Panics
     /// If the background thread for rotated files cannot be spawned.
-    pub fn open(path: &Path, rotation: RotationConfig, now: i64) -> Result<Self, OutputError> {
+    pub fn open(path: &Path, cfg: OutputConfig, now: i64) -> Result<Self, OutputError> {
         let dir_path = path.parent().unwrap_or(Path::new(""));
         let dir = LogDir::open(dir_path).map_err(io_err(dir_path, "open directory"))?;
         let name = path
@@ -78,8 +96,8 @@ impl Output {
             .ok_or_else(|| OutputError::NotAFile(path.into()))?
             .to_string_lossy()
             .into_owned();
-        let (file, info) = open_append(&dir, &name, path, rotation.file_mode)?;
-        let naming = match rotation.timed {
+        let (file, info) = open_append(&dir, &name, path, cfg.file_mode)?;
+        let naming = match cfg.rules.timed {
             Some(t) => Naming::Dated(t),
             None => Naming::Numbered,
         };
@@ -87,13 +105,14 @@ impl Output {
             dir: dir.clone(),
             base: name.clone(),
             naming,
-            backup_count: rotation.backup_count,
-            gzip: rotation.gzip,
-            compress_delay: rotation.compress_delay,
-            post_rotate: rotation.post_rotate.clone(),
+            backup_count: cfg.backup_count,
+            gzip: cfg.gzip,
+            compress_delay: cfg.compress_delay,
+            post_rotate: cfg.post_rotate,
             post_rotate_grace: POST_ROTATE_GRACE,
         });
-        let mut out = Output {
+        let since = if info.size > 0 { info.mtime } else { now };
+        Ok(Output {
             path: path.into(),
             dir,
             name,
@@ -101,14 +120,10 @@ impl Output {
             ino: info.ino,
             size: info.size,
             file: Some(file),
-            rollover_at: None,
-            size_hold_until: None,
-            rotation,
+            file_mode: cfg.file_mode,
+            schedule: Schedule::new(cfg.rules, since),
             retirer,
-        };
-        let since = if info.size > 0 { info.mtime } else { now };
-        out.rollover_at = out.next_rollover(since);
-        Ok(out)
+        })
     }
 
     /// Queue what a crashed flusher left half done: staged numbered
@@ -139,10 +154,6 @@ impl Output {
         Ok(())
     }
 
-    fn next_rollover(&self, from: i64) -> Option<i64> {
-        Some(self.rotation.timed?.next_rollover(from))
-    }
-
     /// The log file's path, as configured.
     pub fn path(&self) -> &Path {
         &self.path
@@ -167,8 +178,7 @@ impl Output {
     /// The open file, opening the path first if a reopen had failed.
     fn file(&mut self) -> Result<&mut File, OutputError> {
         if self.file.is_none() {
-            let (file, info) =
-                open_append(&self.dir, &self.name, &self.path, self.rotation.file_mode)?;
+            let (file, info) = open_append(&self.dir, &self.name, &self.path, self.file_mode)?;
             self.dev = info.dev;
             self.ino = info.ino;
             self.size = info.size;
@@ -182,22 +192,11 @@ impl Output {
         self.size
     }
 
-    /// Whether a record stamped `secs` belongs after the next rollover.
+    /// Whether the file must roll before `next` goes in, and why (see
+    /// `rules.rs`).
     #[inline]
-    pub fn rollover_due(&self, secs: i64) -> bool {
-        self.rollover_at.is_some_and(|at| secs >= at)
-    }
-
-    /// RotatingFileHandler's rule: roll before a record of `len` bytes when
-    /// the file (with `pending` bytes still to write) is not empty and would
-    /// reach `max_bytes`, unless a failed rotation put it on hold.
-    #[inline]
-    pub fn size_due(&self, pending: u64, len: u64, now: Instant) -> bool {
-        self.rotation.max_bytes.is_some_and(|max| {
-            self.size + pending > 0
-                && self.size + pending + len >= max
-                && self.size_hold_until.is_none_or(|t| now >= t)
-        })
+    pub fn due(&self, next: &Next) -> Option<Due> {
+        self.schedule.due(next)
     }
 
     /// Append `buf` (one write(2) unless the kernel writes less), opening
@@ -246,26 +245,31 @@ impl Output {
 
     /// Rotate now, for `due`. Returns the rotated file's name: its dated
     /// name, or `base.1` for numbered backups (it is renamed to a staging
-    /// name that the background worker moves there).
-    /// A timed schedule moves on even when the rename fails, so a failing
-    /// rotation is retried at the next rollover, not once per record; a
-    /// failed size rotation is retried after a second.
+    /// name that the background worker moves there). The schedule moves on
+    /// as the rules say, whether the rename works or not (`rules.rs`).
     ///
     /// # Errors
     /// When the rename fails. Reopening the path is left to the next write,
     /// which retries until it works.
     pub fn rotate(&mut self, now: Now, due: Due) -> Result<PathBuf, OutputError> {
+        let result = self.rename_away(now, due);
+        match &result {
+            Ok(_) => self.schedule.rotated(due, now),
+            Err(_) => self.schedule.failed(due, now),
+        }
+        result
+    }
+
+    /// The rename of [`Output::rotate`], then the hand-over to the
+    /// background worker and the reopen.
+    fn rename_away(&mut self, now: Now, due: Due) -> Result<PathBuf, OutputError> {
         let secs = now.unix_secs();
-        let target = match self.rotation.timed {
+        let timed = self.schedule.rules().timed;
+        let target = match timed {
             Some(timed) => {
-                let at = self.rollover_at.unwrap_or(secs);
+                let at = self.schedule.rollover_at().unwrap_or(secs);
                 let suffix = timed.rotated_suffix(at, secs);
-                if due == Due::Time {
-                    self.rollover_at = self.next_rollover(secs);
-                }
-                // Size rolls within a period are numbered from 1.
-                let first = if due == Due::Size { 1 } else { 0 };
-                free_name(&self.dir, &self.name, &suffix, first)
+                free_name(&self.dir, &self.name, &suffix, due.first_index())
             }
             None => name_with(&self.name, &format!(".rotating-{:020}", now.unix_ns)),
         };
@@ -275,23 +279,21 @@ impl Output {
             self.file = None;
             return Err(OutputError::NotAFile(self.path.clone()));
         }
-        if let Err(e) = self.dir.rename(&self.name, &target) {
-            if due == Due::Size {
-                self.size_hold_until = Some(now.mono + Duration::from_secs(1));
-            }
-            return Err(io_err(&self.path, "rename")(e));
-        }
-        self.size_hold_until = None;
+        self.dir
+            .rename(&self.name, &target)
+            .map_err(io_err(&self.path, "rename"))?;
         self.retirer.send(Job::Rotated(target.clone()));
         // Best now, else at the next write, which retries until it works.
         let _ = self.reopen();
-        Ok(self.dir.join(&match self.rotation.timed {
+        Ok(self.dir.join(&match timed {
             Some(_) => target,
             None => numbered(&self.name, 1),
         }))
     }
 
-    /// Wait for compression and retention of every rotated file.
+    /// Wait for compression and retention of every rotated file (tests:
+    /// dropping the output does the same).
+    #[cfg(test)]
     pub fn finish(&mut self) {
         self.retirer.finish();
     }
@@ -300,17 +302,39 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringflush_rotation::{Timed, When};
+    use ringflush_rotation::{Clock, Timed, When};
     use std::fs;
-    use std::time::SystemTime;
+    use std::time::{Duration, Instant, SystemTime};
 
-    fn daily(backup_count: usize) -> RotationConfig {
-        RotationConfig {
-            timed: Some(Timed::new(When::Day, 1, None, true).unwrap()),
+    fn daily(backup_count: usize) -> OutputConfig {
+        OutputConfig {
+            rules: Rules {
+                timed: Some(Timed::new(When::Day, 1, None, Clock::Utc).unwrap()),
+                max_bytes: None,
+            },
             backup_count,
             file_mode: 0o640,
-            ..RotationConfig::default()
+            ..OutputConfig::default()
         }
+    }
+
+    /// Whether a record of `len` bytes stamped `secs`, with `pending` bytes
+    /// before it in the batch, must go into the next file.
+    fn due(out: &Output, secs: i64, pending: u64, len: u64, now: Instant) -> Option<Due> {
+        out.due(&Next {
+            created_secs: secs,
+            file_bytes: out.size() + pending,
+            len,
+            now,
+        })
+    }
+
+    fn time_due(out: &Output, secs: i64) -> bool {
+        due(out, secs, 0, 0, Instant::now()) == Some(Due::Time)
+    }
+
+    fn size_due(out: &Output, pending: u64, len: u64, now: Instant) -> bool {
+        due(out, 0, pending, len, now) == Some(Due::Size)
     }
 
     /// 2024-03-06 10:00:00 UTC.
@@ -331,12 +355,12 @@ mod tests {
             .unwrap();
         let mut out = Output::open(&path, daily(0), T).unwrap();
         // Scheduled from the mtime (one day after it), which has passed.
-        assert!(out.rollover_due(T));
+        assert!(time_due(&out, T));
         let rotated = out.rotate(Now::at(T), Due::Time).unwrap();
         // Named for the period the old file covered, as CPython would.
         assert_eq!(rotated.file_name().unwrap(), "app.log.2024-03-04");
-        assert!(!out.rollover_due(T + 86_399));
-        assert!(out.rollover_due(T + 86_400));
+        assert!(!time_due(&out, T + 86_399));
+        assert!(time_due(&out, T + 86_400));
         out.finish();
     }
 
@@ -356,16 +380,19 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(&rotated).unwrap(), "new\n");
         // And rotation goes on at the next rollover.
-        assert!(out.rollover_due(T + 2 * 86_400));
+        assert!(time_due(&out, T + 2 * 86_400));
         out.finish();
     }
 
     /// `app.log` in `dir`, rolling by size at 100 bytes.
     fn rolling_at_100_bytes(dir: &Path) -> Output {
-        let cfg = RotationConfig {
-            max_bytes: Some(100),
+        let cfg = OutputConfig {
+            rules: Rules {
+                max_bytes: Some(100),
+                timed: None,
+            },
             file_mode: 0o640,
-            ..RotationConfig::default()
+            ..OutputConfig::default()
         };
         Output::open(&dir.join("app.log"), cfg, T).unwrap()
     }
@@ -376,11 +403,11 @@ mod tests {
         let mut out = rolling_at_100_bytes(dir.path());
         let now = Instant::now();
         // An empty file takes even an oversized record.
-        assert!(!out.size_due(0, 500, now));
+        assert!(!size_due(&out, 0, 500, now));
         out.write(&[b'x'; 60]).unwrap();
-        assert!(!out.size_due(0, 39, now));
-        assert!(out.size_due(0, 40, now));
-        assert!(out.size_due(40, 0, now));
+        assert!(!size_due(&out, 0, 39, now));
+        assert!(size_due(&out, 0, 40, now));
+        assert!(size_due(&out, 40, 0, now));
         out.finish();
     }
 
@@ -401,14 +428,19 @@ mod tests {
         fs::create_dir(dir.path().join(&staging)).unwrap();
         fs::write(dir.path().join(&staging).join("x"), "").unwrap();
         assert!(out.rotate(now, Due::Size).is_err());
-        assert!(!out.size_due(0, 40, now.mono));
+        assert!(!size_due(&out, 0, 40, now.mono));
         let second = Duration::from_secs(1);
-        assert!(!out.size_due(0, 40, now.mono + second - Duration::from_millis(1)));
-        assert!(out.size_due(0, 40, now.mono + second));
+        assert!(!size_due(
+            &out,
+            0,
+            40,
+            now.mono + second - Duration::from_millis(1)
+        ));
+        assert!(size_due(&out, 0, 40, now.mono + second));
         // A failed timed rotation puts no size hold.
-        out.size_hold_until = None;
+        out.schedule = Schedule::new(out.schedule.rules().to_owned(), T);
         assert!(out.rotate(now, Due::Time).is_err());
-        assert!(out.size_due(0, 40, now.mono));
+        assert!(size_due(&out, 0, 40, now.mono));
         out.finish();
     }
 
@@ -416,9 +448,9 @@ mod tests {
     fn new_files_get_the_file_mode() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let cfg = RotationConfig {
+        let cfg = OutputConfig {
             file_mode: 0o600,
-            ..RotationConfig::default()
+            ..OutputConfig::default()
         };
         let path = dir.path().join("sub/dir/app.log");
         let mut out = Output::open(&path, cfg, T).unwrap();

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::logdir::{FileInfo, LogDir};
+use super::logdir::{FileInfo, LogDir};
 
 /// Why the log file could not be opened or written.
 #[derive(Debug)]

@@ -162,7 +162,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RotationConfig;
+    use crate::output::OutputConfig;
     use ringflush_ring::{HeapRegion, Ring, Stamp};
     use std::path::Path;
     use std::sync::atomic::AtomicU64;
@@ -179,7 +179,7 @@ mod tests {
         h.tail.0.store(BATCH.start, Ordering::Relaxed);
         let path = dir.join("app.log");
         std::fs::write(&path, before).unwrap();
-        let out = Output::open(&path, RotationConfig::default(), 0).unwrap();
+        let out = Output::open(&path, OutputConfig::default(), 0).unwrap();
         (h, out)
     }
 
@@ -212,7 +212,7 @@ mod tests {
         }
         std::fs::write(out.path(), now).unwrap();
         // The next flusher opens the file as it finds it.
-        let mut out = Output::open(out.path(), RotationConfig::default(), 0).unwrap();
+        let mut out = Output::open(out.path(), OutputConfig::default(), 0).unwrap();
         // SAFETY: one consumer in this test.
         let mut c = unsafe { ring.consumer() };
         let found = recover(&mut c, &mut out).unwrap();

@@ -7,10 +7,10 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::flusher::Flusher;
+use super::source::{Damage, Source};
+use super::Flusher;
 use crate::now::Now;
 use crate::report::{chain, Audience};
-use crate::source::{Damage, Source};
 
 /// How long no producer must be alive before `--exit-when-idle` exits.
 const IDLE_EXIT_AFTER: Duration = Duration::from_secs(2);
@@ -20,7 +20,7 @@ impl Flusher<'_> {
     /// batches: clock calibrations, loss reports (into the log, ahead of the
     /// next records), the producer registries, the segment's name and the
     /// log file's.
-    pub(crate) fn upkeep(&mut self, now: Now) {
+    pub(super) fn upkeep(&mut self, now: Now) {
         for source in &mut self.sources {
             source.beat(now.mono, now.unix_ns);
         }
@@ -73,7 +73,7 @@ impl Flusher<'_> {
     }
 
     /// Count and report damage [`Source::guard`] (or a drain) found.
-    pub(crate) fn count_damage(&mut self, i: usize, damage: Damage) {
+    pub(super) fn count_damage(&mut self, i: usize, damage: Damage) {
         // A restore by another process counted its repair already.
         let lost = damage.lost_bytes();
         if let Damage::Restored(_) = damage {
@@ -88,7 +88,7 @@ impl Flusher<'_> {
     }
 
     /// `old segment /x: ` for a retired source, nothing for the current one.
-    pub(crate) fn source_prefix(&self, i: usize) -> String {
+    pub(super) fn source_prefix(&self, i: usize) -> String {
         let source = &self.sources[i];
         if source.is_retired() {
             format!("old segment {}: ", source.name())
@@ -102,7 +102,7 @@ impl Flusher<'_> {
     fn report_losses(&mut self, now: Now) {
         for i in 0..self.sources.len() {
             let prefix = self.source_prefix(i);
-            for line in crate::losses::news(self.sources[i].header()) {
+            for line in super::losses::news(self.sources[i].header()) {
                 self.reporter
                     .say(Audience::Log, format_args!("{prefix}{line}"));
             }
@@ -131,7 +131,7 @@ impl Flusher<'_> {
 
     /// If the path no longer leads to the open file, open it again: called
     /// before each batch, so a file moved away gets at most one batch more.
-    pub(crate) fn follow_moved_file(&mut self) {
+    pub(super) fn follow_moved_file(&mut self) {
         if self.out.moved() {
             self.reopen("it was moved or deleted");
         }
@@ -140,7 +140,7 @@ impl Flusher<'_> {
     /// After a batch of `records` was written: if the file was moved away
     /// meanwhile, the batch went into the moved file, which logrotate may
     /// compress and delete before it is read to the end. Count them at risk.
-    pub(crate) fn check_batch_landed(&mut self, records: u64) {
+    pub(super) fn check_batch_landed(&mut self, records: u64) {
         if !self.out.moved() {
             return;
         }

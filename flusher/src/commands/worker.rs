@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use ringflush_producer::{level, Producer, WriteError};
 
+use super::Exit;
 use crate::cli::WorkerArgs;
-use crate::Exit;
 
 /// Write the records; [`Exit::Problem`] when some were not logged.
 pub fn run(args: &WorkerArgs) -> Result<Exit> {

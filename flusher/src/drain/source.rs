@@ -15,10 +15,10 @@ use ringflush_ring::{
     SigbusGuard, Stamp, Stop,
 };
 
-use crate::batch::Drain;
+use super::batch::Drain;
+use super::stuck::StuckTracker;
 use crate::config::FlusherConfig;
 use crate::now::Interval;
-use crate::stuck::StuckTracker;
 
 /// The heartbeat is stored at most this often: it shares a cache line with
 /// the `sleeping` word that every commit reads, and a store per loop would

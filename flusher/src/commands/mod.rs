@@ -1,0 +1,67 @@
+//! The subcommands, and running the flusher itself: each takes its parsed
+//! arguments and returns the [`Exit`] code, printing what it has to say
+//! (errors are the caller's to print, once).
+
+mod bench;
+mod demo;
+mod pipe;
+mod rm;
+mod schedule;
+mod stat;
+pub mod verify;
+mod worker;
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use crate::cli::{Cli, Command, FlusherArgs};
+use crate::config::flusher_config;
+use crate::drain::{self, Signals};
+
+/// Exit codes of every command, the binary's and `python -m ringflush`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done as asked.
+    Ok = 0,
+    /// The command ran and found a problem (`demo`: records lost).
+    Problem = 1,
+    /// The command could not do its job (bad arguments, I/O, a segment in
+    /// use): the error has been printed.
+    Error = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Run a parsed command line (`args`: what it was parsed from, after the
+/// program name); errors carry their context for `main`.
+pub fn run(cli: Cli, args: Vec<String>) -> Result<Exit> {
+    match (cli.command, cli.flusher) {
+        (Some(Command::Pipe(a)), _) => pipe::run(&a, std::io::stdin().lock()),
+        (Some(Command::Stat(a)), _) => stat::run(&a),
+        (Some(Command::Rm(a)), _) => rm::run(&a),
+        (Some(Command::Bench(a)), _) => bench::run(&a),
+        (Some(Command::Demo(a)), _) => demo::run(&a),
+        (Some(Command::Worker(a)), _) => worker::run(&a),
+        (Some(Command::Rollover(a)), _) => schedule::rollover(&a),
+        (Some(Command::Retention(a)), _) => schedule::retention(&a),
+        (None, Some(a)) => flush(&a, args),
+        (None, None) => {
+            bail!("nothing to do: give --shm NAME to run the flusher, or a subcommand (see --help)")
+        }
+    }
+}
+
+/// Run the flusher until SIGTERM/SIGINT (or, with `--exit-when-idle`, until
+/// no producer is left).
+fn flush(a: &FlusherArgs, args: Vec<String>) -> Result<Exit> {
+    let mut cfg = flusher_config(a)?;
+    cfg.args = args;
+    let signals = Signals::install()?;
+    drain::run(&cfg, &signals)?;
+    Ok(Exit::Ok)
+}
