@@ -31,15 +31,16 @@ slow() {
 if [[ $group == ring || $group == all ]]; then
     fast ring --workspace --file crates/ring/src/ring.rs --file crates/ring/src/codec.rs \
         --timeout 5
-    slow ring -p ringflush --test fuzz_ring --test producer_api --test faults --test hostile
+    slow ring -p ringflush --test it -- fuzz_ring:: producer_api:: faults:: hostile::
 fi
 if [[ $group == rotation || $group == all ]]; then
     fast rotation --workspace --file crates/rotation/src/timed.rs --timeout 20
-    slow rotation -p ringflush --test python_rotation --test rotation --test options
+    slow rotation -p ringflush --test it -- python_rotation:: rotation:: options::
 fi
 if [[ $group == flusher || $group == all ]]; then
-    fast flusher --file flusher/src/recovery.rs --file flusher/src/output.rs \
-        --file flusher/src/batch.rs --file flusher/src/stuck.rs --timeout 20 -- --lib
-    slow flusher -p ringflush --test faults --test rotation --test flusher --test options \
-        --test errors --test deployment
+    fast flusher --file flusher/src/drain/recovery.rs --file flusher/src/output/mod.rs \
+        --file flusher/src/output/rules.rs --file flusher/src/drain/batch.rs \
+        --file flusher/src/drain/stuck.rs --timeout 20 -- --lib
+    slow flusher -p ringflush --test it -- faults:: rotation:: flusher:: options:: \
+        errors:: deployment::
 fi

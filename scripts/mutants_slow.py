@@ -7,7 +7,7 @@ did not take effect here), so this applies each surviving mutant's diff in
 a scratch git worktree, runs `cargo test ARGS...` there, and reverts it.
 
     scripts/mutants_slow.py mutants.out-ring/mutants.out -p ringflush \\
-        --test faults --test hostile
+        --test it -- faults:: hostile::
 
 Prints and appends to <results>/slow.txt one line per mutant:
 CAUGHT / MISSED / TIMEOUT, seconds, name. A baseline run comes first; if

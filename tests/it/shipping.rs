@@ -8,13 +8,11 @@
 //! Both rsyslogs run unprivileged-style in the foreground with their own
 //! configuration (`rsyslogd -n -f`); `.ci/run` installs Debian's rsyslog.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{wait_child, wait_until, Scratch};
+use crate::common::{wait_child, wait_until, Scratch};
 
 const LIMIT: Duration = Duration::from_secs(180);
 const WORKERS: u64 = 4;
@@ -104,7 +102,7 @@ action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp" template="RS
 /// How often each `worker=N seq=M` line arrived at the central instance.
 fn received(s: &Scratch) -> BTreeMap<(u64, u64), u32> {
     let mut seen = BTreeMap::new();
-    for line in common::read(&s.path("received.log")).lines() {
+    for line in crate::common::read(&s.path("received.log")).lines() {
         if let Some(rest) = line.strip_prefix("worker=") {
             if let Some((w, q)) = rest.split_once(" seq=") {
                 if let (Ok(w), Ok(q)) = (w.parse(), q.parse()) {
@@ -118,7 +116,11 @@ fn received(s: &Scratch) -> BTreeMap<(u64, u64), u32> {
 
 fn run(test: &str, kill_flusher: bool) {
     if rsyslogd().is_none() {
-        return common::not_run(test, "rsyslog is not installed (.ci/run installs it)", true);
+        return crate::common::not_run(
+            test,
+            "rsyslog is not installed (.ci/run installs it)",
+            true,
+        );
     }
     let s = Scratch::new(if kill_flusher { "relaykill" } else { "relay" });
     let (_central, _edge) = relay(&s);
@@ -157,7 +159,7 @@ fn run(test: &str, kill_flusher: bool) {
     assert!(ok, "{err}");
     let seen = received(&s);
     let doubled = seen.values().filter(|&&n| n > 1).count();
-    let rotated = common::app_logs(s.dir.path()).len() - 1;
+    let rotated = crate::common::app_logs(s.dir.path()).len() - 1;
     eprintln!(
         "{test}: {} of {total} records arrived, {doubled} more than once, {rotated} rotated files",
         seen.len()

@@ -3,14 +3,12 @@
 //! are all written, the one in flight is abandoned and counted, and a late
 //! commit is refused.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{read, wait_until, Scratch};
+use crate::common::{read, wait_until, Scratch};
 
 fn worker(s: &Scratch, id: u64, count: u64, fault: Option<&str>) -> Child {
     let mut cmd = s.worker_cmd(id, count);
@@ -60,7 +58,7 @@ fn killed_at(point: &str, unblock_timeout: &str) {
         "{point}: the fault fired"
     );
     let b = worker(&s, 1, 1000, None);
-    assert!(common::wait_child(b, Duration::from_secs(120)).success());
+    assert!(crate::common::wait_child(b, Duration::from_secs(120)).success());
     assert!(
         wait_until(Duration::from_secs(25), || seqs(&s).get(&1).map(Vec::len)
             == Some(1000)),
@@ -120,7 +118,7 @@ fn stalled_writer_is_abandoned_and_its_late_commit_refused() {
     };
     assert!(wait_until(Duration::from_secs(30), stopped));
     let b = worker(&s, 1, 1000, None);
-    assert!(common::wait_child(b, Duration::from_secs(120)).success());
+    assert!(crate::common::wait_child(b, Duration::from_secs(120)).success());
     assert!(wait_until(Duration::from_secs(25), || seqs(&s)
         .get(&1)
         .map(Vec::len)
@@ -159,7 +157,7 @@ fn stalled_writer_is_abandoned_and_its_late_commit_refused() {
 /// a record.
 fn flusher_killed(fault: &str, expect: &str) {
     let s = Scratch::new(&fault.replace(':', "-"));
-    common::kill_flusher_mid_batch(&s, fault);
+    crate::common::kill_flusher_mid_batch(&s, fault);
     let second = s.flusher(&["--format", "%(message)s"]);
     assert!(wait_until(Duration::from_secs(30), || seqs(&s)
         .get(&0)
@@ -189,7 +187,7 @@ fn flusher_killed_in_the_middle_of_a_write() {
 #[test]
 fn recovery_says_so_when_the_file_changed_between_crash_and_restart() {
     let s = Scratch::new("changed");
-    common::kill_flusher_mid_batch(&s, "after_write:2");
+    crate::common::kill_flusher_mid_batch(&s, "after_write:2");
     std::fs::rename(s.path("app.log"), s.path("app.log.moved")).unwrap();
     let second = s.flusher(&["--format", "%(message)s"]);
     assert!(wait_until(Duration::from_secs(30), || stat(&s)["used"] == 0));

@@ -4,20 +4,24 @@
 //!
 //! A process has one global logger, so each test that installs one runs
 //! its logging part in a child process: this test binary run again on the
-//! ignored test `child`, which does what `RINGFLUSH_LOG_SCENARIO` says.
-
-mod common;
+//! ignored test `log_backend::child`, which does what `RINGFLUSH_LOG_SCENARIO` says.
 
 use std::process::{Command, Stdio};
 
-use common::{lines_after, Scratch};
+use crate::common::{lines_after, Scratch};
 use ringflush_producer::RingLogger;
 
 /// Run `scenario` in a child process logging into `s`'s segment, with
 /// extra environment; returns its stderr.
 fn run_child(s: &Scratch, scenario: &str, env: &[(&str, &str)]) -> String {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["child", "--exact", "--ignored", "--nocapture", "--quiet"])
+        .args([
+            "log_backend::child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--quiet",
+        ])
         .env("RINGFLUSH_LOG_SCENARIO", scenario)
         .env("RINGFLUSH_LOG_SHM", &s.shm)
         .envs(env.iter().copied())
@@ -118,7 +122,7 @@ fn level_filter_keeps_tracing_span_activity_out() {
     assert_eq!(
         lines,
         [
-            "INFO log_backend request; id=7",
+            "INFO it::log_backend request; id=7",
             "INFO app inside the span",
             "WARNING app last"
         ]

@@ -1,13 +1,11 @@
 //! Segments that are not ours, a full disk, and messages built to forge log
 //! lines.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{read, wait_until, Scratch};
+use crate::common::{read, wait_until, Scratch};
 use ringflush_producer::{level, Producer};
 use ringflush_ring::{Segment, SegmentOptions};
 
@@ -44,7 +42,7 @@ fn flusher_error(s: &Scratch, extra: &[&str]) -> Option<String> {
 fn foreign_segments_are_refused_unless_allowed() {
     if rustix::process::geteuid().as_raw() != 0 {
         let test = "foreign_segments_are_refused_unless_allowed";
-        common::not_run(test, "changing a segment's owner needs root", true);
+        crate::common::not_run(test, "changing a segment's owner needs root", true);
         return;
     }
     let s = Scratch::new("foreign");
@@ -132,7 +130,7 @@ fn full_disk_keeps_records_in_the_ring_and_resumes() {
         Ok(d) => d,
         Err(e) => {
             let why = format!("cannot mount a small tmpfs here ({})", e.trim());
-            common::not_run(
+            crate::common::not_run(
                 "full_disk_keeps_records_in_the_ring_and_resumes",
                 &why,
                 true,

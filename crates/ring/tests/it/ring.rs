@@ -1,5 +1,4 @@
 //! The ring protocol on a heap region, on threads.
-#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -7,29 +6,14 @@ use std::sync::Arc;
 use ringflush_ring::record::{self, RECORD_HEADER_LEN};
 use ringflush_ring::{ClaimError, HeapRegion, Region, Ring, SegmentHeader, Stamp, Stop};
 
-const STAMP: Stamp = Stamp {
-    pid: 7,
-    flags: 0,
-    timestamp: 99,
-};
-
-fn header(max_record: u64, start: u64) -> SegmentHeader {
-    let h = SegmentHeader::default();
-    h.identity.max_record.store(max_record, Ordering::Relaxed);
-    h.head.0.store(start, Ordering::Relaxed);
-    h.tail.0.store(start, Ordering::Relaxed);
-    h
-}
+use crate::fixtures::{header, try_write, STAMP};
 
 fn write(
     ring: &Ring<&SegmentHeader, HeapRegion>,
     cache: &AtomicU64,
     payload: &[u8],
 ) -> Result<(), ClaimError> {
-    let claim = ring.try_claim(RECORD_HEADER_LEN + payload.len(), STAMP, cache)?;
-    ring.fill(&claim, |buf| buf.copy_from_slice(payload));
-    ring.commit(claim).unwrap();
-    Ok(())
+    try_write(ring, cache, payload, STAMP)
 }
 
 fn drain_all(ring: &Ring<&SegmentHeader, HeapRegion>) -> (Vec<Vec<u8>>, Stop) {

@@ -4,8 +4,6 @@
 //! crashed flusher left half done, records without a file name, and a full
 //! /dev/shm at segment creation.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -15,7 +13,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{read, wait_until, Scratch, BIN};
+use crate::common::{read, wait_until, Scratch, BIN};
 use ringflush::verify;
 use ringflush_producer::{level, Producer, Record};
 
@@ -85,7 +83,7 @@ impl Running {
             // SAFETY: kill has no memory-safety preconditions.
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         }
-        let status = common::wait_child(child, LIMIT);
+        let status = crate::common::wait_child(child, LIMIT);
         self.reader.take().unwrap().join().unwrap();
         (status, self.stderr_so_far())
     }

@@ -3,14 +3,12 @@
 //! user planted, `ringflush rm`, no segment left behind by a bad option,
 //! systemd's notify protocol, and the Prometheus metrics.
 
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{read, wait_until, Scratch};
+use crate::common::{read, wait_until, Scratch};
 use ringflush_producer::{level, OpenError, Producer};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -30,7 +28,7 @@ fn log_until(p: &Producer, mut done: impl FnMut() -> bool) {
 }
 
 fn gz_files(s: &Scratch) -> Vec<std::path::PathBuf> {
-    common::app_logs(s.dir.path())
+    crate::common::app_logs(s.dir.path())
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "gz"))
         .collect()
@@ -66,7 +64,7 @@ fn archives_keep_the_log_files_mode_and_owner() {
             first.display()
         );
     } else {
-        common::not_run(
+        crate::common::not_run(
             "archives_keep_the_log_files_mode_and_owner",
             "the owner part needs root",
             true,
@@ -113,7 +111,7 @@ fn a_symlink_at_rotation_time_is_neither_renamed_nor_followed() {
     let (ok, err) = f.stop();
     assert!(ok, "{err}");
     assert_eq!(read(&secret), "SECRET CONTENTS\n");
-    for path in common::app_logs(s.dir.path()) {
+    for path in crate::common::app_logs(s.dir.path()) {
         let bytes = std::fs::read(&path).unwrap_or_default();
         let mut text = String::new();
         let mut gz = flate2::read::GzDecoder::new(&bytes[..]);
@@ -143,7 +141,7 @@ fn producers_refuse_a_segment_another_user_planted() {
             matches!(err, OpenError::TooWritable { mode: 0o666, .. }),
             "{err}"
         );
-        return common::not_run(
+        return crate::common::not_run(
             "producers_refuse_a_segment_another_user_planted",
             "creating a segment as another user needs root",
             true,
@@ -156,7 +154,7 @@ fn producers_refuse_a_segment_another_user_planted() {
             "--regid",
             "4321",
             "--clear-groups",
-            common::BIN,
+            crate::common::BIN,
         ])
         .args(["worker", "--shm", &s.shm, "--id", "0", "--count", "1"])
         .stdout(Stdio::null())
@@ -304,7 +302,7 @@ fn systemd_hears_ready_watchdog_and_stopping() {
     // systemd sets WATCHDOG_PID to the service's pid: the shell's, kept by exec.
     let script = "WATCHDOG_PID=$$ exec \"$0\" --shm \"$1\" --file app.log";
     let child = Command::new("sh")
-        .args(["-c", script, common::BIN, &s.shm])
+        .args(["-c", script, crate::common::BIN, &s.shm])
         .current_dir(s.dir.path())
         .env("NOTIFY_SOCKET", &socket_path)
         .env("WATCHDOG_USEC", "200000")
@@ -334,7 +332,7 @@ fn systemd_hears_ready_watchdog_and_stopping() {
         let n = socket.recv(&mut buf).expect("STOPPING=1 within 10 s");
         heard.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    assert!(common::wait_child(child, LIMIT).success());
+    assert!(crate::common::wait_child(child, LIMIT).success());
 }
 
 /// `stat --prometheus`: the text exposition format node_exporter's textfile

@@ -1,5 +1,4 @@
-//! Helpers for tests that run the real `ringflush` binary and real processes.
-#![allow(dead_code)]
+//! Fixtures for tests that run the real `ringflush` binary and real processes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

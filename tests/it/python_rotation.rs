@@ -5,8 +5,7 @@
 //! `python3` and, where the machine has it, by CPython 3.13 itself, whose
 //! DST rule ringflush follows.
 
-mod common;
-use common::cpython_313;
+use crate::common::cpython_313;
 
 use std::process::Command;
 
@@ -18,7 +17,7 @@ fn differential(python: &std::path::Path) {
         ("America/New_York", "0"),
     ] {
         let out = Command::new(python)
-            .args([script, common::BIN, zone, utc])
+            .args([script, crate::common::BIN, zone, utc])
             .env("TZ", if utc == "1" { "UTC" } else { zone })
             .output()
             .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
@@ -41,7 +40,7 @@ fn rollovers_names_and_retention_match_the_machines_cpython() {
 fn rollovers_names_and_retention_match_cpython_3_13() {
     match cpython_313() {
         Some(python) => differential(&python),
-        None => common::not_run(
+        None => crate::common::not_run(
             "rollovers_names_and_retention_match_cpython_3_13",
             "no CPython 3.13 on this machine: DST-crossing cases were checked against the test's own version of its rule",
             false,

@@ -6,14 +6,12 @@
 //! nothing is lost or the loss is counted and reported, that the flusher
 //! stays alive, and that no application process is killed.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{read, wait_child, wait_until, Scratch};
+use crate::common::{read, wait_child, wait_until, Scratch};
 use ringflush::verify;
 use ringflush_ring::{Segment, SegmentOptions};
 
@@ -76,7 +74,7 @@ fn tally(files: &[std::path::PathBuf]) -> BTreeMap<(u64, u64), u32> {
 fn a_containers_64_mib_dev_shm_holds_several_default_segments() {
     let test = "a_containers_64_mib_dev_shm_holds_several_default_segments";
     if !is_root() {
-        return common::not_run(test, "mounting a 64 MiB /dev/shm needs root", true);
+        return crate::common::not_run(test, "mounting a 64 MiB /dev/shm needs root", true);
     }
     let dir = tempfile::tempdir().unwrap();
     let script = r#"mount -t tmpfs -o size=64M tmpfs /dev/shm || exit 97
@@ -95,7 +93,7 @@ cat a.err"#;
             "sh",
             "-c",
             script,
-            common::BIN,
+            crate::common::BIN,
         ])
         .current_dir(dir.path())
         .output()
@@ -160,7 +158,7 @@ fn a_removed_segment_is_followed_and_the_old_one_drained() {
 fn logrotate_compress_without_delaycompress_loses_nothing_silently() {
     let test = "logrotate_compress_without_delaycompress_loses_nothing_silently";
     if Command::new("logrotate").arg("--version").output().is_err() {
-        return common::not_run(
+        return crate::common::not_run(
             test,
             "logrotate is not installed (.ci/run installs it)",
             true,
@@ -196,7 +194,7 @@ fn logrotate_compress_without_delaycompress_loses_nothing_silently() {
     assert!(wait_until(LIMIT, || stat(&s)["written"] == 200_000));
     let (ok, err) = f.stop();
     assert!(ok, "{err}");
-    let seen = tally(&common::app_logs(s.dir.path()));
+    let seen = tally(&crate::common::app_logs(s.dir.path()));
     let doubled = seen.values().filter(|&&n| n > 1).count();
     let lost = 200_000 - seen.len() as u64;
     let at_risk = stat(&s)["at_risk"].as_u64().unwrap();
@@ -218,7 +216,7 @@ fn logrotate_compress_without_delaycompress_loses_nothing_silently() {
 fn a_failed_reopen_is_retried_and_nothing_is_lost() {
     let test = "a_failed_reopen_is_retried_and_nothing_is_lost";
     if !is_root() {
-        return common::not_run(test, "mounting a tmpfs with few inodes needs root", true);
+        return crate::common::not_run(test, "mounting a tmpfs with few inodes needs root", true);
     }
     let s = Scratch::new("inodes");
     let disk = s.path("disk");
@@ -268,7 +266,7 @@ fn a_failed_reopen_is_retried_and_nothing_is_lost() {
         err.contains("No space left on device") && err.contains("works again"),
         "{err}"
     );
-    let files = common::app_logs(&disk);
+    let files = crate::common::app_logs(&disk);
     let seen = tally(&files);
     assert_eq!(seen.len(), 3000, "every record once");
     assert!(seen.values().all(|&n| n == 1));
@@ -347,7 +345,7 @@ fn clobbered_control_words_are_repaired_and_the_flusher_stays_responsive() {
 #[test]
 fn copytruncate_before_a_crash_is_said_not_guessed() {
     let s = Scratch::new("copytrunc");
-    common::kill_flusher_mid_batch(&s, "after_write:2");
+    crate::common::kill_flusher_mid_batch(&s, "after_write:2");
     std::fs::copy(s.path("app.log"), s.path("app.log.1")).unwrap();
     std::fs::File::options()
         .write(true)

@@ -10,13 +10,11 @@
 //!
 //! Runs 20 s by default; RINGFLUSH_CHAOS_SECONDS=600 runs longer.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Scratch;
+use crate::common::Scratch;
 use ringflush::verify;
 
 struct Rng(u64);
@@ -128,12 +126,12 @@ fn random_kills_of_producers_and_the_flusher_lose_and_duplicate_nothing() {
         }
     }
     for (id, child) in slots {
-        let out = common::wait_child_output(child, Duration::from_secs(120));
+        let out = crate::common::wait_child_output(child, Duration::from_secs(120));
         assert!(
             out.status.success(),
             "worker {id} failed ({}): {}",
             out.status,
-            common::read(&s.path(&format!("worker-{id}.err")))
+            crate::common::read(&s.path(&format!("worker-{id}.err")))
         );
         finished.insert(
             id,
@@ -150,7 +148,7 @@ fn random_kills_of_producers_and_the_flusher_lose_and_duplicate_nothing() {
     let files = verify::log_files(&s.path("app.log")).unwrap();
     let mut by_id: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for f in &files {
-        for line in common::read(f).lines() {
+        for line in crate::common::read(f).lines() {
             let Some(rest) = line.strip_prefix("worker=") else {
                 continue;
             };

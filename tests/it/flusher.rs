@@ -1,11 +1,9 @@
 //! Flusher behaviour with the real binary: format, drops reported, stat,
 //! signals, producers before the flusher.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{read, wait_until, Scratch};
+use crate::common::{read, wait_until, Scratch};
 use ringflush_producer::{level, FullPolicy, Producer, Record};
 
 #[test]
@@ -199,7 +197,7 @@ fn default_file_name_and_stat_of_a_live_flusher() {
 fn timestamps_are_wall_time_with_and_without_tsc() {
     if !ringflush_ring::clock::tsc_usable() {
         let why = "the TSC is not this machine's clocksource: both records use clock_gettime";
-        common::not_run("timestamps_are_wall_time_with_and_without_tsc", why, false);
+        crate::common::not_run("timestamps_are_wall_time_with_and_without_tsc", why, false);
     }
     let s = Scratch::new("clock");
     let f = s.flusher_ready(&["--format", "%(created)f %(message)s"]);

@@ -1,12 +1,10 @@
 //! The Rust producer API as a service uses it: one `Producer` shared by many
 //! threads, and `log::info!` through the `log` facade.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{read, wait_until, Scratch};
+use crate::common::{read, wait_until, Scratch};
 use ringflush_producer::{level, Producer};
 
 #[test]
@@ -69,7 +67,9 @@ fn log_facade_records_carry_level_target_file_and_line() {
     assert!(ok, "{err}");
     assert_eq!(
         read(&s.path("app.log")),
-        format!("WARNING|app::db|producer_api.rs|producer_api|{line}|slow query took 1234 ms\n")
+        format!(
+            "WARNING|app::db|producer_api.rs|it::producer_api|{line}|slow query took 1234 ms\n"
+        )
     );
     assert!(matches!(
         ringflush_producer::init(&s.shm, log::LevelFilter::Info),

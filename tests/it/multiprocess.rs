@@ -2,13 +2,11 @@
 //! once, in order per producer, no torn lines, with a small ring that wraps
 //! many times.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::Stdio;
 
-use common::Scratch;
+use crate::common::Scratch;
 use ringflush::verify;
 
 const PROCS: u64 = 8;
@@ -52,7 +50,7 @@ fn rust_producers_8_processes_100k_records_each() {
         .map(|id| s.worker_cmd(id, PER).stdout(Stdio::null()).spawn().unwrap())
         .collect();
     for w in workers {
-        assert!(common::wait_child(w, LIMIT).success());
+        assert!(crate::common::wait_child(w, LIMIT).success());
     }
     let (ok, stderr) = flusher.stop();
     assert!(ok, "{stderr}");
@@ -97,13 +95,13 @@ fn pipe_8_processes_100k_lines_each() {
         })
         .collect();
     for (child, feeder) in pipes {
-        assert!(common::wait_child(child, LIMIT).success());
+        assert!(crate::common::wait_child(child, LIMIT).success());
         feeder.join().unwrap();
     }
     let (ok, stderr) = flusher.stop();
     assert!(ok, "{stderr}");
     check_log(&s, &stderr);
-    let log = common::read(&s.path("app.log"));
+    let log = crate::common::read(&s.path("app.log"));
     assert!(
         log.lines().all(|l| l.starts_with("WARNING p")),
         "level and logger name carried"

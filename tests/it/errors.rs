@@ -1,12 +1,10 @@
 //! Bad input gives a clear error and a non-zero exit, never a panic or SIGBUS.
 
-mod common;
-
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Output;
 
-use common::Scratch;
+use crate::common::Scratch;
 use ringflush_ring::{Segment, SegmentOptions};
 
 fn stderr(out: &Output) -> String {

@@ -7,8 +7,7 @@
 //! in datefmts), by the machine's `python3` and, where the machine has it,
 //! by CPython 3.13 (whose `msecs` the flusher follows).
 
-mod common;
-use common::cpython_313;
+use crate::common::cpython_313;
 
 use std::path::Path;
 use std::process::Command;
@@ -24,7 +23,7 @@ fn package_installed() -> bool {
 
 fn differential(test: &str, python: &Path) {
     if !package_installed() {
-        common::not_run(
+        crate::common::not_run(
             test,
             "python3 has no ringflush package (python3 -m pip install .)",
             true,
@@ -34,7 +33,7 @@ fn differential(test: &str, python: &Path) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/formatter_diff.py");
     for zone in ["UTC", "Europe/Berlin"] {
         let out = Command::new(python)
-            .args([script, common::BIN])
+            .args([script, crate::common::BIN])
             .env("TZ", zone)
             .output()
             .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
@@ -71,7 +70,7 @@ fn formatting_matches_the_machines_cpython() {
 fn formatting_matches_cpython_3_13() {
     match cpython_313() {
         Some(python) => differential("formatting_matches_cpython_3_13", &python),
-        None => common::not_run(
+        None => crate::common::not_run(
             "formatting_matches_cpython_3_13",
             "no CPython 3.13 on this machine: msecs and created were checked against the test's own copy of 3.13's rule",
             false,

@@ -2,36 +2,18 @@
 //! region: what the flusher does with clobbered headers, dead writers and
 //! broken control words, each pinned by a fast test of its own (the
 //! flusher's crash tests reach them too, but take minutes).
-#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ringflush_ring::record::{self, State, RECORD_HEADER_LEN};
 use ringflush_ring::{Corruption, HeapRegion, Region, Ring, SegmentHeader, Stamp, Stop};
 
-const STAMP: Stamp = Stamp {
-    pid: 7,
-    flags: 0,
-    timestamp: 99,
-};
+use crate::fixtures::{header, try_write, TestRing, STAMP};
+
 const CAP: u64 = 1024;
 
-type TestRing<'a> = Ring<&'a SegmentHeader, HeapRegion>;
-
-fn header(max_record: u64, start: u64) -> SegmentHeader {
-    let h = SegmentHeader::default();
-    h.identity.max_record.store(max_record, Ordering::Relaxed);
-    h.head.0.store(start, Ordering::Relaxed);
-    h.tail.0.store(start, Ordering::Relaxed);
-    h
-}
-
 fn write_stamped(ring: &TestRing<'_>, cache: &AtomicU64, payload: &[u8], stamp: Stamp) {
-    let claim = ring
-        .try_claim(RECORD_HEADER_LEN + payload.len(), stamp, cache)
-        .unwrap();
-    ring.fill(&claim, |buf| buf.copy_from_slice(payload));
-    ring.commit(claim).unwrap();
+    try_write(ring, cache, payload, stamp).unwrap();
 }
 
 fn write(ring: &TestRing<'_>, cache: &AtomicU64, payload: &[u8]) {

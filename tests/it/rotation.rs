@@ -1,13 +1,11 @@
 //! Rotation with the real binary and real time: timed, size, combined,
 //! compression, and a file moved away mid-run.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{wait_child, Scratch};
+use crate::common::{wait_child, Scratch};
 use ringflush::verify;
 
 const LIMIT: Duration = Duration::from_secs(300);
@@ -72,7 +70,7 @@ fn every_second_with_three_backups() {
     // Oldest first: the dated backups by name, then the live file.
     let ordered = backups.iter().map(|n| n.as_str()).chain(["app.log"]);
     for name in ordered {
-        let text = common::read(&s.path(name));
+        let text = crate::common::read(&s.path(name));
         let second = if name == "app.log" {
             None
         } else {
@@ -251,9 +249,9 @@ fn file_moved_away_mid_run_loses_nothing() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(common::wait_until(
+    assert!(crate::common::wait_until(
         Duration::from_secs(60),
-        || common::read(&s.path("app.log")).lines().count() > 2000
+        || crate::common::read(&s.path("app.log")).lines().count() > 2000
     ));
     std::fs::rename(s.path("app.log"), s.path("moved.log")).unwrap();
     let out = writer.wait_with_output().unwrap();
@@ -303,8 +301,8 @@ fn a_record_goes_into_the_file_of_its_timestamps_period() {
         };
         p.write_at(&record, at * 1_000_000_000).unwrap();
     }
-    assert!(common::wait_until(Duration::from_secs(30), || {
-        common::read(&s.path("app.log")).contains("after")
+    assert!(crate::common::wait_until(Duration::from_secs(30), || {
+        crate::common::read(&s.path("app.log")).contains("after")
     }));
     let (ok, err) = f.stop();
     assert!(ok, "{err}");
@@ -316,8 +314,8 @@ fn a_record_goes_into_the_file_of_its_timestamps_period() {
         ["app.log".to_string(), format!("app.log.{period}")]
     );
     assert_eq!(
-        common::read(&s.path(&format!("app.log.{period}"))),
+        crate::common::read(&s.path(&format!("app.log.{period}"))),
         "old\nbefore\n"
     );
-    assert_eq!(common::read(&s.path("app.log")), "after\n");
+    assert_eq!(crate::common::read(&s.path("app.log")), "after\n");
 }

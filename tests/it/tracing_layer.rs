@@ -3,12 +3,10 @@
 //! shows them, structured in `--format json`, levels and targets, span
 //! fields rendered once, and composition with `EnvFilter` and a fmt layer.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{lines_after, Scratch};
+use crate::common::{lines_after, Scratch};
 use ringflush_producer::RingLayer;
 use tracing_subscriber::prelude::*;
 
@@ -139,7 +137,7 @@ fn json_has_event_fields_and_spans_structured() {
     assert_eq!(v[0]["levelname"], "INFO");
     assert!(v[0].get("spans").is_none(), "{}", v[0]);
     assert_eq!(v[0]["filename"], "tracing_layer.rs");
-    assert_eq!(v[0]["module"], "tracing_layer");
+    assert_eq!(v[0]["module"], "it::tracing_layer");
     assert!(v[0]["lineno"].as_u64().unwrap() < line.into());
 
     let w = &v[1];
@@ -310,7 +308,7 @@ fn levels_targets_and_locations() {
     .enumerate()
     .map(|(i, (level, m))| {
         format!(
-            "{level}|t|tracing_layer.rs|tracing_layer|{}|worker-1|{m}",
+            "{level}|t|tracing_layer.rs|it::tracing_layer|{}|worker-1|{m}",
             line + i as u32
         )
     })
