@@ -35,4 +35,4 @@ pub use layer::RingLayer;
 pub use logger::{init, init_with_filter, InitError, LoggerBuilder, RingLogger};
 pub use producer::{Builder, FullPolicy, Producer, WriteError};
 pub use ringflush_ring::codec::{level, Record};
-pub use ringflush_ring::OpenError;
+pub use ringflush_ring::{OpenError, OpenErrorKind};

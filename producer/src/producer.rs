@@ -13,6 +13,8 @@ use ringflush_ring::{
 use crate::fault::{Fault, Point};
 use crate::identity;
 use crate::registration::Registration;
+#[cfg(doc)]
+use crate::OpenErrorKind;
 
 /// What a producer does when the ring is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,16 +140,18 @@ impl Builder {
     /// write, with no flusher needed yet.
     ///
     /// # Errors
-    /// The [`OpenError`] of [`Segment::open`], mainly:
-    /// - [`OpenError::InvalidName`]: the name is not like `/applog`;
-    /// - [`OpenError::InvalidOption`]: [`Builder::capacity`] is out of range;
-    /// - [`OpenError::NotFound`]: no such segment with [`Builder::create`]`(false)`;
-    /// - [`OpenError::Io`]: a system call failed (e.g. `/dev/shm` is full,
+    /// The [`OpenError`] of [`Segment::open`], whose
+    /// [`kind`](OpenError::kind) is mainly:
+    /// - [`OpenErrorKind::InvalidName`]: the name is not like `/applog`;
+    /// - [`OpenErrorKind::InvalidOption`]: [`Builder::capacity`] is out of range;
+    /// - [`OpenErrorKind::NotFound`]: no such segment with [`Builder::create`]`(false)`;
+    /// - [`OpenErrorKind::Io`]: a system call failed (e.g. `/dev/shm` is full,
     ///   or the segment belongs to another user);
-    /// - [`OpenError::NotInitialised`]: its creator did not finish within
+    /// - [`OpenErrorKind::NoRoom`]: `/dev/shm` has no room for a new segment;
+    /// - [`OpenErrorKind::NotInitialised`]: its creator did not finish within
     ///   [`Builder::ready_timeout`];
-    /// - [`OpenError::NotASegment`], [`OpenError::Truncated`],
-    ///   [`OpenError::IncompatibleVersion`], [`OpenError::BadHeader`]: the
+    /// - [`OpenErrorKind::NotASegment`], [`OpenErrorKind::Truncated`],
+    ///   [`OpenErrorKind::IncompatibleVersion`], [`OpenErrorKind::BadHeader`]: the
     ///   name holds something other than a segment this build can use.
     pub fn open(self) -> Result<Producer, OpenError> {
         let segment = Segment::open(&self.name, &self.segment)?;

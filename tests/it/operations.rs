@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::{read, wait_until, Scratch};
-use ringflush_producer::{level, OpenError, Producer};
+use ringflush_producer::{level, OpenErrorKind, Producer};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -138,7 +138,7 @@ fn producers_refuse_a_segment_another_user_planted() {
         std::fs::set_permissions(s.shm_file(), std::fs::Permissions::from_mode(0o666)).unwrap();
         let err = Producer::open(&s.shm).expect_err("refused");
         assert!(
-            matches!(err, OpenError::TooWritable { mode: 0o666, .. }),
+            matches!(err.kind, OpenErrorKind::TooWritable { mode: 0o666, .. }),
             "{err}"
         );
         return crate::common::not_run(
@@ -165,7 +165,7 @@ fn producers_refuse_a_segment_another_user_planted() {
     let err = Producer::open(&s.shm).expect_err("refused");
     let text = err.to_string();
     assert!(
-        matches!(err, OpenError::ForeignOwner { owner: 4321, .. }),
+        matches!(err.kind, OpenErrorKind::ForeignOwner { owner: 4321, .. }),
         "{text}"
     );
     assert!(

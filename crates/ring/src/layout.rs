@@ -29,7 +29,7 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// `b"RNGFLUSH"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
 /// Layout major version: a segment with another major is refused on open
-/// ([`crate::OpenError::IncompatibleVersion`]).
+/// ([`crate::OpenErrorKind::IncompatibleVersion`]).
 pub const VERSION_MAJOR: u32 = 2;
 /// Layout minor version: any minor of the same major is accepted, since a
 /// minor only gives meaning to bytes that older segments leave zero.

@@ -28,8 +28,8 @@ pub use ring::{
 };
 #[cfg(not(loom))]
 pub use segment::{
-    LockError, MappedHeader, MappedRegion, OpenError, Segment, SegmentConsumer, SegmentOptions,
-    SharedRing, SigbusGuard,
+    LockError, MappedHeader, MappedRegion, OpenError, OpenErrorKind, Segment, SegmentConsumer,
+    SegmentOptions, SharedRing, SigbusGuard,
 };
 
 /// Realtime clock in ns since the Unix epoch (glibc's vDSO path, no syscall;

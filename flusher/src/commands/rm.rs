@@ -15,7 +15,9 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use anyhow::{bail, Context, Result};
-use ringflush_ring::{layout, registry, LockError, OpenError, Segment, SegmentOptions};
+use ringflush_ring::{
+    layout, registry, LockError, OpenError, OpenErrorKind, Segment, SegmentOptions,
+};
 
 use super::Exit;
 use crate::cli::RmArgs;
@@ -78,11 +80,11 @@ pub fn run(args: &RmArgs) -> Result<Exit> {
 /// A ringflush segment this build cannot use or check.
 fn unopenable_ringflush_segment(e: &OpenError) -> bool {
     matches!(
-        e,
-        OpenError::IncompatibleVersion { .. }
-            | OpenError::NotInitialised { .. }
-            | OpenError::Truncated { .. }
-            | OpenError::BadHeader { .. }
+        e.kind,
+        OpenErrorKind::IncompatibleVersion { .. }
+            | OpenErrorKind::NotInitialised { .. }
+            | OpenErrorKind::Truncated { .. }
+            | OpenErrorKind::BadHeader { .. }
     )
 }
 

@@ -27,6 +27,9 @@ use crate::ring::{Consumer, Ring};
 use crate::sigbus;
 use crate::sync::Ordering;
 
+mod error;
+pub use error::{LockError, OpenError, OpenErrorKind};
+
 /// How to open or create a segment.
 #[derive(Debug, Clone)]
 pub struct SegmentOptions {
@@ -40,11 +43,11 @@ pub struct SegmentOptions {
     pub max_record: Option<u64>,
     /// Permission bits of a segment this call creates, and the most an
     /// existing one may allow: one writable by group or others beyond these
-    /// bits is refused ([`OpenError::TooWritable`]), since whoever can write
+    /// bits is refused ([`OpenErrorKind::TooWritable`]), since whoever can write
     /// the ring can read every record and forge any.
     pub mode: u32,
     /// Accept an existing segment owned by another user (a shared setup);
-    /// refused by default ([`OpenError::ForeignOwner`]): another local user
+    /// refused by default ([`OpenErrorKind::ForeignOwner`]): another local user
     /// could create the name first to read the application's logs.
     pub allow_foreign: bool,
     /// How long to wait for another process to finish creating the segment.
@@ -83,210 +86,12 @@ impl SegmentOptions {
     }
 }
 
-/// Why a segment could not be opened or created.
-#[derive(Debug)]
-pub enum OpenError {
-    /// The name is not `/something` of at most 255 bytes: one leading
-    /// slash and no other, no NUL, not `/.` or `/..`.
-    InvalidName {
-        /// The name as given.
-        name: String,
-    },
-    /// The requested capacity or maximum record size is out of range.
-    InvalidOption {
-        /// Which value, and the range it must be in.
-        reason: String,
-    },
-    /// No such segment, and creation was not asked for.
-    NotFound {
-        /// The segment's name.
-        name: String,
-    },
-    /// A system call failed.
-    Io {
-        /// The segment's name.
-        name: String,
-        /// The call that failed, e.g. `"shm_open"` or `"fallocate"`.
-        op: &'static str,
-        /// The error it returned.
-        source: io::Error,
-    },
-    /// The segment exists but its creator never finished initialising it.
-    NotInitialised {
-        /// The segment's name.
-        name: String,
-        /// How long this open waited for it (the `ready_timeout`).
-        waited: Duration,
-    },
-    /// The object is smaller than its header says (or than a header).
-    Truncated {
-        /// The segment's name.
-        name: String,
-        /// The object's size in bytes.
-        size: u64,
-        /// The size in bytes it must have at least.
-        expected: u64,
-    },
-    /// The object does not start with ringflush's magic number.
-    NotASegment {
-        /// The segment's name.
-        name: String,
-    },
-    /// The layout's major version differs from ours.
-    IncompatibleVersion {
-        /// The segment's name.
-        name: String,
-        /// The segment's layout major version.
-        major: u32,
-        /// The segment's layout minor version.
-        minor: u32,
-    },
-    /// A header field is out of range.
-    BadHeader {
-        /// The segment's name.
-        name: String,
-        /// Which field, and why it is wrong.
-        reason: String,
-    },
-    /// `/dev/shm` has not enough room left for a new segment.
-    NoRoom {
-        /// The segment's name.
-        name: String,
-        /// Bytes it needs (header and ring).
-        needed: u64,
-        /// Bytes free in `/dev/shm`.
-        free: u64,
-    },
-    /// The segment belongs to another user (see
-    /// [`SegmentOptions::allow_foreign`]).
-    ForeignOwner {
-        /// The segment's name.
-        name: String,
-        /// Its owner's uid, and user name when known.
-        owner: u32,
-        /// The owner's user name, when known.
-        owner_name: Option<String>,
-        /// This process's effective uid.
-        me: u32,
-    },
-    /// The segment is writable by group or others beyond what is allowed
-    /// (see [`SegmentOptions::mode`]).
-    TooWritable {
-        /// The segment's name.
-        name: String,
-        /// Its permission bits.
-        mode: u32,
-        /// The bits allowed.
-        allowed: u32,
-    },
-    /// The segment exists with another capacity than required.
-    CapacityMismatch {
-        /// The segment's name.
-        name: String,
-        /// The existing segment's capacity in bytes.
-        existing: u64,
-        /// The capacity in bytes that was required.
-        requested: u64,
-    },
-}
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenError::InvalidName { name } => write!(
-                f,
-                "invalid shared-memory name {name:?}: it must look like /applog (one leading slash, no other, at most 255 bytes)"
-            ),
-            OpenError::InvalidOption { reason } => f.write_str(reason),
-            OpenError::NotFound { name } => write!(
-                f,
-                "no segment {name} (none was created, or it was removed)"
-            ),
-            // The cause is the source(): printed once by `{:#}` or a chain walk.
-            OpenError::Io { name, op, .. } => write!(f, "segment {name}: {op}"),
-            OpenError::NotInitialised { name, waited } => write!(
-                f,
-                "segment {name} was not initialised within {waited:?} (its creator may have died); remove {}",
-                shm_path(name)
-            ),
-            OpenError::Truncated {
-                name,
-                size,
-                expected,
-            } => write!(
-                f,
-                "segment {name} is truncated: {size} bytes, expected {expected}; remove {}",
-                shm_path(name)
-            ),
-            OpenError::NotASegment { name } => write!(
-                f,
-                "{} is not a ringflush segment (bad magic number); remove it or pick another --shm name",
-                shm_path(name)
-            ),
-            OpenError::IncompatibleVersion { name, major, minor } => write!(
-                f,
-                "segment {name} has layout version {major}.{minor}, this build speaks {}.{}; stop its users and remove {}",
-                layout::VERSION_MAJOR,
-                layout::VERSION_MINOR,
-                shm_path(name)
-            ),
-            OpenError::BadHeader { name, reason } => {
-                write!(f, "segment {name} has a corrupt header: {reason}")
-            }
-            OpenError::NoRoom { name, needed, free } => write!(
-                f,
-                "not enough room in /dev/shm for segment {name}: it needs {needed} bytes and {free} are free; use a smaller ring (the flusher's --size, e.g. --size 4M; a producer's capacity) or give /dev/shm more room (docker run --shm-size)"
-            ),
-            OpenError::ForeignOwner {
-                name,
-                owner,
-                owner_name,
-                me,
-            } => {
-                let who = owner_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-                write!(
-                    f,
-                    "segment {name} is owned by uid {owner}{who}, not by this user (uid {me}): another user may have created it to read or forge these logs; remove {} if so, or allow it explicitly (the flusher's --allow-foreign, a producer's allow_foreign)",
-                    shm_path(name)
-                )
-            }
-            OpenError::TooWritable {
-                name,
-                mode,
-                allowed,
-            } => write!(
-                f,
-                "segment {name} is writable by group or others (mode {mode:o}) beyond {allowed:o}: whoever can write it can read and forge these logs; remove {}, or allow it explicitly (the flusher's --mode {mode:o}, a producer's mode)",
-                shm_path(name)
-            ),
-            OpenError::CapacityMismatch {
-                name,
-                existing,
-                requested,
-            } => write!(
-                f,
-                "segment {name} exists with capacity {existing} bytes, but {requested} was asked for; remove {} or drop the size option",
-                shm_path(name)
-            ),
-        }
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
 /// Where Linux keeps a POSIX shared-memory object.
 pub fn shm_path(name: &str) -> String {
     format!("/dev/shm{name}")
 }
 
-fn check_name(name: &str) -> Result<(), OpenError> {
+fn check_name(name: &str) -> Result<(), OpenErrorKind> {
     let ok = name.len() > 1
         && name.len() <= 255
         && name.starts_with('/')
@@ -297,7 +102,7 @@ fn check_name(name: &str) -> Result<(), OpenError> {
     if ok {
         Ok(())
     } else {
-        Err(OpenError::InvalidName { name: name.into() })
+        Err(OpenErrorKind::InvalidName)
     }
 }
 
@@ -305,14 +110,14 @@ fn check_name(name: &str) -> Result<(), OpenError> {
 /// (`max_record`, or by default min([`layout::DEFAULT_MAX_RECORD`], capacity / 4)).
 ///
 /// # Errors
-/// [`OpenError::InvalidOption`] when `capacity` is not a power of two in
+/// [`OpenErrorKind::InvalidOption`] when `capacity` is not a power of two in
 /// [`layout::MIN_CAPACITY`]`..=`[`layout::MAX_CAPACITY`], or the maximum
 /// record size is below 256 bytes or above a quarter of the capacity.
-pub fn check_sizes(capacity: u64, max_record: Option<u64>) -> Result<u64, OpenError> {
+pub fn check_sizes(capacity: u64, max_record: Option<u64>) -> Result<u64, OpenErrorKind> {
     if !capacity.is_power_of_two()
         || !(layout::MIN_CAPACITY..=layout::MAX_CAPACITY).contains(&capacity)
     {
-        return Err(OpenError::InvalidOption {
+        return Err(OpenErrorKind::InvalidOption {
             reason: format!(
                 "ring size {capacity} must be a power of two between {} and {} bytes",
                 layout::MIN_CAPACITY,
@@ -322,7 +127,7 @@ pub fn check_sizes(capacity: u64, max_record: Option<u64>) -> Result<u64, OpenEr
     }
     let max = max_record.unwrap_or(layout::DEFAULT_MAX_RECORD.min(capacity / 4));
     if max < 256 || max > capacity / 4 {
-        return Err(OpenError::InvalidOption {
+        return Err(OpenErrorKind::InvalidOption {
             reason: format!(
                 "maximum record size {max} must be between 256 bytes and a quarter of the ring ({})",
                 capacity / 4
@@ -375,27 +180,30 @@ impl Segment {
     /// header against the object's size before mapping the ring.
     ///
     /// # Errors
-    /// - [`OpenError::InvalidName`]: `name` is not like `/applog`.
-    /// - [`OpenError::InvalidOption`]: `opts.capacity` or `opts.max_record`
+    /// - [`OpenErrorKind::InvalidName`]: `name` is not like `/applog`.
+    /// - [`OpenErrorKind::InvalidOption`]: `opts.capacity` or `opts.max_record`
     ///   is out of range (see [`check_sizes`]); checked even when the
     ///   segment already exists.
-    /// - [`OpenError::NotFound`]: the segment does not exist and
+    /// - [`OpenErrorKind::NotFound`]: the segment does not exist and
     ///   `opts.create` is false.
-    /// - [`OpenError::Io`]: `shm_open`, `fchmod`, `ftruncate`, `fallocate`
+    /// - [`OpenErrorKind::Io`]: `shm_open`, `fchmod`, `ftruncate`, `fallocate`
     ///   (e.g. `/dev/shm` is full), `fstat` or `mmap` failed; a segment this
     ///   call was creating is unlinked again.
-    /// - [`OpenError::NotInitialised`]: the segment exists but its creator
+    /// - [`OpenErrorKind::NotInitialised`]: the segment exists but its creator
     ///   did not finish within `opts.ready_timeout`.
-    /// - [`OpenError::Truncated`], [`OpenError::NotASegment`],
-    ///   [`OpenError::IncompatibleVersion`], [`OpenError::BadHeader`]: the
+    /// - [`OpenErrorKind::Truncated`], [`OpenErrorKind::NotASegment`],
+    ///   [`OpenErrorKind::IncompatibleVersion`], [`OpenErrorKind::BadHeader`]: the
     ///   object is not a valid segment of this layout.
-    /// - [`OpenError::CapacityMismatch`]: `opts.require_capacity` is set and
+    /// - [`OpenErrorKind::CapacityMismatch`]: `opts.require_capacity` is set and
     ///   the existing segment's capacity differs.
     pub fn open(name: &str, opts: &SegmentOptions) -> Result<Self, OpenError> {
+        Self::open_kind(name, opts).map_err(|kind| kind.of(name))
+    }
+
+    fn open_kind(name: &str, opts: &SegmentOptions) -> Result<Self, OpenErrorKind> {
         check_name(name)?;
         let max_record = check_sizes(opts.capacity, opts.max_record)?;
-        let io_err = |op, source: rustix::io::Errno| OpenError::Io {
-            name: name.into(),
+        let io_err = |op, source: rustix::io::Errno| OpenErrorKind::Io {
             op,
             source: source.into(),
         };
@@ -415,9 +223,7 @@ impl Segment {
             match shm::open(name, shm::OFlags::RDWR, Mode::empty()) {
                 Ok(fd) => return Self::attach(name, fd, opts),
                 Err(rustix::io::Errno::NOENT) if opts.create => continue,
-                Err(rustix::io::Errno::NOENT) => {
-                    return Err(OpenError::NotFound { name: name.into() })
-                }
+                Err(rustix::io::Errno::NOENT) => return Err(OpenErrorKind::NotFound),
                 Err(e) => return Err(io_err("shm_open", e)),
             }
         }
@@ -429,14 +235,10 @@ impl Segment {
         fd: OwnedFd,
         opts: &SegmentOptions,
         max_record: u64,
-    ) -> Result<Self, OpenError> {
+    ) -> Result<Self, OpenErrorKind> {
         let fail = |op, source: io::Error| {
             let _ = shm::unlink(name);
-            OpenError::Io {
-                name: name.into(),
-                op,
-                source,
-            }
+            OpenErrorKind::Io { op, source }
         };
         // The umask applied to shm_open's mode; set exactly what was asked.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(opts.mode))
@@ -452,11 +254,7 @@ impl Segment {
                 let free = rustix::fs::statvfs("/dev/shm")
                     .map(|v| v.f_bavail * v.f_frsize)
                     .unwrap_or(0);
-                return Err(OpenError::NoRoom {
-                    name: name.into(),
-                    needed: size,
-                    free,
-                });
+                return Err(OpenErrorKind::NoRoom { needed: size, free });
             }
             Err(e) => return Err(fail("fallocate", e.into())),
         }
@@ -478,21 +276,16 @@ impl Segment {
         Ok(seg)
     }
 
-    fn attach(name: &str, fd: OwnedFd, opts: &SegmentOptions) -> Result<Self, OpenError> {
+    fn attach(name: &str, fd: OwnedFd, opts: &SegmentOptions) -> Result<Self, OpenErrorKind> {
         let deadline = Instant::now() + opts.ready_timeout;
-        let io_err = |op, source: io::Error| OpenError::Io {
-            name: name.into(),
-            op,
-            source,
-        };
-        check_trust(name, &fd, opts)?;
+        let io_err = |op, source: io::Error| OpenErrorKind::Io { op, source };
+        check_trust(&fd, opts)?;
         loop {
             let size = rustix::fs::fstat(&fd)
                 .map_err(|e| io_err("fstat", e.into()))?
                 .st_size as u64;
             if size > 0 && size < HEADER_SIZE as u64 {
-                return Err(OpenError::Truncated {
-                    name: name.into(),
+                return Err(OpenErrorKind::Truncated {
                     size,
                     expected: HEADER_SIZE as u64,
                 });
@@ -508,16 +301,15 @@ impl Segment {
                 let version = header.identity.version.load(Ordering::Acquire);
                 let magic = header.identity.magic.load(Ordering::Relaxed);
                 if magic != 0 && magic != layout::MAGIC {
-                    return Err(OpenError::NotASegment { name: name.into() });
+                    return Err(OpenErrorKind::NotASegment);
                 }
                 if version != 0 {
                     if magic != layout::MAGIC {
-                        return Err(OpenError::NotASegment { name: name.into() });
+                        return Err(OpenErrorKind::NotASegment);
                     }
-                    let capacity = validate(name, header, size)?;
+                    let capacity = validate(header, size)?;
                     if opts.require_capacity && capacity != opts.capacity {
-                        return Err(OpenError::CapacityMismatch {
-                            name: name.into(),
+                        return Err(OpenErrorKind::CapacityMismatch {
                             existing: capacity,
                             requested: opts.capacity,
                         });
@@ -529,8 +321,7 @@ impl Segment {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(OpenError::NotInitialised {
-                    name: name.into(),
+                return Err(OpenErrorKind::NotInitialised {
                     waited: opts.ready_timeout,
                 });
             }
@@ -884,39 +675,6 @@ impl std::fmt::Debug for SegmentConsumer {
     }
 }
 
-/// Why the flusher lock was not taken.
-#[derive(Debug)]
-pub enum LockError {
-    /// Someone holds it already.
-    Held {
-        /// The flusher pid published in the segment when the lock is held
-        /// through another open of the segment, normally by another process
-        /// (0 if no flusher has published one yet); this process's pid when
-        /// a consumer of this same [`Segment`] exists.
-        pid: u32,
-    },
-    /// `flock` itself failed (the cause is the [`source`](std::error::Error::source)).
-    Io(io::Error),
-}
-
-impl std::fmt::Display for LockError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LockError::Held { pid } => write!(f, "the flusher lock is held by pid {pid}"),
-            LockError::Io(_) => f.write_str("locking the segment (flock)"),
-        }
-    }
-}
-
-impl std::error::Error for LockError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LockError::Io(e) => Some(e),
-            LockError::Held { .. } => None,
-        }
-    }
-}
-
 /// Fault in this process's page tables for the whole mapping now, so that no
 /// producer call later pays a page fault. Best effort (Linux >= 5.14).
 fn prefault(map: &MmapRaw) {
@@ -937,16 +695,14 @@ fn map(fd: &OwnedFd, size: u64) -> io::Result<MmapRaw> {
 
 /// The owner and mode rules of [`SegmentOptions`], before anything of the
 /// segment is read or written.
-fn check_trust(name: &str, fd: &OwnedFd, opts: &SegmentOptions) -> Result<(), OpenError> {
-    let st = rustix::fs::fstat(fd).map_err(|e| OpenError::Io {
-        name: name.into(),
+fn check_trust(fd: &OwnedFd, opts: &SegmentOptions) -> Result<(), OpenErrorKind> {
+    let st = rustix::fs::fstat(fd).map_err(|e| OpenErrorKind::Io {
         op: "fstat",
         source: e.into(),
     })?;
     let me = rustix::process::geteuid().as_raw();
     if st.st_uid != me && !opts.allow_foreign {
-        return Err(OpenError::ForeignOwner {
-            name: name.into(),
+        return Err(OpenErrorKind::ForeignOwner {
             owner: st.st_uid,
             owner_name: user_name(st.st_uid),
             me,
@@ -954,8 +710,7 @@ fn check_trust(name: &str, fd: &OwnedFd, opts: &SegmentOptions) -> Result<(), Op
     }
     let mode = st.st_mode & 0o777;
     if mode & 0o022 & !opts.mode != 0 {
-        return Err(OpenError::TooWritable {
-            name: name.into(),
+        return Err(OpenErrorKind::TooWritable {
             mode,
             allowed: opts.mode,
         });
@@ -980,30 +735,22 @@ fn user_name(uid: u32) -> Option<String> {
 }
 
 /// Validate an initialised header against the object's size; returns capacity.
-fn validate(name: &str, header: &SegmentHeader, size: u64) -> Result<u64, OpenError> {
+fn validate(header: &SegmentHeader, size: u64) -> Result<u64, OpenErrorKind> {
     let version = header.identity.version.load(Ordering::Relaxed);
     let (major, minor) = ((version >> 32) as u32, version as u32);
     if major != layout::VERSION_MAJOR {
-        return Err(OpenError::IncompatibleVersion {
-            name: name.into(),
-            major,
-            minor,
-        });
+        return Err(OpenErrorKind::IncompatibleVersion { major, minor });
     }
-    let bad = |reason: String| OpenError::BadHeader {
-        name: name.into(),
-        reason,
-    };
+    let bad = |reason: String| OpenErrorKind::BadHeader { reason };
     let capacity = header.identity.capacity.load(Ordering::Relaxed);
     let max_record = header.identity.max_record.load(Ordering::Relaxed);
-    check_sizes(capacity, Some(max_record)).map_err(|e| bad(e.to_string()))?;
+    check_sizes(capacity, Some(max_record)).map_err(|e| match e {
+        OpenErrorKind::InvalidOption { reason } => bad(reason),
+        other => other,
+    })?;
     let expected = HEADER_SIZE as u64 + capacity;
     if size < expected {
-        return Err(OpenError::Truncated {
-            name: name.into(),
-            size,
-            expected,
-        });
+        return Err(OpenErrorKind::Truncated { size, expected });
     }
     if size > expected {
         return Err(bad(format!(
