@@ -224,12 +224,8 @@ impl Source {
         let size = self.segment.size().unwrap_or(self.segment.expected_size());
         let truncated = size < self.segment.expected_size();
         if truncated {
-            if let Err(e) = self.segment.restore_size() {
-                return Some(Damage::Truncated {
-                    size,
-                    repair: None,
-                    restore_failed: Some(e),
-                });
+            if let Err(error) = self.segment.restore_size() {
+                return Some(Damage::NotRestored { size, error });
             }
             self.rewrite_identity();
         }
@@ -241,11 +237,7 @@ impl Source {
         }
         let repair = self.consumer.repair();
         Some(if truncated {
-            Damage::Truncated {
-                size,
-                repair: Some(repair),
-                restore_failed: None,
-            }
+            Damage::Truncated { size, repair }
         } else if restored_elsewhere {
             Damage::Restored(repair)
         } else {
@@ -308,14 +300,21 @@ impl Drain for Source {
 /// Damage [`Source::guard`] found and mended.
 #[derive(Debug)]
 pub enum Damage {
-    /// The object was cut to `size` bytes; the pages beyond are lost.
+    /// The object was cut to `size` bytes and given its size back; the
+    /// pages beyond were lost.
     Truncated {
         /// Its size when found.
         size: u64,
         /// The control words' repair that followed the restore.
-        repair: Option<Repair>,
-        /// Why the size could not be restored (then nothing else was done).
-        restore_failed: Option<std::io::Error>,
+        repair: Repair,
+    },
+    /// The object was cut to `size` bytes, and restoring its size failed
+    /// (then nothing else was done).
+    NotRestored {
+        /// Its size when found.
+        size: u64,
+        /// Why the size could not be restored.
+        error: std::io::Error,
     },
     /// `head` or `tail` was clobbered.
     ControlWords(Repair),
@@ -330,12 +329,10 @@ impl Damage {
         match self {
             Damage::ControlWords(r) | Damage::Restored(r) => r.lost_bytes,
             // What lay between the valid records and the old tail.
-            Damage::Truncated {
-                repair: Some(r), ..
-            } => r
+            Damage::Truncated { repair: r, .. } => r
                 .lost_bytes
                 .max(r.tail_found.saturating_sub(r.tail_set).min(u64::MAX / 2)),
-            Damage::Truncated { repair: None, .. } => 0,
+            Damage::NotRestored { .. } => 0,
         }
     }
 }
@@ -344,7 +341,7 @@ impl std::fmt::Display for Damage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let lost = self.lost_bytes();
         match self {
-            Damage::Truncated { size, restore_failed: Some(e), .. } => write!(
+            Damage::NotRestored { size, error: e } => write!(
                 f,
                 "was truncated to {size} bytes (by a process with write access to it), and restoring its size failed: {e}; producers touching it get SIGBUS"
             ),
