@@ -159,7 +159,10 @@ fn tracing_event(c: &mut Criterion) {
     {
         let mut span = Vec::new();
         ringflush_ring::fields::Entries::new(&mut span).i64("id", 7);
-        let mut e = ringflush_ring::fields::Entries::start(&mut entries, true);
+        let mut e = ringflush_ring::fields::Entries::start(
+            &mut entries,
+            ringflush_ring::fields::Shown::InMessage,
+        );
         e.span("request", &span);
         e.message();
         e.i64("user_id", 42);

@@ -13,7 +13,7 @@ use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use ringflush_ring::fields::Entries;
+use ringflush_ring::fields::{Entries, Shown};
 
 use crate::fields::{with_buffers, Buffers};
 use crate::{identity, Producer};
@@ -190,7 +190,12 @@ impl RingLayer {
             module,
             ..
         } = b;
-        let mut fields = Entries::start(entries, self.fields_in_message);
+        let shown = if self.fields_in_message {
+            Shown::InMessage
+        } else {
+            Shown::JsonOnly
+        };
+        let mut fields = Entries::start(entries, shown);
         let span = ctx.event_span(event);
         let in_span = span.is_some();
         if let Some(span) = span {

@@ -10,7 +10,7 @@ use std::io::Write as _;
 use log::kv::{self, VisitSource, VisitValue};
 use log::LevelFilter;
 use ringflush_ring::codec::{level, Record};
-use ringflush_ring::fields::FieldWriter;
+use ringflush_ring::fields::{FieldWriter, Owner, Shown};
 
 use crate::fields::{utc_now, with_buffers, Buffers};
 use crate::{identity, Producer};
@@ -63,7 +63,7 @@ fn write_record(producer: &Producer, record: &log::Record<'_>, in_message: bool,
             text, json, prefix, ..
         } = b;
         json.push('{');
-        let mut w = FieldWriter::new(text, json, true, true);
+        let mut w = FieldWriter::new(text, json, Shown::InMessage, Owner::Event);
         w.message(format_args!("{}", record.args()));
         let _ = kvs.visit(&mut KeyValues(&mut w));
         let message = w.message.unwrap_or_default();

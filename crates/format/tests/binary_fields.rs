@@ -3,7 +3,7 @@
 
 use ringflush_format::{Entry, FormatSpec, Formatter};
 use ringflush_ring::codec::Record;
-use ringflush_ring::fields::Entries;
+use ringflush_ring::fields::{Entries, Shown};
 
 fn line(format: &str, message: &str, extra: &[u8]) -> String {
     let spec = FormatSpec {
@@ -32,7 +32,7 @@ fn event() -> Vec<u8> {
     let mut span = Vec::new();
     Entries::new(&mut span).u64("id", 7);
     let mut buf = Vec::new();
-    let mut e = Entries::start(&mut buf, true);
+    let mut e = Entries::start(&mut buf, Shown::InMessage);
     e.span("request", &span);
     e.message();
     e.str("user", "ann");

@@ -23,6 +23,8 @@
 
 use std::fmt;
 
+use super::Shown;
+
 /// The first byte of an `extra` holding binary entries.
 pub const MAGIC: u8 = 0xFF;
 
@@ -62,9 +64,14 @@ impl<'a> Entries<'a> {
         Self { buf }
     }
 
-    /// Start an `extra` in `buf`: the magic byte and the flags.
-    pub fn start(buf: &'a mut Vec<u8>, compose: bool) -> Self {
-        buf.extend_from_slice(&[MAGIC, if compose { COMPOSE } else { 0 }]);
+    /// Start an `extra` in `buf`: the magic byte and the flags (whether the
+    /// flusher shows the fields in the message text too).
+    pub fn start(buf: &'a mut Vec<u8>, shown: Shown) -> Self {
+        let flags = match shown {
+            Shown::InMessage => COMPOSE,
+            Shown::JsonOnly => 0,
+        };
+        buf.extend_from_slice(&[MAGIC, flags]);
         Self { buf }
     }
 
@@ -325,7 +332,7 @@ mod tests {
         s.u64("id", 7);
         s.span_message(format_args!("span {}", "msg"));
         let mut buf = Vec::new();
-        let mut e = Entries::start(&mut buf, true);
+        let mut e = Entries::start(&mut buf, Shown::InMessage);
         e.span("request", &span);
         e.message();
         e.i64("neg", i64::MIN);
@@ -375,7 +382,7 @@ mod tests {
     fn names_over_64_kib_are_cut_at_a_character_boundary() {
         let name = "é".repeat(40_000); // 80,000 bytes
         let mut buf = Vec::new();
-        let mut e = Entries::start(&mut buf, false);
+        let mut e = Entries::start(&mut buf, Shown::JsonOnly);
         e.bool(&name, false);
         e.bool(&name[..300], true);
         let (_, mut d) = Decoder::new(&buf).unwrap();
@@ -390,7 +397,7 @@ mod tests {
     #[test]
     fn every_truncation_and_a_bad_kind_or_utf8_is_an_error_not_a_panic() {
         let mut buf = Vec::new();
-        let mut e = Entries::start(&mut buf, true);
+        let mut e = Entries::start(&mut buf, Shown::InMessage);
         e.span("s", &[]);
         e.i64("a", 1);
         e.str("b", "text");

@@ -3,7 +3,7 @@
 
 use super::binary::{Decoder, Entry, COMPOSE};
 use super::render::{json_string, FieldWriter};
-use super::DecodeError;
+use super::{DecodeError, Owner, Shown};
 
 /// Render a record's `message` and binary `extra` as the message text and
 /// the JSON object's text (empty when there are no fields) that the record
@@ -31,7 +31,11 @@ pub fn expand(
     json: &mut String,
 ) -> Result<(), DecodeError> {
     let (flags, mut entries) = Decoder::new(extra).ok_or(DecodeError)?;
-    let compose = flags & COMPOSE != 0;
+    let shown = if flags & COMPOSE != 0 {
+        Shown::InMessage
+    } else {
+        Shown::JsonOnly
+    };
     let json_start = json.len();
     json.push('{');
     let mut entry = entries.next().transpose()?;
@@ -42,18 +46,18 @@ pub fn expand(
         let text_start = text.len();
         let mut first = true;
         while let Some(Entry::Span(name)) = entry {
-            span(name, &mut entries, text, json, first, compose)?;
+            span(name, &mut entries, text, json, first, shown)?;
             first = false;
             entry = entries.next().transpose()?;
         }
         json.push(']');
-        if compose {
+        if shown == Shown::InMessage {
             text.push(' ');
         } else {
             text.truncate(text_start);
         }
     }
-    let mut w = FieldWriter::new(text, json, compose, true);
+    let mut w = FieldWriter::new(text, json, shown, Owner::Event);
     if in_span {
         w = w.reserving("spans");
     }
@@ -81,14 +85,14 @@ fn span(
     text: &mut String,
     json: &mut String,
     first: bool,
-    compose: bool,
+    shown: Shown,
 ) -> Result<(), DecodeError> {
     text.push_str(name);
     text.push('{');
     let brace = text.len();
     json.push_str(if first { "{\"name\":" } else { ",{\"name\":" });
     json_string(json, name);
-    let mut w = FieldWriter::new(text, json, compose, false).reserving("name");
+    let mut w = FieldWriter::new(text, json, shown, Owner::Span).reserving("name");
     loop {
         match entries.next().transpose()? {
             Some(Entry::SpanEnd) => break,
@@ -139,13 +143,13 @@ mod tests {
 
     /// Two spans (one without fields), an event with its message between
     /// fields of every kind.
-    fn event(compose: bool) -> Vec<u8> {
+    fn event(shown: Shown) -> Vec<u8> {
         let mut request = Vec::new();
         let mut r = Entries::new(&mut request);
         r.u64("id", 7);
         r.str("path", "/a b");
         let mut buf = Vec::new();
-        let mut e = Entries::start(&mut buf, compose);
+        let mut e = Entries::start(&mut buf, shown);
         e.span("conn", &[]);
         e.span("request", &request);
         e.i64("before", -1);
@@ -161,7 +165,7 @@ mod tests {
 
     #[test]
     fn composed_as_tracing_fmt_shows_it() {
-        let (text, json) = expanded("served", &event(true));
+        let (text, json) = expanded("served", &event(Shown::InMessage));
         assert_eq!(
             text,
             r#"conn:request{id=7 path="/a b"}: before=-1 served x=0.5 inf=inf ok=true v=Some(1) err=bad err.sources=[io, disk]"#
@@ -174,9 +178,9 @@ mod tests {
 
     #[test]
     fn without_compose_the_message_alone() {
-        let (text, json) = expanded("served", &event(false));
+        let (text, json) = expanded("served", &event(Shown::JsonOnly));
         assert_eq!(text, "served");
-        assert_eq!(json, expanded("served", &event(true)).1);
+        assert_eq!(json, expanded("served", &event(Shown::InMessage)).1);
     }
 
     #[test]
@@ -184,7 +188,7 @@ mod tests {
         let mut span = Vec::new();
         Entries::new(&mut span).span_message(format_args!("hi {}", 1));
         let mut buf = Vec::new();
-        let mut e = Entries::start(&mut buf, true);
+        let mut e = Entries::start(&mut buf, Shown::InMessage);
         e.span("s", &span);
         e.message();
         assert_eq!(
@@ -199,7 +203,7 @@ mod tests {
     #[test]
     fn no_fields_no_json_and_a_message_without_its_entry_is_kept() {
         let mut buf = Vec::new();
-        Entries::start(&mut buf, true);
+        Entries::start(&mut buf, Shown::InMessage);
         assert_eq!(expanded("m", &buf), ("m".to_string(), String::new()));
         Entries::new(&mut buf).bool("b", false);
         assert_eq!(
@@ -210,7 +214,7 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_an_error() {
-        let good = event(true);
+        let good = event(Shown::InMessage);
         for cut in 2..good.len() {
             let (mut text, mut json) = (String::new(), String::new());
             // Every cut either ends at an entry boundary outside a span or
@@ -218,7 +222,7 @@ mod tests {
             let _ = expand("m", &good[..cut], &mut text, &mut json);
         }
         let mut buf = Vec::new();
-        Entries::start(&mut buf, true).message();
+        Entries::start(&mut buf, Shown::InMessage).message();
         buf.push(crate::fields::binary::MAGIC);
         let (mut text, mut json) = (String::new(), String::new());
         assert_eq!(expand("m", &buf, &mut text, &mut json), Err(DecodeError));
@@ -239,7 +243,7 @@ mod tests {
     fn the_message_is_written_once_whatever_the_entries_say() {
         // 1000 MESSAGE entries would write a 1 KiB message 1000 times.
         let mut buf = Vec::new();
-        let mut e = Entries::start(&mut buf, true);
+        let mut e = Entries::start(&mut buf, Shown::InMessage);
         for _ in 0..1000 {
             e.message();
         }
@@ -255,12 +259,12 @@ mod tests {
     #[test]
     fn appends_after_what_the_buffers_hold() {
         let (mut text, mut json) = ("before|".to_string(), "[".to_string());
-        expand("served", &event(true), &mut text, &mut json).unwrap();
-        let (alone_text, alone_json) = expanded("served", &event(true));
+        expand("served", &event(Shown::InMessage), &mut text, &mut json).unwrap();
+        let (alone_text, alone_json) = expanded("served", &event(Shown::InMessage));
         assert_eq!(text, format!("before|{alone_text}"));
         assert_eq!(json, format!("[{alone_json}"));
         let mut empty = Vec::new();
-        Entries::start(&mut empty, true);
+        Entries::start(&mut empty, Shown::InMessage);
         let (mut text, mut json) = (String::new(), "[".to_string());
         expand("m", &empty, &mut text, &mut json).unwrap();
         assert_eq!((text.as_str(), json.as_str()), ("m", "["));
@@ -271,7 +275,7 @@ mod tests {
         let mut span = Vec::new();
         Entries::new(&mut span).str("name", "spanname");
         let mut buf = Vec::new();
-        let mut e = Entries::start(&mut buf, true);
+        let mut e = Entries::start(&mut buf, Shown::InMessage);
         e.span("req", &span);
         e.message();
         e.str("spans", "evspans");
@@ -283,7 +287,7 @@ mod tests {
         );
         // Outside a span, `spans` is a field like any other.
         let mut buf = Vec::new();
-        Entries::start(&mut buf, true).str("spans", "x");
+        Entries::start(&mut buf, Shown::InMessage).str("spans", "x");
         assert_eq!(expanded("", &buf).1, r#"{"spans":"x"}"#);
     }
 }

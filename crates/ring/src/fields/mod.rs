@@ -19,3 +19,23 @@ mod render;
 pub use binary::{DecodeError, Entries};
 pub use expand::expand;
 pub use render::FieldWriter;
+
+/// Where a record's fields are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// In the message text as tracing's fmt layer shows them (`login
+    /// user_id=42`), and in the JSON.
+    InMessage,
+    /// In the JSON only; the message text stays bare.
+    JsonOnly,
+}
+
+/// Whose fields a [`FieldWriter`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// An event's: its `message` field is the record's message, kept out of
+    /// the JSON object of fields.
+    Event,
+    /// A span's: its `message` field is one of its fields.
+    Span,
+}

@@ -6,6 +6,8 @@
 
 use std::fmt::{self, Write};
 
+use super::{Owner, Shown};
+
 /// Writes formatted text into a `String` as the inside of a JSON string:
 /// `"` and `\` escaped, control characters as `\n`, `\t`... or `\u00XX`.
 struct JsonEscape<'a>(&'a mut String);
@@ -130,16 +132,16 @@ pub struct FieldWriter<'a> {
 }
 
 impl<'a> FieldWriter<'a> {
-    /// A writer appending to `text` and `json`; `fields_text` says whether
-    /// fields other than the message go into the text, `event` whether the
-    /// message stays out of the JSON.
-    pub fn new(text: &'a mut String, json: &'a mut String, fields_text: bool, event: bool) -> Self {
+    /// A writer appending to `text` and `json`: fields other than the
+    /// message go into the text when `shown` says so; an event's message
+    /// stays out of the JSON.
+    pub fn new(text: &'a mut String, json: &'a mut String, shown: Shown, owner: Owner) -> Self {
         Self {
             base: text.len(),
             text,
-            fields_text,
+            fields_text: shown == Shown::InMessage,
             json,
-            event,
+            event: owner == Owner::Event,
             message: None,
             reserved: "",
         }
@@ -309,7 +311,7 @@ mod tests {
     #[test]
     fn text_and_json_renderings() {
         let (mut text, mut json) = (String::new(), String::new());
-        let mut w = FieldWriter::new(&mut text, &mut json, true, true);
+        let mut w = FieldWriter::new(&mut text, &mut json, Shown::InMessage, Owner::Event);
         w.message(format_args!("hello {}", 1));
         w.u64("n", 42);
         w.i64("neg", -7);
@@ -394,7 +396,7 @@ mod tests {
     #[test]
     fn a_writer_after_a_prefix_separates_its_own_fields_only() {
         let (mut text, mut json) = ("span: ".to_string(), "{".to_string());
-        let mut w = FieldWriter::new(&mut text, &mut json, true, true);
+        let mut w = FieldWriter::new(&mut text, &mut json, Shown::InMessage, Owner::Event);
         w.message(format_args!("msg"));
         w.bool("ok", true);
         assert_eq!(w.message, Some((6, 9)));
