@@ -4,9 +4,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringflush_ring::codec::{Basic, Record};
-use ringflush_ring::record::{FLAG_TSC, RECORD_HEADER_LEN};
+use ringflush_ring::frame::{FLAG_TSC, RECORD_HEADER_LEN};
 use ringflush_ring::{
-    clock, wait, ClaimError, OpenError, Reserved, Segment, SegmentOptions, SharedRing, SigbusGuard,
+    tsc, wait, ClaimError, OpenError, Reserved, Segment, SegmentOptions, SharedRing, SigbusGuard,
     Stamp,
 };
 
@@ -166,7 +166,7 @@ impl Builder {
             sigbus,
             name: self.name,
             policy: self.policy,
-            tsc: clock::tsc_usable(),
+            tsc: tsc::tsc_usable(),
             fault: Fault::from_env(),
         })
     }
@@ -179,7 +179,7 @@ pub struct Producer {
     ring: SharedRing,
     head_cache: AtomicU64,
     policy: FullPolicy,
-    /// Stamp records with TSC ticks (see `ringflush_ring::clock`).
+    /// Stamp records with TSC ticks (see `ringflush_ring::tsc`).
     tsc: bool,
     /// Test-only fault injection (`RINGFLUSH_FAULT`), normally `None`.
     fault: Option<Fault>,
@@ -221,7 +221,7 @@ impl Producer {
     }
 
     /// Options for opening the segment `name`, starting from the defaults:
-    /// create it if missing (64 MiB ring, mode 0600), wait up to 2 s for
+    /// create it if missing (8 MiB ring, mode 0600), wait up to 2 s for
     /// another creator, block up to 1 s on a full ring.
     pub fn builder(name: &str) -> Builder {
         Builder {
@@ -313,7 +313,7 @@ impl Producer {
     #[inline]
     fn now(&self) -> (u64, u32) {
         if self.tsc {
-            (clock::read_tsc(), FLAG_TSC)
+            (tsc::read_tsc(), FLAG_TSC)
         } else {
             (ringflush_ring::now_ns(), 0)
         }

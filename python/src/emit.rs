@@ -10,7 +10,7 @@ use pyo3::types::PyDict;
 use ringflush_producer::WriteError;
 
 use crate::names;
-use crate::percent;
+use crate::msg_args;
 use crate::record::{Field, Fields};
 use crate::{log_record, Producer};
 
@@ -144,7 +144,7 @@ impl Producer {
     /// write the record with its names from the cache.
     fn write_plain(&self, py: Python<'_>, p: &Plain<'_, '_>) -> PyResult<()> {
         let msg = p.msg.str()?;
-        let message = percent::message(&msg, p.args)?;
+        let message = msg_args::message(&msg, p.args)?;
         let message = message.as_bytes();
         let (level, line, thread_id, created_ns) = (p.level, p.line, p.thread_id, p.created_ns);
         // try_lock: formatting above may have run Python code (a __str__)

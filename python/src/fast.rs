@@ -10,7 +10,7 @@ use pyo3::types::PyString;
 use ringflush_producer::Record;
 
 use crate::names;
-use crate::percent;
+use crate::msg_args;
 use crate::Producer;
 
 /// The calling thread's `threading.get_ident()` and name, looked up once per
@@ -69,7 +69,7 @@ impl FastLogger {
 
     /// Write `msg` at `level` (Python's numeric levels).
     fn log(&self, py: Python<'_>, level: u8, msg: &Bound<'_, PyString>) -> PyResult<()> {
-        let message = percent::message(msg, None)?;
+        let message = msg_args::message(msg, None)?;
         let (thread_id, thread_name) = current_thread(py)?;
         let record = Record {
             level,

@@ -13,7 +13,7 @@ mod emit;
 mod fast;
 mod handle;
 mod names;
-mod percent;
+mod msg_args;
 mod record;
 mod status;
 use names::NameCache;

@@ -85,7 +85,7 @@ fn every_field_formatted_and_invalid_utf8_replaced() {
 #[test]
 fn truncated_records_carry_a_marker_and_are_counted_and_reported() {
     let s = Scratch::new("trunc");
-    // Let the flusher create its small ring (a producer would create 64 MiB).
+    // Let the flusher create its small ring (a producer would create 8 MiB).
     let f = s.flusher_ready(&["--size", "64K", "--format", "%(message)s"]);
     let p = Producer::builder(&s.shm).create(false).open().unwrap();
     let big = "y".repeat(100_000);
@@ -195,7 +195,7 @@ fn default_file_name_and_stat_of_a_live_flusher() {
 /// and with clock_gettime (RINGFLUSH_NO_TSC=1) both get the right wall time.
 #[test]
 fn timestamps_are_wall_time_with_and_without_tsc() {
-    if !ringflush_ring::clock::tsc_usable() {
+    if !ringflush_ring::tsc::tsc_usable() {
         let why = "the TSC is not this machine's clocksource: both records use clock_gettime";
         crate::common::not_run("timestamps_are_wall_time_with_and_without_tsc", why, false);
     }
@@ -294,7 +294,7 @@ fn blocking_producers_do_not_stall_without_a_flusher() {
 /// says so on stderr and in the log.
 #[test]
 fn a_corrupt_record_is_skipped_counted_and_reported() {
-    use ringflush_ring::record::{encode_word0, State};
+    use ringflush_ring::frame::{encode_word0, State};
     use ringflush_ring::{Region, Segment, SegmentOptions};
     let s = Scratch::new("corrupt");
     let p = Producer::open(&s.shm).unwrap();

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use proptest::prelude::*;
 use ringflush_format::{Entry, FormatSpec, Formatter};
 use ringflush_ring::codec::Record;
-use ringflush_ring::record::{self, State};
+use ringflush_ring::frame::{self, State};
 use ringflush_ring::{HeapRegion, Region, Ring, SegmentHeader, Stop};
 
 const CAP: u64 = 4096;
@@ -46,7 +46,7 @@ proptest! {
             let off = slot * 8;
             let pos = head - (head % CAP) + off + if off < head % CAP { CAP } else { 0 };
             let claimed_pos = if right_pos { pos } else { pos ^ 8 };
-            region.word(off as usize).store(record::encode_word0(claimed_pos, len, state(st)), Ordering::Relaxed);
+            region.word(off as usize).store(frame::encode_word0(claimed_pos, len, state(st)), Ordering::Relaxed);
             if off + 8 < CAP {
                 region.word(off as usize + 8).store(claimed_pos, Ordering::Relaxed);
             }

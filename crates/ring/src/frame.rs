@@ -1,4 +1,5 @@
-//! Record header encoding inside the ring.
+//! A record's frame in the ring: the header in front of its payload (the
+//! payload itself is `codec.rs`'s [`Record`](crate::codec::Record)).
 //!
 //! Every record starts 8-byte aligned with a 32-byte header of four words:
 //!
@@ -67,7 +68,7 @@ pub const fn decode_word0(word: u64) -> Option<(u32, u64, State)> {
     Some(((word >> 32) as u32, (word >> 2) & MAX_LEN_FIELD, state))
 }
 
-/// Word 3 holds raw TSC ticks, not realtime ns (see `clock.rs`).
+/// Word 3 holds raw TSC ticks, not realtime ns (see `tsc.rs`).
 pub const FLAG_TSC: u32 = 1;
 
 /// Pack word 2.

@@ -40,7 +40,7 @@ pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
 pub const HEADER_SIZE: usize = 4096;
 /// Smallest ring capacity in bytes (64 KiB).
 pub const MIN_CAPACITY: u64 = 64 * 1024;
-/// Record lengths are 30-bit fields (see `record.rs`), so a padding record,
+/// Record lengths are 30-bit fields (see `frame.rs`), so a padding record,
 /// always shorter than the ring, must fit in 30 bits.
 pub const MAX_CAPACITY: u64 = 1 << 30;
 /// Ring capacity in bytes when none is given (8 MiB): several segments, one

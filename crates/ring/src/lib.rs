@@ -3,11 +3,10 @@
 //! ([`codec`]) and, outside loom, shared-memory segments ([`segment`]) and
 //! futex sleep/wake ([`wait`]).
 
-pub mod clock;
 pub mod codec;
 pub mod fields;
+pub mod frame;
 pub mod layout;
-pub mod record;
 pub mod region;
 #[cfg(not(loom))]
 pub mod registry;
@@ -17,6 +16,7 @@ pub mod segment;
 #[cfg(not(loom))]
 pub mod sigbus;
 pub mod sync;
+pub mod tsc;
 #[cfg(not(loom))]
 pub mod wait;
 

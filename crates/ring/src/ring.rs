@@ -3,7 +3,7 @@
 //! # Algorithm
 //! Agrona's `ManyToOneRingBuffer` (real-logic/agrona, `ManyToOneRingBuffer.java`)
 //! adapted to shared memory across processes, with a self-identifying header
-//! (see `record.rs`):
+//! (see `frame.rs`):
 //!
 //! 1. **claim**: a producer CASes `tail` forward by the record's aligned
 //!    length, checked against `head` so it never overwrites unconsumed bytes.
@@ -67,8 +67,8 @@
 
 use std::ops::Deref;
 
+use crate::frame::{self, State, RECORD_HEADER_LEN};
 use crate::layout::SegmentHeader;
-use crate::record::{self, State, RECORD_HEADER_LEN};
 use crate::region::Region;
 use crate::sync::{spin_hint, AtomicU64, Ordering};
 
@@ -175,7 +175,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
     }
 
     /// Claim `len` bytes (header included) for a record stamped with `stamp`
-    /// (see `record.rs`): [`Ring::try_reserve`] then [`Ring::stamp`].
+    /// (see `frame.rs`): [`Ring::try_reserve`] then [`Ring::stamp`].
     /// `head_cache` is a per-producer cache of `head` that spares the shared
     /// `head` line on most claims.
     ///
@@ -207,7 +207,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
         if len < RECORD_HEADER_LEN as u64 || len > self.max_record {
             return Err(ClaimError::BadLength);
         }
-        let aligned = record::align(len);
+        let aligned = frame::align(len);
         // (A4') pairs with the Release store below by another thread of this process.
         let mut head = head_cache.load(Ordering::Acquire);
         let mut tail = self.header.tail.0.load(Ordering::Relaxed);
@@ -244,7 +244,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
             }
         };
         if padding > 0 {
-            let word = record::encode_word0(tail, padding, State::Padding);
+            let word = frame::encode_word0(tail, padding, State::Padding);
             // (R3) Release: pairs with the consumer's Acquire (A1).
             self.region
                 .word(self.offset(tail))
@@ -267,7 +267,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
         let off = self.offset(pos);
         self.region.word(off + 8).store(pos, Ordering::Relaxed);
         self.region.word(off + 16).store(
-            record::encode_word2(stamp.pid, stamp.flags),
+            frame::encode_word2(stamp.pid, stamp.flags),
             Ordering::Relaxed,
         );
         self.region
@@ -275,7 +275,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
             .store(stamp.timestamp, Ordering::Relaxed);
         // (R1) Release: pairs with the consumer's Acquire (A1); words 1..3 first.
         self.region.word(off).store(
-            record::encode_word0(pos, len, State::Claimed),
+            frame::encode_word0(pos, len, State::Claimed),
             Ordering::Release,
         );
         Claim { pos, len }
@@ -299,8 +299,8 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
     #[inline]
     pub fn commit(&self, claim: Claim) -> Result<(), LateCommit> {
         let word = self.region.word(self.offset(claim.pos));
-        let claimed = record::encode_word0(claim.pos, claim.len, State::Claimed);
-        let committed = record::encode_word0(claim.pos, claim.len, State::Committed);
+        let claimed = frame::encode_word0(claim.pos, claim.len, State::Claimed);
+        let committed = frame::encode_word0(claim.pos, claim.len, State::Committed);
         // (R2) SeqCst (includes Release): pairs with the consumer's Acquire (A1),
         // and is the producer half of the flusher-sleep Dekker pair (D1).
         match word.compare_exchange(claimed, committed, Ordering::SeqCst, Ordering::Relaxed) {
@@ -340,8 +340,8 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
     pub fn ready_at(&self, pos: u64) -> bool {
         let word = self.region.word(self.offset(pos)).load(Ordering::SeqCst);
         matches!(
-            record::decode_word0(word),
-            Some((tag, _, State::Committed | State::Padding)) if tag == record::tag(pos)
+            frame::decode_word0(word),
+            Some((tag, _, State::Committed | State::Padding)) if tag == frame::tag(pos)
         )
     }
 
@@ -380,7 +380,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Ring<H, R> {
 
 /// Whether a `head` and `tail` pair breaks the invariants.
 fn inconsistent(head: u64, tail: u64, capacity: u64) -> bool {
-    tail < head || tail - head > capacity || head % record::ALIGN != 0 || tail % record::ALIGN != 0
+    tail < head || tail - head > capacity || head % frame::ALIGN != 0 || tail % frame::ALIGN != 0
 }
 
 /// What [`Consumer::repair`] found and did.
@@ -402,10 +402,10 @@ pub struct Repair {
 pub struct Stamp {
     /// Pid of the writing process.
     pub pid: u32,
-    /// [`record::FLAG_TSC`]: `timestamp` is TSC ticks, else realtime ns.
+    /// [`frame::FLAG_TSC`]: `timestamp` is TSC ticks, else realtime ns.
     pub flags: u32,
     /// The record's time: realtime ns since the Unix epoch, or raw TSC ticks
-    /// when `flags` has [`record::FLAG_TSC`].
+    /// when `flags` has [`frame::FLAG_TSC`].
     pub timestamp: u64,
 }
 
@@ -532,8 +532,8 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
         if word == 0 {
             return Ok(None);
         }
-        let (tag, len, state) = record::decode_word0(word).ok_or(Corruption::BadState)?;
-        if tag != record::tag(pos) {
+        let (tag, len, state) = frame::decode_word0(word).ok_or(Corruption::BadState)?;
+        if tag != frame::tag(pos) {
             return Err(Corruption::WrongPosition);
         }
         let cap = self.ring.capacity;
@@ -548,13 +548,13 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
                 if len < RECORD_HEADER_LEN as u64 || len > self.ring.max_record {
                     return Err(Corruption::BadLength);
                 }
-                if off as u64 + record::align(len) > cap {
+                if off as u64 + frame::align(len) > cap {
                     return Err(Corruption::CrossesEnd);
                 }
                 if self.ring.region.word(off + 8).load(Ordering::Relaxed) != pos {
                     return Err(Corruption::WrongPosition);
                 }
-                pos + record::align(len)
+                pos + frame::align(len)
             }
         };
         if !self.within_tail(end) {
@@ -618,7 +618,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
                     if !consumed {
                         return Stop::Visitor;
                     }
-                    self.pos += record::align(len);
+                    self.pos += frame::align(len);
                 }
             }
         }
@@ -632,14 +632,14 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
         // Never past head + capacity, whatever `tail` says: a clobbered tail
         // must not make this scan 2^60 positions.
         let tail = self.tail().min(self.head + self.ring.capacity);
-        let mut q = self.pos + record::ALIGN;
+        let mut q = self.pos + frame::ALIGN;
         while q < tail {
             if matches!(self.check(q), Ok(Some(_))) {
                 let skipped = q - self.pos;
                 self.pos = q;
                 return Some(skipped);
             }
-            q += record::ALIGN;
+            q += frame::ALIGN;
         }
         None
     }
@@ -657,13 +657,13 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
     pub fn abandon_claimed(&mut self) -> Option<u64> {
         let word = self.ring.region.word(self.ring.offset(self.pos));
         let seen = word.load(Ordering::Acquire);
-        match record::decode_word0(seen) {
-            Some((tag, len, State::Claimed)) if tag == record::tag(self.pos) => {
+        match frame::decode_word0(seen) {
+            Some((tag, len, State::Claimed)) if tag == frame::tag(self.pos) => {
                 // AcqRel: orders against the producer's SeqCst commit CAS on the
                 // same word; exactly one of the two CASes wins.
                 word.compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
                     .ok()?;
-                let skipped = record::align(len);
+                let skipped = frame::align(len);
                 self.pos += skipped;
                 Some(skipped)
             }
@@ -689,7 +689,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
             if self.ring.region.word(off).load(Ordering::Acquire) != 0 {
                 return None;
             }
-            q += record::ALIGN;
+            q += frame::ALIGN;
         }
         let skipped = q - self.pos;
         self.pos = q;
@@ -758,7 +758,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
         while q < limit {
             match self.check(q) {
                 Ok(Some((len, State::Padding))) => q += len,
-                Ok(Some((len, _))) => q += record::align(len),
+                Ok(Some((len, _))) => q += frame::align(len),
                 Ok(None) | Err(_) => break,
             }
         }

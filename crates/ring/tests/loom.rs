@@ -9,7 +9,7 @@ use loom::sync::atomic::{AtomicU64, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-use ringflush_ring::record::RECORD_HEADER_LEN;
+use ringflush_ring::frame::RECORD_HEADER_LEN;
 use ringflush_ring::{HeapRegion, Region, Ring, SegmentHeader, Stamp, Stop};
 
 struct Shared {

@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ringflush_ring::clock::TscCalibration;
+use ringflush_ring::frame::FLAG_TSC;
 use ringflush_ring::layout::{self, SegmentHeader, DEFAULT_CAPACITY};
-use ringflush_ring::record::FLAG_TSC;
+use ringflush_ring::tsc::TscCalibration;
 use ringflush_ring::{
     registry, wait, LockError, RecordRef, Repair, Segment, SegmentConsumer, SegmentOptions,
     SigbusGuard, Stamp, Stop,

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ringflush_ring::record::RECORD_HEADER_LEN;
+use ringflush_ring::frame::RECORD_HEADER_LEN;
 use ringflush_ring::{ClaimError, HeapRegion, Ring, SegmentHeader, Stamp};
 
 /// The stamp test records carry unless a test needs another.

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ringflush_ring::record::{self, State, RECORD_HEADER_LEN};
+use ringflush_ring::frame::{self, State, RECORD_HEADER_LEN};
 use ringflush_ring::{Corruption, HeapRegion, Region, Ring, SegmentHeader, Stamp, Stop};
 
 use crate::fixtures::{header, try_write, TestRing, STAMP};
@@ -56,7 +56,7 @@ fn used_ready_at_and_the_stamp_with_its_flags() {
     let cache = AtomicU64::new(0);
     let tsc = Stamp {
         pid: 9,
-        flags: record::FLAG_TSC,
+        flags: frame::FLAG_TSC,
         timestamp: 5,
     };
     let claim = ring.try_claim(RECORD_HEADER_LEN + 20, tsc, &cache).unwrap();
@@ -132,7 +132,7 @@ fn headers_are_checked_for_length_position_and_tail() {
         (16, Corruption::BadLength),  // below the header
     ] {
         word0.store(
-            record::encode_word0(56, len, State::Committed),
+            frame::encode_word0(56, len, State::Committed),
             Ordering::Relaxed,
         );
         c.rewind();
@@ -164,7 +164,7 @@ fn padding_beyond_the_tail_is_corrupt() {
     let ring = Ring::new(&h, HeapRegion::new(CAP));
     // Padding to the end of the ring that no claim covers.
     ring.region().word(start as usize).store(
-        record::encode_word0(start, 48, State::Padding),
+        frame::encode_word0(start, 48, State::Padding),
         Ordering::Relaxed,
     );
     // SAFETY: one consumer in this test.
@@ -184,7 +184,7 @@ fn a_corrupt_header_after_the_read_position_is_skipped_to_the_next_valid_one() {
         write(&ring, &cache, &[i; 24]); // at 0, 56, 112
     }
     ring.region().word(56).store(
-        record::encode_word0(56, 1 << 29, State::Committed),
+        frame::encode_word0(56, 1 << 29, State::Committed),
         Ordering::Relaxed,
     );
     // SAFETY: one consumer in this test.
@@ -220,7 +220,7 @@ fn a_claim_abandoned_after_a_drained_record() {
     // A claimed header whose tag is another lap's is not this record.
     h.tail.0.store(CAP + 168, Ordering::Relaxed);
     ring.region().word(168).store(
-        record::encode_word0(168 + CAP, 56, State::Claimed),
+        frame::encode_word0(168 + CAP, 56, State::Claimed),
         Ordering::Relaxed,
     );
     assert_eq!(c.abandon_claimed(), None);

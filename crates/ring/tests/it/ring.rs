@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use ringflush_ring::record::{self, RECORD_HEADER_LEN};
+use ringflush_ring::frame::{self, RECORD_HEADER_LEN};
 use ringflush_ring::{ClaimError, HeapRegion, Region, Ring, SegmentHeader, Stamp, Stop};
 
 use crate::fixtures::{header, try_write, STAMP};
@@ -119,7 +119,7 @@ fn garbage_header_is_skipped_to_the_next_valid_record() {
     write(&ring, &cache, &[1; 24]).unwrap(); // at 0, 56 bytes
     write(&ring, &cache, &[2; 24]).unwrap(); // at 56
                                              // Clobber the first header's word 0 with a huge length, as a buggy producer would.
-    let bogus = record::encode_word0(0, 1 << 29, record::State::Committed);
+    let bogus = frame::encode_word0(0, 1 << 29, frame::State::Committed);
     ring.region().word(0).store(bogus, Ordering::Relaxed);
     // SAFETY: one consumer in this test.
     let mut c = unsafe { ring.consumer() };
