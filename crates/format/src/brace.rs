@@ -9,7 +9,7 @@
 //! (`{message:{width}}`) are refused when compiling.
 
 use crate::line::{Conv, Piece};
-use crate::pyfmt::BraceSpec;
+use crate::pyfmt::{BraceSpec, Conversion};
 
 /// Split a `{`-style format into literal text and fields; Err is why not.
 pub(crate) fn parse(format: &str) -> Result<Vec<Piece>, String> {
@@ -90,10 +90,10 @@ fn parse_field(field: &str) -> Result<Piece, String> {
         let c = cs
             .next()
             .ok_or_else(|| format!("{shown}: '!' needs a conversion (s, r or a)"))?;
-        if !matches!(c, 's' | 'r' | 'a') {
-            return Err(format!("{shown}: invalid conversion {c:?} (s, r or a)"));
-        }
-        conversion = Some(c as u8);
+        conversion = Some(
+            Conversion::parse(c)
+                .ok_or_else(|| format!("{shown}: invalid conversion {c:?} (s, r or a)"))?,
+        );
         rest = cs.as_str();
         if !rest.is_empty() && !rest.starts_with(':') {
             return Err(format!("{shown}: expected ':' after the conversion"));
@@ -107,7 +107,7 @@ fn parse_field(field: &str) -> Result<Piece, String> {
     }
     let spec = BraceSpec::parse(spec_text).map_err(|e| format!("{shown}: {e}"))?;
     let conv = match conversion {
-        None | Some(b's') if spec.empty => Conv::Plain,
+        None | Some(Conversion::Str) if spec.empty => Conv::Plain,
         _ => Conv::Brace { conversion, spec },
     };
     Ok(Piece::Field {

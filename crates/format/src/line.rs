@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use ringflush_ring::codec::level;
 
 use crate::clock::Clock;
-use crate::pyfmt::{self, BraceSpec, PercentSpec};
+use crate::pyfmt::{self, BraceSpec, Conversion, PercentConv, PercentSpec};
 use crate::text::{lossy, push_escaped, push_lossy};
 use crate::value::{self, py_str, Json, Val};
 use crate::Entry;
@@ -36,7 +36,7 @@ pub(crate) enum Conv {
     Percent(PercentSpec),
     /// `format()` after an optional `!s`/`!r`/`!a`.
     Brace {
-        conversion: Option<u8>,
+        conversion: Option<Conversion>,
         spec: BraceSpec,
     },
 }
@@ -357,7 +357,7 @@ fn check(
             alt: false,
             width: 0,
             precision: None,
-            conv: b'd' | b'i' | b'u',
+            conv: PercentConv::Decimal | PercentConv::Integer | PercentConv::Unsigned,
         }) if attr.kind() == Kind::Int => Conv::Plain,
         other => other,
     })

@@ -8,7 +8,7 @@
 //! errors when compiling, not discovered per record.
 
 use crate::line::{Conv, Piece};
-use crate::pyfmt::{PercentSpec, MAX_WIDTH};
+use crate::pyfmt::{PercentConv, PercentSpec, MAX_WIDTH};
 
 /// A format string, date format or `--defaults` that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,11 +117,10 @@ pub(crate) fn parse(format: &str) -> Result<Vec<Piece>, String> {
         let conv = *bytes
             .get(j)
             .ok_or_else(|| format!("%({name}) has no conversion character"))?;
-        if !b"srcadiufFeEgGxXo".contains(&conv) {
+        spec.conv = PercentConv::parse(conv).ok_or_else(|| {
             let c = format[j..].chars().next().unwrap_or('?');
-            return Err(format!("unsupported conversion '{c}' in %({name})"));
-        }
-        spec.conv = conv;
+            format!("unsupported conversion '{c}' in %({name})")
+        })?;
         if !lit.is_empty() {
             pieces.push(Piece::Literal(std::mem::take(&mut lit)));
         }

@@ -3,6 +3,10 @@
 //! format-spec mini-language (`{lineno:>5}`, `{created:,.3f}`,
 //! `{n:#010_x}`...), over the value types log record attributes have.
 //!
+//! Each letter and symbol of a spec is an enum variant, read from the text
+//! in one place ([`BraceSpec::parse`], [`PercentConv::parse`] for the `%`
+//! parser in `percent.rs`) and matched exhaustively when formatting.
+//!
 //! A value a conversion cannot take (CPython raises TypeError or
 //! ValueError) is an `Err` with CPython's message; the caller decides.
 
@@ -13,8 +17,189 @@ use crate::value::{float_repr, py_ascii, py_repr, py_str, Val};
 /// What CPython would raise, as its message.
 pub(crate) type Mismatch = String;
 
+/// Which builtin turns a value into text: `!s`/`!r`/`!a` in a `{` field,
+/// `%s`/`%r`/`%a` in a `%` one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Conversion {
+    /// `str()`.
+    Str,
+    /// `repr()`.
+    Repr,
+    /// `ascii()`: `repr()` with non-ASCII characters escaped.
+    Ascii,
+}
+
+impl Conversion {
+    /// `s`, `r` or `a`.
+    pub(crate) fn parse(c: char) -> Option<Self> {
+        match c {
+            's' => Some(Conversion::Str),
+            'r' => Some(Conversion::Repr),
+            'a' => Some(Conversion::Ascii),
+            _ => None,
+        }
+    }
+
+    fn write(self, v: &Val<'_>, out: &mut String) {
+        match self {
+            Conversion::Str => py_str(v, out),
+            Conversion::Repr => py_repr(v, out),
+            Conversion::Ascii => py_ascii(v, out),
+        }
+    }
+}
+
+/// The digits of an integer: its base and, for hexadecimal, the case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Radix {
+    /// `b` (`format()` only).
+    Binary,
+    /// `o`.
+    Octal,
+    /// `d` (and `%i`, `%u`, `format()`'s `n` and no type).
+    Decimal,
+    /// `x`.
+    Hex,
+    /// `X`.
+    HexUpper,
+}
+
+impl Radix {
+    fn digits(self, a: u128) -> String {
+        match self {
+            Radix::Binary => format!("{a:b}"),
+            Radix::Octal => format!("{a:o}"),
+            Radix::Decimal => a.to_string(),
+            Radix::Hex => format!("{a:x}"),
+            Radix::HexUpper => format!("{a:X}"),
+        }
+    }
+
+    /// What `#` (the alternate form) puts before the digits.
+    fn prefix(self) -> &'static str {
+        match self {
+            Radix::Binary => "0b",
+            Radix::Octal => "0o",
+            Radix::Decimal => "",
+            Radix::Hex => "0x",
+            Radix::HexUpper => "0X",
+        }
+    }
+
+    /// Digits between `format()`'s grouping separators.
+    fn group_size(self) -> usize {
+        match self {
+            Radix::Decimal => 3,
+            Radix::Binary | Radix::Octal | Radix::Hex | Radix::HexUpper => 4,
+        }
+    }
+}
+
+/// How a float is written, shared by both syntaxes: `e E f F g G`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FloatStyle {
+    /// `e`: `1.500000e+00`.
+    Exponent,
+    /// `E`: `1.500000E+00`, `INF`.
+    ExponentUpper,
+    /// `f`: `1.500000`.
+    Fixed,
+    /// `F`: `1.500000`, `INF`.
+    FixedUpper,
+    /// `g`: fixed or exponent, whichever is shorter, without trailing zeros.
+    General,
+    /// `G`: `g` in upper case.
+    GeneralUpper,
+}
+
+impl FloatStyle {
+    fn upper(self) -> bool {
+        match self {
+            FloatStyle::ExponentUpper | FloatStyle::FixedUpper | FloatStyle::GeneralUpper => true,
+            FloatStyle::Exponent | FloatStyle::Fixed | FloatStyle::General => false,
+        }
+    }
+
+    fn as_char(self) -> char {
+        match self {
+            FloatStyle::Exponent => 'e',
+            FloatStyle::ExponentUpper => 'E',
+            FloatStyle::Fixed => 'f',
+            FloatStyle::FixedUpper => 'F',
+            FloatStyle::General => 'g',
+            FloatStyle::GeneralUpper => 'G',
+        }
+    }
+}
+
+/// A `%` conversion character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PercentConv {
+    /// `s`, `r`, `a`: the value's text.
+    Text(Conversion),
+    /// `c`: the character of a code point (or a one-character string).
+    Char,
+    /// `d`: a decimal integer.
+    Decimal,
+    /// `i`: the same as `d`.
+    Integer,
+    /// `u`: the same as `d` (obsolete).
+    Unsigned,
+    /// `o`.
+    Octal,
+    /// `x`.
+    Hex,
+    /// `X`.
+    HexUpper,
+    /// `e E f F g G`.
+    Float(FloatStyle),
+}
+
+impl PercentConv {
+    /// The conversion a byte names, if it is one: `s r a c d i u o x X e E
+    /// f F g G`.
+    pub(crate) fn parse(b: u8) -> Option<Self> {
+        Some(match b {
+            b's' => PercentConv::Text(Conversion::Str),
+            b'r' => PercentConv::Text(Conversion::Repr),
+            b'a' => PercentConv::Text(Conversion::Ascii),
+            b'c' => PercentConv::Char,
+            b'd' => PercentConv::Decimal,
+            b'i' => PercentConv::Integer,
+            b'u' => PercentConv::Unsigned,
+            b'o' => PercentConv::Octal,
+            b'x' => PercentConv::Hex,
+            b'X' => PercentConv::HexUpper,
+            b'e' => PercentConv::Float(FloatStyle::Exponent),
+            b'E' => PercentConv::Float(FloatStyle::ExponentUpper),
+            b'f' => PercentConv::Float(FloatStyle::Fixed),
+            b'F' => PercentConv::Float(FloatStyle::FixedUpper),
+            b'g' => PercentConv::Float(FloatStyle::General),
+            b'G' => PercentConv::Float(FloatStyle::GeneralUpper),
+            _ => return None,
+        })
+    }
+
+    /// The character, for messages.
+    fn as_char(self) -> char {
+        match self {
+            PercentConv::Text(Conversion::Str) => 's',
+            PercentConv::Text(Conversion::Repr) => 'r',
+            PercentConv::Text(Conversion::Ascii) => 'a',
+            PercentConv::Char => 'c',
+            PercentConv::Decimal => 'd',
+            PercentConv::Integer => 'i',
+            PercentConv::Unsigned => 'u',
+            PercentConv::Octal => 'o',
+            PercentConv::Hex => 'x',
+            PercentConv::HexUpper => 'X',
+            PercentConv::Float(style) => style.as_char(),
+        }
+    }
+}
+
 /// A `%` conversion: `%(name)[flags][width][.precision]conversion`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PercentSpec {
     pub left: bool,
     pub zero: bool,
@@ -23,17 +208,159 @@ pub(crate) struct PercentSpec {
     pub alt: bool,
     pub width: usize,
     pub precision: Option<usize>,
-    pub conv: u8,
+    pub conv: PercentConv,
+}
+
+impl Default for PercentSpec {
+    /// A plain `%s`.
+    fn default() -> Self {
+        PercentSpec {
+            left: false,
+            zero: false,
+            plus: false,
+            space: false,
+            alt: false,
+            width: 0,
+            precision: None,
+            conv: PercentConv::Text(Conversion::Str),
+        }
+    }
 }
 
 impl PercentSpec {
     /// A plain `%s` (no flags, width or precision): `str()` as it is.
     pub(crate) fn is_plain_s(&self) -> bool {
-        *self
-            == PercentSpec {
-                conv: b's',
-                ..PercentSpec::default()
-            }
+        *self == PercentSpec::default()
+    }
+}
+
+/// Where `format()` puts the padding: `<`, `>`, `^` or `=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Align {
+    /// `<`: padding after.
+    Left,
+    /// `>`: padding before.
+    Right,
+    /// `^`: padding split, the odd one after.
+    Center,
+    /// `=`: padding between the sign (and prefix) and the digits.
+    AfterSign,
+}
+
+impl Align {
+    fn parse(c: char) -> Option<Self> {
+        match c {
+            '<' => Some(Align::Left),
+            '>' => Some(Align::Right),
+            '^' => Some(Align::Center),
+            '=' => Some(Align::AfterSign),
+            _ => None,
+        }
+    }
+}
+
+/// Which numbers `format()` gives a sign: `+`, `-` or ` `.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sign {
+    /// `+`: every number, `+` on positive ones.
+    Plus,
+    /// `-`: negative numbers only (as without a sign option).
+    Minus,
+    /// ` `: a space on positive numbers.
+    Space,
+}
+
+impl Sign {
+    fn parse(c: char) -> Option<Self> {
+        match c {
+            '+' => Some(Sign::Plus),
+            '-' => Some(Sign::Minus),
+            ' ' => Some(Sign::Space),
+            _ => None,
+        }
+    }
+}
+
+/// `format()`'s digit-group separator: `,` or `_`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grouping {
+    /// `,`: thousands, decimal presentation only.
+    Comma,
+    /// `_`: thousands, or groups of 4 digits in `b o x X`.
+    Underscore,
+}
+
+impl Grouping {
+    fn parse(c: char) -> Option<Self> {
+        match c {
+            ',' => Some(Grouping::Comma),
+            '_' => Some(Grouping::Underscore),
+            _ => None,
+        }
+    }
+
+    fn as_char(self) -> char {
+        match self {
+            Grouping::Comma => ',',
+            Grouping::Underscore => '_',
+        }
+    }
+}
+
+/// A `format()` presentation type, the spec's last letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presentation {
+    /// `s`: a string.
+    Str,
+    /// `c`: the character of an integer code point.
+    Char,
+    /// `b d o x X`: an integer's digits.
+    Int(Radix),
+    /// `n`: `d` for an integer, `g` for a float (the C locale's grouping:
+    /// none).
+    Number,
+    /// `e E f F g G`.
+    Float(FloatStyle),
+    /// `%`: a float times 100 as `f`, then `%`.
+    Percent,
+}
+
+impl Presentation {
+    fn parse(c: char) -> Option<Self> {
+        Some(match c {
+            's' => Presentation::Str,
+            'c' => Presentation::Char,
+            'b' => Presentation::Int(Radix::Binary),
+            'd' => Presentation::Int(Radix::Decimal),
+            'o' => Presentation::Int(Radix::Octal),
+            'x' => Presentation::Int(Radix::Hex),
+            'X' => Presentation::Int(Radix::HexUpper),
+            'n' => Presentation::Number,
+            'e' => Presentation::Float(FloatStyle::Exponent),
+            'E' => Presentation::Float(FloatStyle::ExponentUpper),
+            'f' => Presentation::Float(FloatStyle::Fixed),
+            'F' => Presentation::Float(FloatStyle::FixedUpper),
+            'g' => Presentation::Float(FloatStyle::General),
+            'G' => Presentation::Float(FloatStyle::GeneralUpper),
+            '%' => Presentation::Percent,
+            _ => return None,
+        })
+    }
+
+    /// The letter, for messages.
+    fn as_char(self) -> char {
+        match self {
+            Presentation::Str => 's',
+            Presentation::Char => 'c',
+            Presentation::Int(Radix::Binary) => 'b',
+            Presentation::Int(Radix::Decimal) => 'd',
+            Presentation::Int(Radix::Octal) => 'o',
+            Presentation::Int(Radix::Hex) => 'x',
+            Presentation::Int(Radix::HexUpper) => 'X',
+            Presentation::Number => 'n',
+            Presentation::Float(style) => style.as_char(),
+            Presentation::Percent => '%',
+        }
     }
 }
 
@@ -42,15 +369,15 @@ impl PercentSpec {
 pub(crate) struct BraceSpec {
     /// The fill character, when one was given.
     pub fill: Option<char>,
-    pub align: Option<u8>,
-    pub sign: Option<u8>,
+    pub align: Option<Align>,
+    pub sign: Option<Sign>,
     pub alt: bool,
     pub zero: bool,
     pub width: usize,
-    pub grouping: Option<u8>,
+    pub grouping: Option<Grouping>,
     pub precision: Option<usize>,
-    /// 0: no type.
-    pub ty: u8,
+    /// `None`: no type (`str()`-like for every value type).
+    pub ty: Option<Presentation>,
     /// The spec text was empty: `format(v, '')` is `str(v)` for every type.
     pub empty: bool,
 }
@@ -70,22 +397,21 @@ impl BraceSpec {
             width: 0,
             grouping: None,
             precision: None,
-            ty: 0,
+            ty: None,
             empty: spec.is_empty(),
         };
         let chars: Vec<char> = spec.chars().collect();
         let mut i = 0;
-        let is_align = |c: char| matches!(c, '<' | '>' | '=' | '^');
-        if chars.len() >= 2 && is_align(chars[1]) {
+        if let Some(align) = chars.get(1).copied().and_then(Align::parse) {
             s.fill = Some(chars[0]);
-            s.align = Some(chars[1] as u8);
+            s.align = Some(align);
             i = 2;
-        } else if !chars.is_empty() && is_align(chars[0]) {
-            s.align = Some(chars[0] as u8);
+        } else if let Some(align) = chars.first().copied().and_then(Align::parse) {
+            s.align = Some(align);
             i = 1;
         }
-        if let Some(&c @ ('+' | '-' | ' ')) = chars.get(i) {
-            s.sign = Some(c as u8);
+        if let Some(sign) = chars.get(i).copied().and_then(Sign::parse) {
+            s.sign = Some(sign);
             i += 1;
         }
         if chars.get(i) == Some(&'z') {
@@ -114,10 +440,10 @@ impl BraceSpec {
             }
         };
         s.width = digits(&mut i)?.unwrap_or(0);
-        if let Some(&c @ (',' | '_')) = chars.get(i) {
-            s.grouping = Some(c as u8);
+        if let Some(grouping) = chars.get(i).copied().and_then(Grouping::parse) {
+            s.grouping = Some(grouping);
             i += 1;
-            if matches!(chars.get(i), Some(',' | '_')) {
+            if chars.get(i).copied().and_then(Grouping::parse).is_some() {
                 return Err("Cannot specify both ',' and '_'.".into());
             }
         }
@@ -129,10 +455,9 @@ impl BraceSpec {
             0 => {}
             1 => {
                 let c = chars[i];
-                if !"bcdeEfFgGnosxX%".contains(c) {
-                    return Err(format!("bad specifier: unknown format code '{c}'"));
-                }
-                s.ty = c as u8;
+                let ty = Presentation::parse(c)
+                    .ok_or_else(|| format!("bad specifier: unknown format code '{c}'"))?;
+                s.ty = Some(ty);
             }
             _ => return Err("Invalid format specifier".into()),
         }
@@ -151,69 +476,85 @@ impl BraceSpec {
 /// `%`-operator formatting of `v` by `spec`, appended to `out`.
 pub(crate) fn percent(v: &Val<'_>, spec: &PercentSpec, out: &mut String) -> Result<(), Mismatch> {
     let n = match spec.conv {
-        b's' | b'r' | b'a' | b'c' => return percent_text(v, spec, out),
-        b'd' | b'i' | b'u' | b'x' | b'X' | b'o' => percent_integer(v, spec)?,
-        b'e' | b'E' | b'f' | b'F' | b'g' | b'G' => percent_float(v, spec)?,
-        other => return Err(format!("unsupported format character '{}'", other as char)),
+        PercentConv::Text(conversion) => return percent_text(v, conversion, spec, out),
+        PercentConv::Char => return percent_char(v, spec, out),
+        PercentConv::Decimal | PercentConv::Integer | PercentConv::Unsigned => {
+            percent_integer(v, Radix::Decimal, spec)?
+        }
+        PercentConv::Octal => percent_integer(v, Radix::Octal, spec)?,
+        PercentConv::Hex => percent_integer(v, Radix::Hex, spec)?,
+        PercentConv::HexUpper => percent_integer(v, Radix::HexUpper, spec)?,
+        PercentConv::Float(style) => percent_float(v, style, spec)?,
     };
     finish_percent(n, spec, out)
 }
 
-/// `%s`, `%r`, `%a` and `%c`: text, padded.
-fn percent_text(v: &Val<'_>, spec: &PercentSpec, out: &mut String) -> Result<(), Mismatch> {
-    let conv = spec.conv;
-    match conv {
-        b's' | b'r' | b'a' => {
-            let mut text = String::new();
-            match conv {
-                b's' => py_str(v, &mut text),
-                b'r' => py_repr(v, &mut text),
-                _ => py_ascii(v, &mut text),
-            }
-            pad_text(&text, spec.precision, spec.width, b'>', spec.left, ' ', out);
-            Ok(())
-        }
-        _ => {
-            // %c
-            let c = match v {
-                Val::Int(i) => char_of(*i)?,
-                Val::Bool(b) => char_of(*b as i128)?,
-                Val::Str(s) if s.chars().count() == 1 => s.chars().next().unwrap_or(' '),
-                Val::Str(s) => {
-                    return Err(format!(
-                        "%c requires an int or a unicode character, not a string of length {}",
-                        s.chars().count()
-                    ))
-                }
-                _ => {
-                    return Err(format!(
-                        "%c requires an int or a unicode character, not {}",
-                        v.type_name()
-                    ))
-                }
-            };
-            pad_text(
-                c.encode_utf8(&mut [0; 4]),
-                None,
-                spec.width,
-                b'>',
-                spec.left,
-                ' ',
-                out,
-            );
-            Ok(())
-        }
+/// The side `%` pads text on: `-` is left, else right.
+fn percent_align(spec: &PercentSpec) -> Align {
+    if spec.left {
+        Align::Left
+    } else {
+        Align::Right
     }
 }
 
+/// `%s`, `%r` and `%a`: text, padded.
+fn percent_text(
+    v: &Val<'_>,
+    conversion: Conversion,
+    spec: &PercentSpec,
+    out: &mut String,
+) -> Result<(), Mismatch> {
+    let mut text = String::new();
+    conversion.write(v, &mut text);
+    pad_text(
+        &text,
+        spec.precision,
+        spec.width,
+        percent_align(spec),
+        ' ',
+        out,
+    );
+    Ok(())
+}
+
+/// `%c`: one character, padded.
+fn percent_char(v: &Val<'_>, spec: &PercentSpec, out: &mut String) -> Result<(), Mismatch> {
+    let c = match v {
+        Val::Int(i) => char_of(*i)?,
+        Val::Bool(b) => char_of(*b as i128)?,
+        Val::Str(s) if s.chars().count() == 1 => s.chars().next().unwrap_or(' '),
+        Val::Str(s) => {
+            return Err(format!(
+                "%c requires an int or a unicode character, not a string of length {}",
+                s.chars().count()
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "%c requires an int or a unicode character, not {}",
+                v.type_name()
+            ))
+        }
+    };
+    pad_text(
+        c.encode_utf8(&mut [0; 4]),
+        None,
+        spec.width,
+        percent_align(spec),
+        ' ',
+        out,
+    );
+    Ok(())
+}
+
 /// `%d %i %u %x %X %o`: the number's digits, sign and prefix.
-fn percent_integer(v: &Val<'_>, spec: &PercentSpec) -> Result<Number, Mismatch> {
-    let conv = spec.conv;
+fn percent_integer(v: &Val<'_>, radix: Radix, spec: &PercentSpec) -> Result<Number, Mismatch> {
     let mut n = Number::default();
     let i = match v {
         Val::Int(i) => *i,
         Val::Bool(b) => *b as i128,
-        Val::Float(f) if matches!(conv, b'd' | b'i' | b'u') => {
+        Val::Float(f) if radix == Radix::Decimal => {
             if !f.is_finite() {
                 return Err("cannot convert float to integer".into());
             }
@@ -225,59 +566,41 @@ fn percent_integer(v: &Val<'_>, spec: &PercentSpec) -> Result<Number, Mismatch> 
             f.trunc() as i128
         }
         _ => {
-            let what = if matches!(conv, b'x' | b'X' | b'o') {
-                "an integer is required"
-            } else {
+            let what = if radix == Radix::Decimal {
                 "a real number is required"
+            } else {
+                "an integer is required"
             };
             return Err(format!(
                 "%{} format: {what}, not {}",
-                conv as char,
+                spec.conv.as_char(),
                 v.type_name()
             ));
         }
     };
     n.negative = i < 0;
-    let a = i.unsigned_abs();
-    n.int = match conv {
-        b'x' => format!("{a:x}"),
-        b'X' => format!("{a:X}"),
-        b'o' => format!("{a:o}"),
-        _ => a.to_string(),
-    };
+    n.int = radix.digits(i.unsigned_abs());
     if let Some(p) = spec.precision {
         if n.int.len() < p {
             n.int.insert_str(0, &"0".repeat(p - n.int.len()));
         }
     }
     if spec.alt {
-        n.prefix = match conv {
-            b'x' => "0x",
-            b'X' => "0X",
-            b'o' => "0o",
-            _ => "",
-        };
+        n.prefix = radix.prefix();
     }
     Ok(n)
 }
 
 /// `%e %E %f %F %g %G`.
-fn percent_float(v: &Val<'_>, spec: &PercentSpec) -> Result<Number, Mismatch> {
-    let conv = spec.conv;
+fn percent_float(v: &Val<'_>, style: FloatStyle, spec: &PercentSpec) -> Result<Number, Mismatch> {
     let f = as_float(v).ok_or_else(|| {
         format!(
             "%{} format: a real number is required, not {}",
-            conv as char,
+            style.as_char(),
             v.type_name()
         )
     })?;
-    let body = float_body(
-        f.abs(),
-        conv,
-        Some(spec.precision.unwrap_or(6)),
-        spec.alt,
-        false,
-    );
+    let body = float_body(f.abs(), Some(style), spec.precision, spec.alt);
     Ok(Number::float(f.is_sign_negative() && !f.is_nan(), body))
 }
 
@@ -292,11 +615,11 @@ fn finish_percent(mut n: Number, spec: &PercentSpec, out: &mut String) -> Result
         ""
     };
     let (fill, align) = if spec.left {
-        (' ', b'<')
+        (' ', Align::Left)
     } else if spec.zero {
-        ('0', b'=')
+        ('0', Align::AfterSign)
     } else {
-        (' ', b'>')
+        (' ', Align::Right)
     };
     n.layout(fill, align, spec.width, None, out);
     Ok(())
@@ -321,17 +644,13 @@ fn as_float(v: &Val<'_>) -> Option<f64> {
 /// `format(v, spec)`, after an optional `!s`/`!r`/`!a` conversion.
 pub(crate) fn brace(
     v: &Val<'_>,
-    conversion: Option<u8>,
+    conversion: Option<Conversion>,
     spec: &BraceSpec,
     out: &mut String,
 ) -> Result<(), Mismatch> {
     if let Some(c) = conversion {
         let mut text = String::new();
-        match c {
-            b's' => py_str(v, &mut text),
-            b'r' => py_repr(v, &mut text),
-            _ => py_ascii(v, &mut text),
-        }
+        c.write(v, &mut text);
         return brace_str(&text, spec, out);
     }
     if spec.empty {
@@ -350,12 +669,16 @@ pub(crate) fn brace(
     }
 }
 
+fn unknown_code(ty: Presentation, type_name: &str) -> Mismatch {
+    format!(
+        "Unknown format code '{}' for object of type '{type_name}'",
+        ty.as_char()
+    )
+}
+
 fn brace_str(s: &str, spec: &BraceSpec, out: &mut String) -> Result<(), Mismatch> {
-    if !matches!(spec.ty, 0 | b's') {
-        return Err(format!(
-            "Unknown format code '{}' for object of type 'str'",
-            spec.ty as char
-        ));
+    if let Some(ty) = spec.ty.filter(|&ty| ty != Presentation::Str) {
+        return Err(unknown_code(ty, "str"));
     }
     if spec.sign.is_some() {
         return Err("Sign not allowed in string format specifier".into());
@@ -364,120 +687,94 @@ fn brace_str(s: &str, spec: &BraceSpec, out: &mut String) -> Result<(), Mismatch
         return Err("Alternate form (#) not allowed in string format specifier".into());
     }
     if let Some(g) = spec.grouping {
-        return Err(format!("Cannot specify '{}' with 's'.", g as char));
+        return Err(format!("Cannot specify '{}' with 's'.", g.as_char()));
     }
-    if spec.align == Some(b'=') {
+    if spec.align == Some(Align::AfterSign) {
         return Err("'=' alignment not allowed in string format specifier".into());
     }
-    let align = spec.align.unwrap_or(b'<');
-    pad_text(
-        s,
-        spec.precision,
-        spec.width,
-        align,
-        false,
-        spec.fill(),
-        out,
-    );
+    let align = spec.align.unwrap_or(Align::Left);
+    pad_text(s, spec.precision, spec.width, align, spec.fill(), out);
     Ok(())
 }
 
 fn brace_int(i: i128, type_name: &str, spec: &BraceSpec, out: &mut String) -> Result<(), Mismatch> {
-    let ty = spec.ty;
-    if matches!(ty, b'e' | b'E' | b'f' | b'F' | b'g' | b'G' | b'%') {
-        return brace_float(i as f64, spec, out);
-    }
-    if !matches!(ty, 0 | b'd' | b'n' | b'b' | b'o' | b'x' | b'X' | b'c') {
-        return Err(format!(
-            "Unknown format code '{}' for object of type '{type_name}'",
-            ty as char
-        ));
-    }
+    // The integer's digits in a radix, or (None) its character.
+    let radix = match spec.ty {
+        Some(Presentation::Float(_) | Presentation::Percent) => {
+            return brace_float(i as f64, spec, out)
+        }
+        Some(ty @ Presentation::Str) => return Err(unknown_code(ty, type_name)),
+        Some(Presentation::Char) => None,
+        Some(Presentation::Int(radix)) => Some(radix),
+        Some(Presentation::Number) | None => Some(Radix::Decimal),
+    };
     if spec.precision.is_some() {
         return Err("Precision not allowed in integer format specifier".into());
     }
-    if let Some(g) = spec.grouping {
-        let bad = match g {
-            b',' => matches!(ty, b'n' | b'b' | b'o' | b'x' | b'X' | b'c'),
-            _ => matches!(ty, b'n' | b'c'),
+    if let (Some(g), Some(ty)) = (spec.grouping, spec.ty) {
+        let bad = match ty {
+            Presentation::Number | Presentation::Char => true,
+            Presentation::Int(radix) => g == Grouping::Comma && radix != Radix::Decimal,
+            // Returned above.
+            Presentation::Str | Presentation::Float(_) | Presentation::Percent => false,
         };
         if bad {
             return Err(format!(
                 "Cannot specify '{}' with '{}'.",
-                g as char, ty as char
+                g.as_char(),
+                ty.as_char()
             ));
         }
     }
     let mut n = Number::default();
-    if ty == b'c' {
-        if spec.sign.is_some() {
-            return Err("Sign not allowed with integer format specifier 'c'".into());
+    match radix {
+        None => {
+            if spec.sign.is_some() {
+                return Err("Sign not allowed with integer format specifier 'c'".into());
+            }
+            if spec.alt {
+                return Err(
+                    "Alternate form (#) not allowed with integer format specifier 'c'".into(),
+                );
+            }
+            let c = u32::try_from(i)
+                .ok()
+                .and_then(char::from_u32)
+                .ok_or("%c arg not in range(0x110000)")?;
+            n.rest.push(c);
         }
-        if spec.alt {
-            return Err("Alternate form (#) not allowed with integer format specifier 'c'".into());
-        }
-        let c = u32::try_from(i)
-            .ok()
-            .and_then(char::from_u32)
-            .ok_or("%c arg not in range(0x110000)")?;
-        n.rest.push(c);
-    } else {
-        n.negative = i < 0;
-        let a = i.unsigned_abs();
-        n.int = match ty {
-            b'b' => format!("{a:b}"),
-            b'o' => format!("{a:o}"),
-            b'x' => format!("{a:x}"),
-            b'X' => format!("{a:X}"),
-            _ => a.to_string(),
-        };
-        if spec.alt {
-            n.prefix = match ty {
-                b'b' => "0b",
-                b'o' => "0o",
-                b'x' => "0x",
-                b'X' => "0X",
-                _ => "",
-            };
+        Some(radix) => {
+            n.negative = i < 0;
+            n.int = radix.digits(i.unsigned_abs());
+            if spec.alt {
+                n.prefix = radix.prefix();
+            }
         }
     }
-    finish_brace(
-        n,
-        spec,
-        if matches!(ty, b'b' | b'o' | b'x' | b'X') {
-            4
-        } else {
-            3
-        },
-        out,
-    );
+    finish_brace(n, spec, radix.map_or(3, Radix::group_size), out);
     Ok(())
 }
 
 fn brace_float(f: f64, spec: &BraceSpec, out: &mut String) -> Result<(), Mismatch> {
-    let ty = spec.ty;
-    if !matches!(
-        ty,
-        0 | b'e' | b'E' | b'f' | b'F' | b'g' | b'G' | b'n' | b'%'
-    ) {
-        return Err(format!(
-            "Unknown format code '{}' for object of type 'float'",
-            ty as char
-        ));
-    }
-    if ty == b'n' && spec.grouping.is_some() {
-        return Err(format!(
-            "Cannot specify '{}' with 'n'.",
-            spec.grouping.unwrap_or(b',') as char
-        ));
-    }
-    let (ty, precision) = match ty {
-        b'n' => (b'g', Some(spec.precision.unwrap_or(6))),
-        0 => (0, spec.precision),
-        b'%' | b'e' | b'E' | b'f' | b'F' | b'g' | b'G' => (ty, Some(spec.precision.unwrap_or(6))),
-        _ => unreachable!("checked above"),
+    let a = f.abs();
+    let body = match spec.ty {
+        None => float_body(a, None, spec.precision, spec.alt),
+        Some(Presentation::Float(style)) => float_body(a, Some(style), spec.precision, spec.alt),
+        Some(Presentation::Number) => {
+            if let Some(g) = spec.grouping {
+                return Err(format!("Cannot specify '{}' with 'n'.", g.as_char()));
+            }
+            float_body(a, Some(FloatStyle::General), spec.precision, spec.alt)
+        }
+        Some(Presentation::Percent) => {
+            let mut body = float_body(a * 100.0, Some(FloatStyle::Fixed), spec.precision, spec.alt);
+            body.push('%');
+            body
+        }
+        Some(ty @ (Presentation::Str | Presentation::Char | Presentation::Int(_))) => {
+            return Err(unknown_code(ty, "float"))
+        }
     };
-    let body = float_body(f.abs(), ty, precision, spec.alt, true);
     let n = Number::float(f.is_sign_negative() && !f.is_nan(), body);
     finish_brace(n, spec, 3, out);
     Ok(())
@@ -488,17 +785,17 @@ fn finish_brace(mut n: Number, spec: &BraceSpec, group: usize, out: &mut String)
         "-"
     } else {
         match spec.sign {
-            Some(b'+') => "+",
-            Some(b' ') => " ",
-            _ => "",
+            Some(Sign::Plus) => "+",
+            Some(Sign::Space) => " ",
+            Some(Sign::Minus) | None => "",
         }
     };
     let align = match spec.align {
         Some(a) => a,
-        None if spec.zero => b'=',
-        None => b'>',
+        None if spec.zero => Align::AfterSign,
+        None => Align::Right,
     };
-    let grouping = spec.grouping.map(|g| (g as char, group));
+    let grouping = spec.grouping.map(|g| (g.as_char(), group));
     n.layout(spec.fill(), align, spec.width, grouping, out);
 }
 
@@ -533,13 +830,13 @@ impl Number {
     fn layout(
         &self,
         fill: char,
-        align: u8,
+        align: Align,
         width: usize,
         grouping: Option<(char, usize)>,
         out: &mut String,
     ) {
         let fixed = self.sign.len() + self.prefix.len() + self.rest.chars().count();
-        let min = if fill == '0' && align == b'=' {
+        let min = if fill == '0' && align == Align::AfterSign {
             width.saturating_sub(fixed)
         } else {
             0
@@ -556,10 +853,10 @@ impl Number {
         let len = self.sign.len() + self.prefix.len() + body.chars().count();
         let pad = width.saturating_sub(len);
         let (before, between, after) = match align {
-            b'<' => (0, 0, pad),
-            b'^' => (pad / 2, 0, pad - pad / 2),
-            b'=' => (0, pad, 0),
-            _ => (pad, 0, 0),
+            Align::Left => (0, 0, pad),
+            Align::Center => (pad / 2, 0, pad - pad / 2),
+            Align::AfterSign => (0, pad, 0),
+            Align::Right => (pad, 0, 0),
         };
         out.extend(std::iter::repeat_n(fill, before));
         out.push_str(self.sign);
@@ -587,14 +884,12 @@ fn group_into(digits: &str, sep: char, size: usize, min: usize, out: &mut String
     }
 }
 
-/// Text cut to `precision` characters and padded to `width` (`left`
-/// overrides `align`).
+/// Text cut to `precision` characters and padded to `width`.
 fn pad_text(
     text: &str,
     precision: Option<usize>,
     width: usize,
-    align: u8,
-    left: bool,
+    align: Align,
     fill: char,
     out: &mut String,
 ) {
@@ -605,45 +900,39 @@ fn pad_text(
         }
     }
     let pad = width.saturating_sub(text.chars().count());
-    let align = if left { b'<' } else { align };
     let (before, after) = match align {
-        b'<' => (0, pad),
-        b'^' => (pad / 2, pad - pad / 2),
-        _ => (pad, 0),
+        Align::Left => (0, pad),
+        Align::Center => (pad / 2, pad - pad / 2),
+        // Text has no sign to pad after.
+        Align::Right | Align::AfterSign => (pad, 0),
     };
     out.extend(std::iter::repeat_n(fill, before));
     out.push_str(text);
     out.extend(std::iter::repeat_n(fill, after));
 }
 
-/// The digits of a non-negative float (no sign) for a conversion type:
-/// `f F e E g G %`, 0 (`format()` without a type), `n` handled as `g`.
-/// `dot0`: `format()`'s rules for type 0 (`str()`-like: `.0` on integral
+/// The digits of a non-negative float (no sign) in `style` (precision 6
+/// unless given), or with `None` as `format()` without a type writes it:
+/// `repr()` without a precision, else `str()`-like `g` (`.0` on integral
 /// values, scientific from `precision - 1` digits on).
-fn float_body(a: f64, ty: u8, precision: Option<usize>, alt: bool, dot0: bool) -> String {
-    let upper = matches!(ty, b'F' | b'E' | b'G');
+fn float_body(a: f64, style: Option<FloatStyle>, precision: Option<usize>, alt: bool) -> String {
     if !a.is_finite() {
         let s = if a.is_nan() { "nan" } else { "inf" };
-        let mut s = if upper {
+        return if style.is_some_and(FloatStyle::upper) {
             s.to_uppercase()
         } else {
             s.to_string()
         };
-        if ty == b'%' {
-            s.push('%');
-        }
-        return s;
     }
     let mut s = String::new();
-    match ty {
-        b'f' | b'F' => fixed(a, precision.unwrap_or(6), alt, &mut s),
-        b'%' => {
-            fixed(a * 100.0, precision.unwrap_or(6), alt, &mut s);
-            s.push('%');
-        }
-        b'e' | b'E' => exponent(a, precision.unwrap_or(6), alt, upper, &mut s),
-        b'g' | b'G' => general(a, precision.unwrap_or(6), alt, upper, false, &mut s),
-        _ => match precision {
+    let p = precision.unwrap_or(6);
+    match style {
+        Some(FloatStyle::Fixed | FloatStyle::FixedUpper) => fixed(a, p, alt, &mut s),
+        Some(FloatStyle::Exponent) => exponent(a, p, alt, false, &mut s),
+        Some(FloatStyle::ExponentUpper) => exponent(a, p, alt, true, &mut s),
+        Some(FloatStyle::General) => general(a, p, alt, false, false, &mut s),
+        Some(FloatStyle::GeneralUpper) => general(a, p, alt, true, false, &mut s),
+        None => match precision {
             None => {
                 float_repr(a, &mut s);
                 // `#` keeps a point in `1.e-05` too.
@@ -652,7 +941,7 @@ fn float_body(a: f64, ty: u8, precision: Option<usize>, alt: bool, dot0: bool) -
                     s.insert(e, '.');
                 }
             }
-            Some(p) => general(a, p, alt, false, dot0, &mut s),
+            Some(p) => general(a, p, alt, false, true, &mut s),
         },
     }
     s
@@ -846,7 +1135,7 @@ mod tests {
     fn percent_operator() {
         use Val::*;
         let s = |conv: u8| PercentSpec {
-            conv,
+            conv: PercentConv::parse(conv).unwrap(),
             ..PercentSpec::default()
         };
         for (v, spec, want) in [
