@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use ringflush_ring::codec::level;
 
-use crate::clock::Clock;
+use crate::datefmt::DateFormat;
 use crate::text::{is_plain, lossy};
 use crate::Entry;
 
@@ -36,7 +36,7 @@ const STANDARD_KEYS: &[&str] = &[
 /// producer's `extra` merged in.
 #[derive(Debug)]
 pub struct JsonFormatter {
-    clock: Clock,
+    dates: DateFormat,
 }
 
 fn key(out: &mut Vec<u8>, k: &str) {
@@ -72,15 +72,15 @@ fn opt_number(out: &mut Vec<u8>, k: &str, n: u64) {
 }
 
 impl JsonFormatter {
-    pub(crate) fn new(clock: Clock) -> Self {
-        Self { clock }
+    pub(crate) fn new(dates: DateFormat) -> Self {
+        Self { dates }
     }
 
     /// Append `e` as one JSON object and a `\n` to `out`.
     pub fn format(&mut self, e: &Entry<'_>, out: &mut Vec<u8>) {
         let r = &e.record;
         out.extend_from_slice(b"{\"time\":\"");
-        self.clock.iso(e.created_ns, out);
+        self.dates.iso(e.created_ns, out);
         out.push(b'"');
         key(out, "created");
         let _ = write_f64(out, e.created_ns);

@@ -4,7 +4,7 @@
 //! Elastic Common Schema, OpenTelemetry), and the record view all use.
 
 mod brace;
-mod clock;
+mod datefmt;
 mod dollar;
 pub mod json;
 pub mod line;
@@ -15,6 +15,8 @@ mod text;
 mod value;
 
 use ringflush_ring::codec::Record;
+
+use crate::datefmt::DateFormat;
 
 pub use line::RECORD_ATTRIBUTES;
 pub use percent::FormatError;
@@ -204,11 +206,16 @@ impl Formatter {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         };
-        let clock = clock::Clock::new(spec.datefmt.as_deref(), spec.utc)?;
+        let datefmt = spec.datefmt.as_deref();
+        let dates = if spec.utc {
+            DateFormat::utc(datefmt)?
+        } else {
+            DateFormat::local(datefmt)?
+        };
         let format = spec.format.as_deref();
         let service = spec.service_name.as_deref();
         match format {
-            Some("json") => return Ok(Formatter::Json(json::JsonFormatter::new(clock))),
+            Some("json") => return Ok(Formatter::Json(json::JsonFormatter::new(dates))),
             Some("json:ecs") => return Ok(Formatter::Ecs(presets::EcsFormatter::new(service))),
             Some("json:otel") => return Ok(Formatter::Otel(presets::OtelFormatter::new(service))),
             Some(other) if other.starts_with("json:") => {
@@ -220,7 +227,7 @@ impl Formatter {
         }
         let format = format.unwrap_or(spec.style.default_format());
         let pieces = pieces(format, spec.style)?;
-        line::LineFormatter::new(pieces, &defaults, clock, spec.escape, start_ns)
+        line::LineFormatter::new(pieces, &defaults, dates, spec.escape, start_ns)
             .map(Formatter::Text)
             .map_err(|msg| FormatError::new(format!("invalid --format {format:?}: {msg}")))
     }

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 
 use ringflush_ring::codec::level;
 
-use crate::clock::Clock;
+use crate::datefmt::DateFormat;
 use crate::pyfmt::{self, BraceSpec, Conversion, PercentConv, PercentSpec};
 use crate::text::{lossy, push_escaped, push_lossy};
 use crate::value::{self, py_str, Json, Val};
@@ -185,7 +185,7 @@ pub struct LineFormatter {
 /// What formatting a field needs besides the record.
 #[derive(Debug)]
 struct Fields {
-    clock: Clock,
+    dates: DateFormat,
     escape: bool,
     start_ns: u64,
     /// Names of [`Attr::Extra`] fields and their `--defaults` values.
@@ -216,7 +216,7 @@ impl LineFormatter {
     pub(crate) fn new(
         pieces: Vec<Piece>,
         defaults: &[(String, Json<'static>)],
-        clock: Clock,
+        dates: DateFormat,
         escape: bool,
         start_ns: u64,
     ) -> Result<Self, String> {
@@ -269,7 +269,7 @@ impl LineFormatter {
                 .any(|p| matches!(p, Part::Field(a, _) if a.comes_from_extra())),
             parts,
             fields: Fields {
-                clock,
+                dates,
                 escape,
                 start_ns,
                 extra,
@@ -487,7 +487,7 @@ impl Fields {
 
     fn asctime(&mut self, ns: u64, out: &mut Vec<u8>) {
         let (sec, ms) = seconds_and_msecs(ns);
-        self.clock.asctime(sec, ms, out);
+        self.dates.asctime(sec, ms, out);
     }
 
     fn push(&self, text: &str, out: &mut Vec<u8>) {

@@ -1,5 +1,6 @@
-//! Timestamps to text, cached per second (records arrive in time order, so
-//! the date is formatted once per second, not once per record).
+//! Timestamps formatted with a datefmt (`asctime`) or as RFC 3339 (JSON's
+//! `time`), cached per second: records arrive in time order, so the date is
+//! formatted once per second, not once per record.
 //!
 //! `asctime` is what Python's `time.strftime(datefmt, time.localtime(t))`
 //! gives, because it is the same C library call: `localtime_r` and
@@ -24,21 +25,51 @@ extern "C" {
 /// Python's `Formatter.default_time_format`.
 const PYTHON_DEFAULT: &str = "%Y-%m-%d %H:%M:%S";
 
+/// The zone times are shown in: `logging.Formatter.converter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Zone {
+    /// `time.localtime`, Python's default: the zone `TZ` names.
+    Local,
+    /// `time.gmtime`.
+    Utc,
+}
+
+/// A datefmt and zone that turn record times into text, with the text of
+/// the current second cached.
 #[derive(Debug)]
-pub struct Clock {
+pub struct DateFormat {
     /// The datefmt for strftime(3).
     datefmt: CString,
     /// A datefmt was given: Python then adds no milliseconds.
     custom: bool,
-    utc: bool,
+    zone: Zone,
     cached_sec: i64,
     cached: String,
     cached_iso_sec: i64,
     cached_iso: (String, String),
 }
 
-impl Clock {
-    pub fn new(datefmt: Option<&str>, utc: bool) -> Result<Self, FormatError> {
+impl DateFormat {
+    /// Times in the local zone, formatted with `datefmt` (Python's default
+    /// when `None`).
+    ///
+    /// # Errors
+    /// [`FormatError`] when `datefmt` has a `%` directive chrono does not
+    /// know, or a NUL byte.
+    pub fn local(datefmt: Option<&str>) -> Result<Self, FormatError> {
+        Self::new(datefmt, Zone::Local)
+    }
+
+    /// Times in UTC, formatted with `datefmt` (Python's default when
+    /// `None`).
+    ///
+    /// # Errors
+    /// As [`DateFormat::local`].
+    pub fn utc(datefmt: Option<&str>) -> Result<Self, FormatError> {
+        Self::new(datefmt, Zone::Utc)
+    }
+
+    fn new(datefmt: Option<&str>, zone: Zone) -> Result<Self, FormatError> {
         let fmt = datefmt.unwrap_or(PYTHON_DEFAULT);
         let items: Vec<Item<'static>> = StrftimeItems::new(fmt).map(|i| i.to_owned()).collect();
         if items.iter().any(|i| matches!(i, Item::Error)) {
@@ -55,7 +86,7 @@ impl Clock {
         Ok(Self {
             datefmt: c_datefmt,
             custom: datefmt.is_some(),
-            utc,
+            zone,
             cached_sec: i64::MIN,
             cached: String::new(),
             cached_iso_sec: i64::MIN,
@@ -64,14 +95,13 @@ impl Clock {
     }
 
     fn datetime(&self, sec: i64) -> DateTime<chrono::FixedOffset> {
-        if self.utc {
-            Utc.timestamp_opt(sec, 0).unwrap().fixed_offset()
-        } else {
-            Local
+        match self.zone {
+            Zone::Utc => Utc.timestamp_opt(sec, 0).unwrap().fixed_offset(),
+            Zone::Local => Local
                 .timestamp_opt(sec, 0)
                 .single()
                 .map(|t| t.fixed_offset())
-                .unwrap_or_else(|| Utc.timestamp_opt(sec, 0).unwrap().fixed_offset())
+                .unwrap_or_else(|| Utc.timestamp_opt(sec, 0).unwrap().fixed_offset()),
         }
     }
 
@@ -101,16 +131,15 @@ impl Clock {
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
         // SAFETY: both pointers are valid for the call.
         let ok = unsafe {
-            if self.utc {
-                !libc::gmtime_r(&t, &mut tm).is_null()
-            } else {
-                !libc::localtime_r(&t, &mut tm).is_null()
+            match self.zone {
+                Zone::Utc => !libc::gmtime_r(&t, &mut tm).is_null(),
+                Zone::Local => !libc::localtime_r(&t, &mut tm).is_null(),
             }
         };
         if !ok {
             return String::new();
         }
-        if self.utc {
+        if self.zone == Zone::Utc {
             // Python's time.gmtime() names the zone UTC; glibc says GMT.
             tm.tm_zone = c"UTC".as_ptr();
         }
