@@ -16,6 +16,8 @@ import json
 import logging
 import threading
 
+from ._ring import _shared_producer
+
 _LEVELS = {
     "debug": logging.DEBUG, "info": logging.INFO, "msg": logging.INFO,
     "warning": logging.WARNING, "warn": logging.WARNING, "error": logging.ERROR,
@@ -64,7 +66,6 @@ class StructlogLoggerFactory:
     on_full="block", timeout=1.0)``; the loggers share one producer."""
 
     def __init__(self, shm="/applog", on_full="block", timeout=1.0):
-        from . import _shared_producer
         self._producer = _shared_producer(shm, on_full, timeout)
 
     def __call__(self, *args):

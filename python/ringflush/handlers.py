@@ -31,8 +31,10 @@ import threading
 import time
 
 from . import _autostart
+from ._native import Handle as _Handle
 from ._native import SegmentStatus as _SegmentStatus
 from ._native import check_format as _check_format
+from ._ring import RingHandler
 
 __all__ = ["TimedRotatingFileHandler", "RotatingFileHandler", "FileHandler", "WatchedFileHandler"]
 
@@ -102,6 +104,10 @@ def _plain(formatter):
 class _DropIn:
     """What the drop-in handlers share (mixed into ``RingHandler``)."""
 
+    # Until _setup has run (RingHandler.__init__ installs the native handle
+    # before it), the native handle stays off.
+    _first_done = False
+
     def _setup(self, filename, encoding, errors, autostart, rotation):
         _check_encoding(encoding, errors)
         self.baseFilename = os.path.abspath(os.fspath(filename))
@@ -164,10 +170,8 @@ class _DropIn:
         return self._emit_fast(record) if self._emit_fast is not self._first_record else False
 
     def _install_native_handle(self):
-        if (getattr(self, "_worker_formats", True) or getattr(self, "_extra_fields", True)
-                or not getattr(self, "_first_done", False)):
+        if not self._first_done or self._worker_formats or self._extra_fields:
             return
-        from . import _Handle, RingHandler
         self.handle = _Handle(self._producer, self, RingHandler.handle, RingHandler.emit).handle
 
     def _emit(self, record):
@@ -245,73 +249,79 @@ def _time_of_day(at):
     return f"{at.hour:02d}:{at.minute:02d}:{at.second:02d}"
 
 
-def _make(base):
-    """The four handler classes, subclassing ``base`` (RingHandler)."""
+class TimedRotatingFileHandler(_DropIn, RingHandler):
+    """``logging.handlers.TimedRotatingFileHandler``, written by a
+    ringflush flusher (see the module docs)."""
 
-    class TimedRotatingFileHandler(_DropIn, base):
-        """``logging.handlers.TimedRotatingFileHandler``, written by a
-        ringflush flusher (see the module docs)."""
+    __module__ = "ringflush"  # the path configs name it by
 
-        def __init__(self, filename, when="h", interval=1, backupCount=0, encoding=None,
-                     delay=False, utc=False, atTime=None, errors=None, *, shm=None,
-                     autostart=True, on_full="block", timeout=1.0):
-            when = when.upper()
-            if when not in _WHEN:
-                if when.startswith("W"):
-                    raise ValueError(f"Invalid day specified for weekly rollover: {when}")
-                raise ValueError(f"Invalid rollover interval specified: {when}")
-            if interval < 1:
-                raise ValueError(f"ringflush rotates every interval >= 1: interval={interval!r}")
-            self.when, self.interval, self.backupCount = when, interval, backupCount
-            self.utc, self.atTime = utc, atTime
-            rotation = ["--when", when, "--interval", str(interval),
-                        "--backup-count", str(backupCount)]
-            if utc:
-                rotation.append("--utc")
-            if atTime is not None and (when == "MIDNIGHT" or when.startswith("W")):
-                rotation += ["--at-time", _time_of_day(atTime)]
-            path = os.path.abspath(os.fspath(filename))
-            base.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
-            self._setup(path, encoding, errors, autostart, rotation)
+    def __init__(self, filename, when="h", interval=1, backupCount=0, encoding=None,
+                 delay=False, utc=False, atTime=None, errors=None, *, shm=None,
+                 autostart=True, on_full="block", timeout=1.0):
+        when = when.upper()
+        if when not in _WHEN:
+            if when.startswith("W"):
+                raise ValueError(f"Invalid day specified for weekly rollover: {when}")
+            raise ValueError(f"Invalid rollover interval specified: {when}")
+        if interval < 1:
+            raise ValueError(f"ringflush rotates every interval >= 1: interval={interval!r}")
+        self.when, self.interval, self.backupCount = when, interval, backupCount
+        self.utc, self.atTime = utc, atTime
+        rotation = ["--when", when, "--interval", str(interval),
+                    "--backup-count", str(backupCount)]
+        if utc:
+            rotation.append("--utc")
+        if atTime is not None and (when == "MIDNIGHT" or when.startswith("W")):
+            rotation += ["--at-time", _time_of_day(atTime)]
+        path = os.path.abspath(os.fspath(filename))
+        RingHandler.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
+        self._setup(path, encoding, errors, autostart, rotation)
 
-    class RotatingFileHandler(_DropIn, base):
-        """``logging.handlers.RotatingFileHandler``, written by a ringflush
-        flusher (see the module docs)."""
 
-        def __init__(self, filename, mode="a", maxBytes=0, backupCount=0, encoding=None,
-                     delay=False, errors=None, *, shm=None, autostart=True,
-                     on_full="block", timeout=1.0):
-            # As the standard library: with maxBytes, the mode is append.
-            if maxBytes > 0:
-                mode = "a"
-            _check_mode(mode)
-            self.mode, self.maxBytes, self.backupCount = mode, maxBytes, backupCount
-            # "If either of maxBytes or backupCount is zero, rollover never occurs."
-            rotation = []
-            if maxBytes > 0 and backupCount > 0:
-                rotation = ["--max-bytes", str(maxBytes), "--backup-count", str(backupCount)]
-            path = os.path.abspath(os.fspath(filename))
-            base.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
-            self._setup(path, encoding, errors, autostart, rotation)
+class RotatingFileHandler(_DropIn, RingHandler):
+    """``logging.handlers.RotatingFileHandler``, written by a ringflush
+    flusher (see the module docs)."""
 
-    class FileHandler(_DropIn, base):
-        """``logging.FileHandler``, written by a ringflush flusher (see the
-        module docs)."""
+    __module__ = "ringflush"  # the path configs name it by
 
-        def __init__(self, filename, mode="a", encoding=None, delay=False, errors=None, *,
-                     shm=None, autostart=True, on_full="block", timeout=1.0):
-            _check_mode(mode)
-            self.mode = mode
-            path = os.path.abspath(os.fspath(filename))
-            base.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
-            self._setup(path, encoding, errors, autostart, [])
+    def __init__(self, filename, mode="a", maxBytes=0, backupCount=0, encoding=None,
+                 delay=False, errors=None, *, shm=None, autostart=True,
+                 on_full="block", timeout=1.0):
+        # As the standard library: with maxBytes, the mode is append.
+        if maxBytes > 0:
+            mode = "a"
+        _check_mode(mode)
+        self.mode, self.maxBytes, self.backupCount = mode, maxBytes, backupCount
+        # "If either of maxBytes or backupCount is zero, rollover never occurs."
+        rotation = []
+        if maxBytes > 0 and backupCount > 0:
+            rotation = ["--max-bytes", str(maxBytes), "--backup-count", str(backupCount)]
+        path = os.path.abspath(os.fspath(filename))
+        RingHandler.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
+        self._setup(path, encoding, errors, autostart, rotation)
 
-    class WatchedFileHandler(FileHandler):
-        """``logging.handlers.WatchedFileHandler``: the flusher reopens the
-        file whenever its path leads elsewhere (it checks before every
-        batch), which is what this handler is for."""
 
-    return TimedRotatingFileHandler, RotatingFileHandler, FileHandler, WatchedFileHandler
+class FileHandler(_DropIn, RingHandler):
+    """``logging.FileHandler``, written by a ringflush flusher (see the
+    module docs)."""
+
+    __module__ = "ringflush"  # the path configs name it by
+
+    def __init__(self, filename, mode="a", encoding=None, delay=False, errors=None, *,
+                 shm=None, autostart=True, on_full="block", timeout=1.0):
+        _check_mode(mode)
+        self.mode = mode
+        path = os.path.abspath(os.fspath(filename))
+        RingHandler.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
+        self._setup(path, encoding, errors, autostart, [])
+
+
+class WatchedFileHandler(FileHandler):
+    """``logging.handlers.WatchedFileHandler``: the flusher reopens the
+    file whenever its path leads elsewhere (it checks before every
+    batch), which is what this handler is for."""
+
+    __module__ = "ringflush"  # the path configs name it by
 
 
 def _check_mode(mode):
