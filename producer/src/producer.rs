@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringflush_ring::codec::{Basic, Record};
-use ringflush_ring::frame::{FLAG_TSC, RECORD_HEADER_LEN};
+use ringflush_ring::frame::{self, FLAG_TSC, RECORD_HEADER_LEN};
 use ringflush_ring::{
     tsc, wait, ClaimError, OpenError, Reserved, Segment, SegmentOptions, SharedRing, SigbusGuard,
     Stamp,
@@ -20,7 +20,8 @@ use crate::OpenErrorKind;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullPolicy {
     /// Wait for the flusher to free space, up to `timeout`, then drop. With
-    /// no flusher running (no heartbeat for 3 s) drop at once rather than
+    /// no flusher running (none holds the segment's flusher lock, or its
+    /// heartbeat is 3 s old: it is stopped) drop at once rather than
     /// stall every log call.
     Block {
         /// Longest wait for space, per record.
@@ -158,8 +159,9 @@ impl Builder {
         let ring = segment.shared_ring();
         let sigbus = segment.watch_sigbus();
         let head = ring.header().head.0.load(Ordering::Acquire);
-        let registration = Registration::new(ring.header());
+        let registration = Registration::new(&segment);
         Ok(Producer {
+            segment,
             ring,
             head_cache: AtomicU64::new(head),
             registration,
@@ -175,6 +177,9 @@ impl Builder {
 /// A handle on a segment's ring, shared by all threads of a process.
 #[derive(Debug)]
 pub struct Producer {
+    /// The segment: its descriptor holds this process's registry lock, and
+    /// asks whether a flusher runs.
+    segment: Segment,
     /// Keeps the segment mapped for as long as the producer lives.
     ring: SharedRing,
     head_cache: AtomicU64,
@@ -193,7 +198,7 @@ pub struct Producer {
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        self.registration.leave(self.ring.header());
+        self.registration.leave(&self.segment);
     }
 }
 
@@ -389,12 +394,13 @@ impl Producer {
         wait: Wait,
     ) -> Result<(), WriteError> {
         let header = self.ring.header();
+        let pid = identity::pid();
+        let tag = self.registration.check(&self.segment, pid);
         let stamp = Stamp {
-            pid: identity::pid(),
-            flags,
+            pid,
+            flags: frame::flags_with_tag(flags, tag),
             timestamp,
         };
-        self.registration.check(header, stamp.pid);
         let claim = self.claim(RECORD_HEADER_LEN + len, stamp, wait)?;
         // Counted once the record has its place: a try_write that finds the
         // ring full, then a retry, must not count it twice.
@@ -462,7 +468,7 @@ impl Producer {
         // timeout would stall the application. Drop (counted) instead; the
         // same while the control words are clobbered, until the flusher has
         // repaired them.
-        if !flusher_running(header) || self.ring.control_words_inconsistent() {
+        if !self.segment.flusher_running() || self.ring.control_words_inconsistent() {
             return Err(self.drop_record(WriteError::Full));
         }
         let deadline = Instant::now() + timeout;
@@ -524,13 +530,6 @@ enum Wait {
     Policy,
     /// Return `Full` at once, counting nothing: the caller retries.
     Never,
-}
-
-/// Whether a flusher has shown a heartbeat in the last 3 seconds (it beats
-/// at least every 250 ms, and clears it when it stops).
-fn flusher_running(header: &ringflush_ring::SegmentHeader) -> bool {
-    let beat = header.flusher.heartbeat_ns.load(Ordering::Relaxed);
-    beat != 0 && ringflush_ring::now_ns().saturating_sub(beat) < 3_000_000_000
 }
 
 /// The record without its optional fields (extra, location), for when the

@@ -3,51 +3,70 @@
 //! segment, again by a forked child at its first record (one load and a
 //! compare on the write path), and deregistered when the producer is dropped
 //! in the process that registered it.
+//!
+//! While registered, the process holds its slot's lock (see
+//! `ringflush_ring::liveness`) through an open file description of its own:
+//! the segment's for the process that opened it, a fresh one
+//! ([`Segment::reopen`]) for a forked child, which shares its parent's.
+//! Each record carries the registration's tag, by which the flusher tells
+//! whether a stuck record's writer lives, in any PID namespace.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
-use ringflush_ring::registry::{self, Process};
-use ringflush_ring::SegmentHeader;
+use ringflush_ring::liveness::pid_namespace;
+use ringflush_ring::registry::{self, Registered};
+use ringflush_ring::Segment;
 
-const NO_SLOT: usize = usize::MAX;
-
-/// Which process is registered, and where.
+/// Which process is registered, where, and the tag its records carry.
 #[derive(Debug)]
 pub struct Registration {
     /// The pid registered last (0: none yet).
     pid: AtomicU32,
-    /// Its start time, as the registry holds it.
-    start: AtomicU32,
-    /// Its slot, or [`NO_SLOT`] when the registry was full.
-    slot: AtomicUsize,
+    /// The tag of that registration (0: not registered).
+    tag: AtomicU32,
+    /// The slot and the description holding its lock; touched only by the
+    /// thread that won the pid's CAS, and when the producer is dropped.
+    held: Mutex<Option<Held>>,
+}
+
+#[derive(Debug)]
+struct Held {
+    me: Registered,
+    /// The description holding the slot's lock; `None`: the segment's own.
+    fd: Option<OwnedFd>,
 }
 
 impl Registration {
-    /// Register this process in `h`'s registry.
-    pub fn new(h: &SegmentHeader) -> Self {
+    /// Register this process in `segment`'s registry.
+    pub fn new(segment: &Segment) -> Self {
         let r = Self {
             pid: AtomicU32::new(0),
-            start: AtomicU32::new(0),
-            slot: AtomicUsize::new(NO_SLOT),
+            tag: AtomicU32::new(0),
+            held: Mutex::new(None),
         };
-        r.renew(h, crate::identity::pid());
+        r.renew(segment, crate::identity::pid());
         r
     }
 
     /// Called with the writer's pid on every record: registers a forked
-    /// child at its first one.
+    /// child at its first one. Returns the tag the record carries.
     #[inline]
-    pub fn check(&self, h: &SegmentHeader, pid: u32) {
+    pub fn check(&self, segment: &Segment, pid: u32) -> u16 {
         if self.pid.load(Ordering::Relaxed) != pid {
-            self.renew(h, pid);
+            self.renew(segment, pid);
         }
+        self.tag.load(Ordering::Relaxed) as u16
     }
 
     #[cold]
     #[inline(never)]
-    fn renew(&self, h: &SegmentHeader, pid: u32) {
+    fn renew(&self, segment: &Segment, pid: u32) {
         let old = self.pid.load(Ordering::Relaxed);
-        // One thread of the process registers it; the others write on.
+        // One thread of the process registers it; the others write on
+        // (untagged meanwhile: their records are only ever given up at the
+        // unblock timeout).
         if old == pid
             || self
                 .pid
@@ -56,22 +75,43 @@ impl Registration {
         {
             return;
         }
-        let Some(me) = Process::current() else {
+        self.tag.store(0, Ordering::Relaxed);
+        // A lock held across a fork by a thread that did not survive it
+        // would never be released: then this child goes unregistered.
+        let Ok(mut held) = self.held.try_lock() else {
             return;
         };
-        let slot = registry::register(h, me).unwrap_or(NO_SLOT);
-        self.start.store(me.start, Ordering::Relaxed);
-        self.slot.store(slot, Ordering::Relaxed);
+        // The parent's registration is the parent's to leave.
+        let fd = if old == 0 {
+            None
+        } else {
+            match segment.reopen() {
+                Ok(fd) => Some(fd),
+                Err(_) => return,
+            }
+        };
+        let lock_fd = fd.as_ref().map_or(segment.fd(), |fd| fd.as_fd());
+        let h = segment.header();
+        if let Ok(Some(me)) = registry::register(h, lock_fd, pid, pid_namespace()) {
+            self.tag.store(me.tag() as u32, Ordering::Relaxed);
+            *held = Some(Held { me, fd });
+        } else {
+            *held = None;
+        }
     }
 
     /// Leave the registry, if this process is the one registered (a forked
     /// child that never wrote leaves its parent's slot alone).
-    pub fn leave(&self, h: &SegmentHeader) {
-        let pid = crate::identity::pid();
-        let slot = self.slot.load(Ordering::Relaxed);
-        if self.pid.load(Ordering::Relaxed) == pid && slot != NO_SLOT {
-            let start = self.start.load(Ordering::Relaxed);
-            registry::deregister(h, slot, Process { pid, start });
+    pub fn leave(&self, segment: &Segment) {
+        let Ok(mut held) = self.held.try_lock() else {
+            return;
+        };
+        match held.take() {
+            Some(Held { me, fd }) if me.pid == crate::identity::pid() => {
+                let lock_fd = fd.as_ref().map_or(segment.fd(), |fd| fd.as_fd());
+                registry::deregister(segment.header(), lock_fd, me);
+            }
+            other => *held = other,
         }
     }
 }

@@ -204,9 +204,10 @@ class _DropIn:
 
     def _supervise_locked(self):
         status = self._status
-        pid = status.flusher_pid()
         now = time.monotonic()
-        if pid:
+        # The flusher's lock, seen from any PID namespace (a sidecar's too).
+        if status.flusher_alive():
+            pid = status.flusher_pid()
             self._no_flusher_since = None
             running = status.flusher_args()
             mine = self._flusher_args()

@@ -1,7 +1,7 @@
 //! `ringflush._native.SegmentStatus`: what a process that may have to start
 //! a flusher needs to know about a segment, read from its header without
-//! prefaulting it: is a flusher running (its pid, alive, heartbeat fresh),
-//! with which arguments, and are records waiting.
+//! prefaulting it: does a flusher hold its lock (in any PID namespace), with
+//! which arguments, and are records waiting.
 
 use std::sync::atomic::Ordering;
 
@@ -25,16 +25,17 @@ impl SegmentStatus {
         Ok(Self { segment })
     }
 
-    /// The running flusher's pid, or 0: a pid that is published, alive
-    /// and whose heartbeat is younger than 3 s.
+    /// Whether a flusher holds the segment's lock (it lives, in this PID
+    /// namespace or another: a sidecar's counts).
+    fn flusher_alive(&self) -> bool {
+        self.segment.flusher_alive()
+    }
+
+    /// The running flusher's pid as it published it (in its own PID
+    /// namespace: for messages only), or 0 when none holds the lock.
     fn flusher_pid(&self) -> u32 {
-        let f = &self.segment.header().flusher;
-        let pid = f.pid.load(Ordering::Relaxed);
-        let beat = f.heartbeat_ns.load(Ordering::Relaxed);
-        let fresh = beat != 0 && ringflush_ring::now_ns().saturating_sub(beat) < 3_000_000_000;
-        let exists = std::path::Path::new(&format!("/proc/{pid}")).exists();
-        if pid != 0 && fresh && exists {
-            pid
+        if self.segment.flusher_alive() {
+            self.segment.header().flusher.pid.load(Ordering::Relaxed)
         } else {
             0
         }

@@ -7,7 +7,7 @@
 //! |------|----------|
 //! | 0 | `tag:32 \| len:30 \| state:2`, the only word that changes state (atomic) |
 //! | 1 | the record's claim position (u64) |
-//! | 2 | writer pid (low 32 bits), flags (high 32 bits, [`FLAG_TSC`]) |
+//! | 2 | writer pid (low 32 bits), flags (high 32 bits: [`FLAG_TSC`], and the writer's registration tag from bit [`TAG_SHIFT`]) |
 //! | 3 | timestamp: ns since the Unix epoch, or TSC ticks with [`FLAG_TSC`] |
 //!
 //! `tag` is `(pos >> 3) as u32`: a header is only valid at the position it was
@@ -70,6 +70,17 @@ pub const fn decode_word0(word: u64) -> Option<(u32, u64, State)> {
 
 /// Word 3 holds raw TSC ticks, not realtime ns (see `tsc.rs`).
 pub const FLAG_TSC: u32 = 1;
+
+/// (3.0) Flags bits 16..32 hold the writer's registration tag
+/// (`registry::tag`, 0 for a writer that is not registered): the flusher
+/// asks the registry whether the writer of a stuck record lives.
+pub const TAG_SHIFT: u32 = 16;
+
+/// The flags of a record stamped by a writer with registration tag `tag`.
+#[inline]
+pub const fn flags_with_tag(flags: u32, tag: u16) -> u32 {
+    flags | (tag as u32) << TAG_SHIFT
+}
 
 /// Pack word 2.
 #[inline]

@@ -1,6 +1,6 @@
-//! Shared-memory layout of a ringflush segment, layout version 2.0.
+//! Shared-memory layout of a ringflush segment, layout version 3.0.
 //!
-//! A segment is one POSIX shared-memory object: a 4096-byte [`SegmentHeader`]
+//! A segment is one POSIX shared-memory object: an 8192-byte [`SegmentHeader`]
 //! followed by the data ring of `capacity` bytes (a power of two). Every field
 //! is an atomic because other processes read and write it concurrently; a
 //! zero-filled page is a valid, "not yet initialised" header.
@@ -23,6 +23,14 @@
 //!   entries ([`crate::fields::binary`], from the tracing layer) instead of
 //!   a JSON object. A 1.x flusher would write them as an opaque string, so
 //!   the major changes: each side refuses the other's segments.
+//! - 3.0: liveness by lock, not by pid (`liveness.rs`): the flusher lock is
+//!   an OFD lock on a byte of the segment file instead of an `flock`, each
+//!   registered producer holds one on its slot's byte, a slot's word is
+//!   `pid << 32 | registration` and its PID namespace is recorded
+//!   ([`Producers::namespaces`]), and a record's header carries its writer's
+//!   registration tag. A 2.x process would take a 3.0 flusher for absent
+//!   (and start a second one) and judge writers by pid, so the major
+//!   changes; the header is 8192 bytes.
 
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -30,14 +38,14 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
 /// Layout major version: a segment with another major is refused on open
 /// ([`crate::OpenErrorKind::IncompatibleVersion`]).
-pub const VERSION_MAJOR: u32 = 2;
+pub const VERSION_MAJOR: u32 = 3;
 /// Layout minor version: any minor of the same major is accepted, since a
 /// minor only gives meaning to bytes that older segments leave zero.
 pub const VERSION_MINOR: u32 = 0;
 /// The packed version as stored in [`Identity::version`].
 pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
 /// Bytes before the data ring; the ring therefore starts page-aligned.
-pub const HEADER_SIZE: usize = 4096;
+pub const HEADER_SIZE: usize = 8192;
 /// Smallest ring capacity in bytes (64 KiB).
 pub const MIN_CAPACITY: u64 = 64 * 1024;
 /// Record lengths are 30-bit fields (see `frame.rs`), so a padding record,
@@ -93,6 +101,9 @@ pub struct FlusherState {
     pub write_errno: AtomicU32,
     /// Reserved: zero in layout 1.0 (a later minor version may use it).
     pub _reserved: AtomicU32,
+    /// (3.0) The flusher's PID namespace (`liveness::pid_namespace`): its
+    /// pid means something only there.
+    pub pid_namespace: AtomicU64,
 }
 
 /// Producers blocked on a full ring sleep on `seq`; the flusher bumps it and
@@ -158,30 +169,41 @@ pub const PRODUCER_SLOTS: usize = 256;
 pub const PRODUCER_SLOTS: usize = 2;
 
 /// (1.1) The processes that have the segment open to write: the flusher
-/// keeps a segment that was removed or replaced until none is left, and
-/// `stat` lists them. A producer registers when it opens the segment and in
-/// a forked child at its first record, and deregisters when dropped; the
-/// flusher frees the slots of processes that died. See `registry.rs`.
+/// keeps a segment that was removed or replaced until none is left, tells
+/// whether a stuck record's writer lives, and `stat` lists them. A producer
+/// registers when it opens the segment and in a forked child at its first
+/// record, and deregisters when dropped; while registered it holds its
+/// slot's lock (`liveness.rs`), which the kernel drops when it dies, and the
+/// flusher frees the slots of those whose lock is gone. See `registry.rs`.
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub struct Producers {
     /// Producers that found no free slot (the registry is then incomplete).
     pub overflow: AtomicU64,
+    /// (3.0) Registrations so far: each takes the next number, the low 32
+    /// bits of which go into its slot's word.
+    pub registrations: AtomicU64,
     /// Reserved: zero.
-    pub _reserved: [AtomicU64; 15],
-    /// One process each: `pid << 32 | start`, where `start` is the low 32
-    /// bits of its start time in clock ticks since boot (so that a reused
-    /// pid is not taken for it); 0 when free. One word, so that taking,
-    /// leaving and freeing a slot are each a single CAS.
+    pub _reserved: [AtomicU64; 14],
+    /// (3.0) One process each: `pid << 32 | registration`, 0 when free;
+    /// the pid is for display (it means something only in the PID
+    /// namespace beside it), the registration tells this process from a
+    /// later one in the same slot. One word, so that taking, leaving and
+    /// freeing a slot are each a single CAS.
     pub slots: [AtomicU64; PRODUCER_SLOTS],
+    /// (3.0) Each slot's PID namespace (`liveness::pid_namespace`), written
+    /// before its word.
+    pub namespaces: [AtomicU64; PRODUCER_SLOTS],
 }
 
 impl Default for Producers {
     fn default() -> Self {
         Self {
             overflow: AtomicU64::default(),
+            registrations: AtomicU64::default(),
             _reserved: Default::default(),
             slots: std::array::from_fn(|_| AtomicU64::default()),
+            namespaces: std::array::from_fn(|_| AtomicU64::default()),
         }
     }
 }
@@ -310,7 +332,7 @@ const _: () = {
     assert!(size_of::<SegmentHeader>() <= HEADER_SIZE);
     assert!(size_of::<Counters>() == 128);
     assert!(size_of::<FlusherArgs>() == 768);
-    assert!(size_of::<SegmentHeader>() == 8 * 128 + 128 + PRODUCER_SLOTS * 8 + 768);
+    assert!(size_of::<SegmentHeader>() == 8 * 128 + 128 + 2 * PRODUCER_SLOTS * 8 + 768);
     assert!(align_of::<SegmentHeader>() == 128);
     assert!(offset_of!(SegmentHeader, identity) == 0);
     assert!(offset_of!(Identity, version) == 8);
@@ -319,6 +341,7 @@ const _: () = {
     assert!(offset_of!(SegmentHeader, head) == 256);
     assert!(offset_of!(SegmentHeader, flusher) == 384);
     assert!(offset_of!(FlusherState, heartbeat_ns) == 8);
+    assert!(offset_of!(FlusherState, pid_namespace) == 32);
     assert!(offset_of!(SegmentHeader, space) == 512);
     assert!(offset_of!(SegmentHeader, counters) == 640);
     assert!(offset_of!(SegmentHeader, batch) == 768);
@@ -326,7 +349,9 @@ const _: () = {
     assert!(offset_of!(Counters, at_risk) == 64);
     assert!(offset_of!(SegmentHeader, reported) == 896);
     assert!(offset_of!(SegmentHeader, producers) == 1024);
+    assert!(offset_of!(Producers, registrations) == 8);
     assert!(offset_of!(Producers, slots) == 128);
+    assert!(offset_of!(Producers, namespaces) == 128 + PRODUCER_SLOTS * 8);
     assert!(HEADER_SIZE % 4096 == 0);
     assert!(MAX_CAPACITY <= 1 << 30);
 };

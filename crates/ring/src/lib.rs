@@ -7,6 +7,8 @@ pub mod codec;
 pub mod fields;
 pub mod frame;
 pub mod layout;
+#[cfg(not(loom))]
+pub mod liveness;
 pub mod region;
 #[cfg(not(loom))]
 pub mod registry;

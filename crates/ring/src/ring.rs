@@ -402,7 +402,8 @@ pub struct Repair {
 pub struct Stamp {
     /// Pid of the writing process.
     pub pid: u32,
-    /// [`frame::FLAG_TSC`]: `timestamp` is TSC ticks, else realtime ns.
+    /// [`frame::FLAG_TSC`]: `timestamp` is TSC ticks, else realtime ns;
+    /// from bit [`frame::TAG_SHIFT`], the writer's registration tag.
     pub flags: u32,
     /// The record's time: realtime ns since the Unix epoch, or raw TSC ticks
     /// when `flags` has [`frame::FLAG_TSC`].
@@ -410,6 +411,11 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// The writer's registration tag (0: the writer was not registered).
+    pub fn writer_tag(&self) -> u16 {
+        (self.flags >> frame::TAG_SHIFT) as u16
+    }
+
     fn from_words(word2: u64, word3: u64) -> Self {
         Self {
             pid: word2 as u32,

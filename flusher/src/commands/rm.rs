@@ -15,9 +15,7 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use anyhow::{bail, Context, Result};
-use ringflush_ring::{
-    layout, registry, LockError, OpenError, OpenErrorKind, Segment, SegmentOptions,
-};
+use ringflush_ring::{layout, registry, OpenError, OpenErrorKind, Segment, SegmentOptions};
 
 use super::Exit;
 use crate::cli::RmArgs;
@@ -40,14 +38,14 @@ pub fn run(args: &RmArgs) -> Result<Exit> {
         Err(e) => return Err(e.into()),
     };
     let mut users = Vec::new();
-    match seg.acquire_consumer() {
-        Ok(probe) => drop(probe),
-        Err(LockError::Held { pid }) => users.push(format!("a flusher (pid {pid})")),
-        Err(e) => return Err(e.into()),
+    if seg.flusher_alive() {
+        let pid = seg.header().flusher.pid.load(Ordering::Relaxed);
+        users.push(format!("a flusher (pid {pid})"));
     }
-    let producers: Vec<String> = registry::registered(seg.header())
-        .filter(|(_, p)| p.alive())
-        .map(|(_, p)| p.pid.to_string())
+    let producers: Vec<String> = registry::registered(seg.header(), seg.fd())
+        .into_iter()
+        .filter(|p| p.alive)
+        .map(|p| p.who.pid.to_string())
         .collect();
     if !producers.is_empty() {
         users.push(format!("producers (pids {})", producers.join(", ")));

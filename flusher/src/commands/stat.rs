@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use anyhow::Result;
-use ringflush_ring::{registry, Segment, SegmentOptions};
+use ringflush_ring::{liveness, registry, Segment, SegmentOptions};
 use serde_json::json;
 
 use super::Exit;
@@ -21,14 +21,21 @@ struct Snapshot {
     head: u64,
     tail: u64,
     flusher_pid: u32,
+    /// The flusher's PID namespace (0: not known).
+    flusher_pid_ns: u64,
+    /// It holds the flusher lock: it lives.
+    flusher_locked: bool,
+    /// It lives and its heartbeat is fresh: it drains.
     flusher_alive: bool,
     /// Age of the flusher's heartbeat; `None` when it is cleared.
     heartbeat_age_ms: Option<u64>,
     write_errno: u32,
     /// `written`, then the loss counters, by name.
     counters: Vec<(&'static str, u64)>,
-    /// Registered producers and whether each lives.
-    producers: Vec<(u32, bool)>,
+    /// Registered producers, whether each lives, and their PID namespaces.
+    producers: Vec<registry::Producer>,
+    /// This process's PID namespace.
+    our_pid_ns: u64,
     /// Producers that found the registry full.
     registry_overflow: u64,
 }
@@ -39,12 +46,7 @@ impl Snapshot {
         let pid = h.flusher.pid.load(Ordering::Relaxed);
         let heartbeat = h.flusher.heartbeat_ns.load(Ordering::Relaxed);
         let age_ms = ringflush_ring::now_ns().saturating_sub(heartbeat) / 1_000_000;
-        // Alive: the lock is held (probing it would race a starting flusher,
-        // so look at the pid and a heartbeat younger than 3 s instead).
-        let alive = pid != 0
-            && heartbeat != 0
-            && age_ms < 3000
-            && std::path::Path::new(&format!("/proc/{pid}")).exists();
+        let locked = seg.flusher_alive();
         let c = &h.counters;
         let mut counters = vec![("written", c.written.load(Ordering::Relaxed))];
         counters.extend(c.losses().map(|(k, n)| (k, n.load(Ordering::Relaxed))));
@@ -54,14 +56,24 @@ impl Snapshot {
             head: h.head.0.load(Ordering::Acquire),
             tail: h.tail.0.load(Ordering::Acquire),
             flusher_pid: pid,
-            flusher_alive: alive,
+            flusher_pid_ns: h.flusher.pid_namespace.load(Ordering::Relaxed),
+            flusher_locked: locked,
+            flusher_alive: seg.flusher_running(),
             heartbeat_age_ms: (heartbeat != 0).then_some(age_ms),
             write_errno: h.flusher.write_errno.load(Ordering::Relaxed),
             counters,
-            producers: registry::registered(h)
-                .map(|(_, p)| (p.pid, p.alive()))
-                .collect(),
+            producers: registry::registered(h, seg.fd()),
+            our_pid_ns: liveness::pid_namespace(),
             registry_overflow: h.producers.overflow.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `pid N`, with its namespace when it is not this process's.
+    fn pid(&self, pid: u32, ns: u64) -> String {
+        if ns == 0 || ns == self.our_pid_ns {
+            format!("pid {pid}")
+        } else {
+            format!("pid {pid} in pid namespace {ns}")
         }
     }
 
@@ -101,8 +113,9 @@ fn json(shm: &str, s: &Snapshot) -> String {
         "fill": s.used() as f64 / s.capacity as f64,
         "head": s.head,
         "tail": s.tail,
-        "flusher": {"pid": s.flusher_pid, "alive": s.flusher_alive, "heartbeat_age_ms": s.heartbeat_age_ms, "write_errno": s.write_errno},
-        "producers": s.producers.iter().map(|(pid, alive)| json!({"pid": pid, "alive": alive})).collect::<Vec<_>>(),
+        "flusher": {"pid": s.flusher_pid, "pid_namespace": s.flusher_pid_ns, "alive": s.flusher_alive, "locked": s.flusher_locked, "heartbeat_age_ms": s.heartbeat_age_ms, "write_errno": s.write_errno},
+        "pid_namespace": s.our_pid_ns,
+        "producers": s.producers.iter().map(|p| json!({"pid": p.who.pid, "pid_namespace": p.pid_namespace, "alive": p.alive})).collect::<Vec<_>>(),
         "registry_overflow": s.registry_overflow,
     });
     for (k, n) in &s.counters {
@@ -113,10 +126,17 @@ fn json(shm: &str, s: &Snapshot) -> String {
 
 fn text(shm: &str, s: &Snapshot) -> String {
     let used = s.used();
-    let flusher = match (s.flusher_pid, s.flusher_alive, s.heartbeat_age_ms) {
-        (0, _, _) => "never ran".to_string(),
-        (p, true, Some(age)) => format!("pid {p}, alive (heartbeat {age} ms ago)"),
-        (p, _, _) => format!("pid {p}, dead or stopped"),
+    let who = s.pid(s.flusher_pid, s.flusher_pid_ns);
+    let flusher = match (s.flusher_pid, s.flusher_locked, s.flusher_alive) {
+        (0, false, _) => "never ran".to_string(),
+        (_, true, true) => {
+            let age = s.heartbeat_age_ms.unwrap_or(0);
+            format!("{who}, alive (heartbeat {age} ms ago)")
+        }
+        (_, true, false) => {
+            format!("{who}, alive but not draining (no heartbeat for 3 s: paused?)")
+        }
+        (_, false, _) => format!("{who}, dead or stopped"),
     };
     let mut out = format!(
         "segment   {shm}\ncapacity  {} bytes\nused      {used} bytes ({:.1}%)\nhead      {}\ntail      {}\nflusher   {flusher}\n",
@@ -132,7 +152,10 @@ fn text(shm: &str, s: &Snapshot) -> String {
     let producers: Vec<String> = s
         .producers
         .iter()
-        .map(|(pid, alive)| format!("{pid}{}", if *alive { "" } else { " (dead)" }))
+        .map(|p| {
+            let who = s.pid(p.who.pid, p.pid_namespace);
+            format!("{who}{}", if p.alive { "" } else { " (dead)" })
+        })
         .collect();
     let more = if s.registry_overflow > 0 {
         " and unregistered ones (registry full)"
@@ -247,7 +270,7 @@ fn prometheus(shm: &str, s: &Snapshot) -> String {
         "The last write error's errno, 0 when writing works.",
         s.write_errno as f64,
     );
-    let live = s.producers.iter().filter(|(_, alive)| *alive).count();
+    let live = s.producers.iter().filter(|p| p.alive).count();
     put(
         "ringflush_producers",
         "gauge",

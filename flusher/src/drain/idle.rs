@@ -8,7 +8,6 @@ use ringflush_ring::{Corruption, Stamp, Stop};
 
 use std::time::Duration;
 
-use super::liveness::writer_alive;
 use super::source::Damage;
 use super::stuck::{verdict, Verdict};
 use super::{Flusher, Next};
@@ -54,7 +53,7 @@ impl Flusher<'_> {
             return Next::Continue;
         }
         let stall = source.stuck.observe(pos, now.mono);
-        let alive = |stamp: &Stamp| writer_alive(stamp.pid, source.realtime_ns(stamp));
+        let alive = |stamp: &Stamp| source.writer_alive(stamp);
         let verdict = verdict(stop, stall, self.cfg.unblock_timeout, alive);
         if self.give_up(verdict, pos) {
             self.source().stuck.clear();

@@ -31,7 +31,6 @@ mod batch;
 mod fault;
 mod health;
 mod idle;
-mod liveness;
 mod losses;
 mod notify;
 mod recovery;

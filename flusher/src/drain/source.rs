@@ -84,6 +84,7 @@ impl Source {
             require_capacity,
             mode: cfg.mode,
             allow_foreign: cfg.allow_foreign,
+            flusher: true,
             ..SegmentOptions::default()
         };
         let segment = Segment::open(&cfg.shm, &opts)?;
@@ -113,13 +114,11 @@ impl Source {
             _sigbus: sigbus,
             repairs_seen,
         };
-        let flusher = &source.header().flusher;
-        let now = ringflush_ring::now_ns();
-        // What this flusher runs with, for a process that would start one.
+        // Taking the lock announced us (pid, namespace, heartbeat); what this
+        // flusher runs with is for a process that would start one.
         source.header().flusher_args.store(&cfg.args);
-        flusher.pid.store(std::process::id(), Ordering::Relaxed);
-        flusher.started_ns.store(now, Ordering::Relaxed);
-        flusher.heartbeat_ns.store(now, Ordering::Relaxed);
+        let started = &source.header().flusher.started_ns;
+        started.store(ringflush_ring::now_ns(), Ordering::Relaxed);
         Ok(source)
     }
 
@@ -138,11 +137,6 @@ impl Source {
     /// The segment's one consumer, which this source holds.
     pub fn consumer(&mut self) -> &mut SegmentConsumer {
         &mut self.consumer
-    }
-
-    /// A record's time as realtime ns.
-    pub fn realtime_ns(&self, stamp: &Stamp) -> u64 {
-        realtime_ns(&self.tsc, stamp)
     }
 
     /// Publish that this flusher is alive, at most every 50 ms.
@@ -186,14 +180,22 @@ impl Source {
     }
 
     /// Free the registry slots of producers that died; the live ones.
-    pub fn sweep_producers(&self) -> Vec<registry::Process> {
-        registry::sweep(self.header())
+    pub fn sweep_producers(&self) -> Vec<registry::Producer> {
+        registry::sweep(self.header(), self.segment.fd())
+    }
+
+    /// Whether the writer of a record stamped `stamp` lives (see
+    /// `registry::writer_alive`); one that was not registered cannot be
+    /// told, and counts as alive (its record is given up at the unblock
+    /// timeout).
+    pub fn writer_alive(&self, stamp: &Stamp) -> bool {
+        let (h, fd) = (self.header(), self.segment.fd());
+        registry::writer_alive(h, fd, stamp.pid, stamp.writer_tag()).unwrap_or(true)
     }
 
     /// A retired segment is finished once it is empty and no producer that
-    /// registered with it lives; with an incomplete registry (a full one,
-    /// or producers older than layout 1.1), once it is empty and nothing
-    /// was written for a minute.
+    /// registered with it lives; with an incomplete registry (a full one),
+    /// once it is empty and nothing was written for a minute.
     pub fn finished(&mut self, now: Instant) -> bool {
         let empty = self.is_empty();
         let tail = self.consumer.tail();
@@ -206,10 +208,10 @@ impl Source {
         }
         let quiet = now - r.tail_moved >= RETIRED_QUIET;
         let h = self.segment.header();
-        let known = !registry::overflowed(h) && layout_minor(h) >= 1;
+        let known = !registry::overflowed(h);
         empty
             && if known {
-                registry::sweep(h).is_empty()
+                registry::sweep(h, self.segment.fd()).is_empty()
             } else {
                 quiet
             }
@@ -361,11 +363,6 @@ impl std::fmt::Display for Damage {
             ),
         }
     }
-}
-
-/// The layout minor version of a segment.
-fn layout_minor(h: &SegmentHeader) -> u32 {
-    h.identity.version.load(Ordering::Relaxed) as u32
 }
 
 /// A record's time as realtime ns, converting TSC stamps.

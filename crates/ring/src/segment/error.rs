@@ -202,7 +202,7 @@ pub enum LockError {
         /// a consumer of this same [`Segment`](super::Segment) exists.
         pid: u32,
     },
-    /// `flock` itself failed (the cause is the [`source`](std::error::Error::source)).
+    /// The lock request itself failed (the cause is the [`source`](std::error::Error::source)).
     Io(io::Error),
 }
 
@@ -210,7 +210,7 @@ impl std::fmt::Display for LockError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LockError::Held { pid } => write!(f, "the flusher lock is held by pid {pid}"),
-            LockError::Io(_) => f.write_str("locking the segment (flock)"),
+            LockError::Io(_) => f.write_str("locking the segment (fcntl F_OFD_SETLK)"),
         }
     }
 }

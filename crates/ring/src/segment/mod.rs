@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
-use rustix::fs::{FlockOperation, Mode};
+use rustix::fs::Mode;
 use rustix::shm;
 
 use crate::layout::{self, SegmentHeader, HEADER_SIZE};
+use crate::liveness::{self, FLUSHER_BYTE};
 use crate::region::{RawRegion, Region};
 use crate::ring::{Consumer, Ring};
 use crate::sigbus;
@@ -55,6 +56,11 @@ pub struct SegmentOptions {
     /// Fault in the whole mapping now (producers and the flusher, so no log
     /// call pays a page fault); inspectors such as `stat` turn it off.
     pub prefault: bool,
+    /// Open as the flusher: a segment this call creates has its flusher lock
+    /// taken and a heartbeat published before it is, so that producers that
+    /// open it at once see a flusher running (then call
+    /// [`Segment::acquire_consumer`], which takes the same lock).
+    pub flusher: bool,
 }
 
 impl Default for SegmentOptions {
@@ -68,6 +74,7 @@ impl Default for SegmentOptions {
             allow_foreign: false,
             ready_timeout: Duration::from_secs(2),
             prefault: true,
+            flusher: false,
         }
     }
 }
@@ -85,6 +92,10 @@ impl SegmentOptions {
         }
     }
 }
+
+/// A flusher whose heartbeat is older than this is taken for stopped (it
+/// beats at least every 250 ms while it runs).
+pub const FLUSHER_STALLED_AFTER: Duration = Duration::from_secs(3);
 
 /// Where Linux keeps a POSIX shared-memory object.
 pub fn shm_path(name: &str) -> String {
@@ -263,6 +274,13 @@ impl Segment {
             prefault(&map);
         }
         let seg = Segment::new(name, fd, map, opts.capacity, true);
+        if opts.flusher {
+            match liveness::try_lock(seg.fd(), FLUSHER_BYTE) {
+                Ok(true) => seg.announce_flusher(),
+                Ok(false) => {}
+                Err(e) => return Err(fail("fcntl(F_OFD_SETLK)", e)),
+            }
+        }
         let id = &seg.header().identity;
         id.magic.store(layout::MAGIC, Ordering::Relaxed);
         id.capacity.store(opts.capacity, Ordering::Relaxed);
@@ -419,14 +437,17 @@ impl Segment {
         }
     }
 
-    /// Become the segment's one consumer: take its flusher lock (an `flock`
-    /// the kernel drops when this process dies, so a crashed flusher never
-    /// blocks the next) and return the consumer, which holds the lock until
-    /// it is dropped.
+    /// Become the segment's one consumer: take its flusher lock (an OFD lock
+    /// on [`FLUSHER_BYTE`] of the segment file, which the kernel drops when
+    /// this process dies, so a crashed flusher never blocks the next, and
+    /// which every other process sees, in any PID namespace: see
+    /// `liveness.rs`), announce this process as the flusher (pid, PID
+    /// namespace, a first heartbeat), and return the consumer, which holds
+    /// the lock until it is dropped.
     ///
     /// # Errors
     /// [`LockError::Held`] when another process (or another consumer of this
-    /// segment in this one) has it, [`LockError::Io`] when `flock` fails.
+    /// segment in this one) has it, [`LockError::Io`] when `fcntl` fails.
     pub fn acquire_consumer(&self) -> Result<SegmentConsumer, LockError> {
         let mapping = &self.mapping;
         if mapping.consumer_taken.swap(true, Ordering::AcqRel) {
@@ -437,20 +458,79 @@ impl Segment {
         let lock = ConsumerLock {
             mapping: mapping.clone(),
         };
-        match rustix::fs::flock(&mapping.fd, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => {
+        match liveness::try_lock(self.fd(), FLUSHER_BYTE) {
+            Ok(true) => {}
+            Ok(false) => {
                 return Err(LockError::Held {
                     pid: self.header().flusher.pid.load(Ordering::Relaxed),
                 })
             }
-            Err(e) => return Err(LockError::Io(e.into())),
+            Err(e) => return Err(LockError::Io(e)),
         }
-        // SAFETY: the flock excludes consumers in other processes and
-        // `consumer_taken` those in this one, until `lock` is dropped with
-        // the consumer.
+        self.announce_flusher();
+        // SAFETY: the lock excludes consumers of other open file descriptions
+        // (other processes, other opens in this one) and `consumer_taken`
+        // those of this one, until `lock` is dropped with the consumer.
         let consumer = unsafe { self.shared_ring().into_consumer() };
         Ok(SegmentConsumer { consumer, lock })
+    }
+
+    /// Publish this process as the flusher: its pid and PID namespace, and a
+    /// heartbeat now (a stale one of a dead flusher would say it stopped).
+    fn announce_flusher(&self) {
+        let f = &self.header().flusher;
+        f.pid.store(std::process::id(), Ordering::Relaxed);
+        f.pid_namespace
+            .store(liveness::pid_namespace(), Ordering::Relaxed);
+        f.heartbeat_ns.store(crate::now_ns(), Ordering::Relaxed);
+    }
+
+    /// Whether a flusher holds the segment's flusher lock (through another
+    /// open file description than this one's): it is alive, in whatever PID
+    /// namespace. A failed question counts as yes.
+    pub fn flusher_alive(&self) -> bool {
+        liveness::is_locked(self.fd(), FLUSHER_BYTE).unwrap_or(true)
+    }
+
+    /// Whether a flusher runs and drains: it is alive
+    /// ([`Segment::flusher_alive`]) and its heartbeat is younger than
+    /// [`FLUSHER_STALLED_AFTER`] (a stopped or frozen flusher holds its lock
+    /// but drains nothing, and producers must not wait for it).
+    pub fn flusher_running(&self) -> bool {
+        let beat = self.header().flusher.heartbeat_ns.load(Ordering::Relaxed);
+        let fresh = beat != 0
+            && crate::now_ns().saturating_sub(beat) < FLUSHER_STALLED_AFTER.as_nanos() as u64;
+        fresh && self.flusher_alive()
+    }
+
+    /// A new open file description of this same object (its own locks, see
+    /// `liveness.rs`), for a forked child that must not hold its parent's:
+    /// through `/proc/self/fd`, else by the segment's name if that still
+    /// leads to this object.
+    ///
+    /// # Errors
+    /// When neither way leads to this object.
+    pub fn reopen(&self) -> io::Result<OwnedFd> {
+        let mine = rustix::fs::fstat(&self.mapping.fd)?;
+        let same = |fd: &OwnedFd| {
+            rustix::fs::fstat(fd)
+                .is_ok_and(|st| st.st_dev == mine.st_dev && st.st_ino == mine.st_ino)
+        };
+        let flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
+        let by_proc = format!("/proc/self/fd/{}", self.mapping.fd.as_raw_fd());
+        if let Ok(fd) = rustix::fs::open(by_proc.as_str(), flags, Mode::empty()) {
+            if same(&fd) {
+                return Ok(fd);
+            }
+        }
+        match shm::open(self.name.as_str(), shm::OFlags::RDWR, Mode::empty()) {
+            Ok(fd) if same(&fd) => Ok(fd),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("segment {} was replaced", self.name),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Owner uid and permission bits of the shared-memory object.
@@ -640,9 +720,9 @@ struct ConsumerLock {
 
 impl Drop for ConsumerLock {
     fn drop(&mut self) {
-        // Unlocking a lock this descriptor may not hold (a failed acquire) is
-        // harmless; the kernel drops it anyway when the descriptor closes.
-        let _ = rustix::fs::flock(&self.mapping.fd, FlockOperation::Unlock);
+        // Unlocking a lock this description may not hold (a failed acquire)
+        // is harmless; the kernel drops it anyway when it closes.
+        liveness::unlock(self.mapping.fd.as_fd(), FLUSHER_BYTE);
         self.mapping.consumer_taken.store(false, Ordering::Release);
     }
 }
