@@ -237,11 +237,24 @@ fn stopped_writer_is_waited_for(test: &str, apart: Apart) {
     assert!(wait_until(LIMIT, || stopped(pid)), "the writer stopped");
     // Well past the dead-writer check (200 ms), which runs every 200 ms.
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(
-        stat(&s)["abandoned"],
-        0,
-        "a live writer's record was given up"
-    );
+    let v = stat(&s);
+    assert_eq!(v["abandoned"], 0, "a live writer's record was given up");
+    // stat, from here, tells both alive, and which namespace each is in.
+    let here = &v["pid_namespace"];
+    let producers = v["producers"].as_array().unwrap();
+    assert!(producers.len() == 1 && producers[0]["alive"] == true, "{v}");
+    assert_eq!(v["flusher"]["alive"], true, "{v}");
+    let (inside, outside) = match apart {
+        Apart::FlusherInside => (
+            &v["flusher"]["pid_namespace"],
+            &producers[0]["pid_namespace"],
+        ),
+        Apart::WritersInside => (
+            &producers[0]["pid_namespace"],
+            &v["flusher"]["pid_namespace"],
+        ),
+    };
+    assert!(inside != here && outside == here, "{v}");
     signal(pid, libc::SIGCONT);
     assert!(wait_child(w, LIMIT).success());
     let expected = BTreeMap::from([(0, 20)]);
