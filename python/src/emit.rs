@@ -9,8 +9,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use ringflush_producer::WriteError;
 
-use crate::names;
 use crate::msg_args;
+use crate::names;
 use crate::record::{Field, Fields};
 use crate::{log_record, Producer};
 

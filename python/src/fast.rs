@@ -9,8 +9,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 use ringflush_producer::Record;
 
-use crate::names;
 use crate::msg_args;
+use crate::names;
 use crate::Producer;
 
 /// The calling thread's `threading.get_ident()` and name, looked up once per
