@@ -277,6 +277,7 @@ def test_celery_prefork_workers(app_dir):
     # process; its prefork pool's children inherit the live handlers.
     pytest.importorskip("celery")
     (app_dir / "broker").mkdir()
+    (app_dir / "staging").mkdir()
     (app_dir / "tasks.py").write_text(textwrap.dedent(APP + f"""
     import logging.config
     from celery import Celery
@@ -300,10 +301,18 @@ def test_celery_prefork_workers(app_dir):
     try:
         send = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(f"""
-            import time
-            from tasks import handle_task
+            import os, time
+            from tasks import app, handle_task
+            # kombu's filesystem transport writes a message in place, and a
+            # worker that reads it half-written dies ("Unrecoverable error:
+            # JSONDecodeError", with the stdlib's handlers too, on a loaded
+            # machine): write each into staging/, then rename it in whole.
+            app.conf.broker_transport_options = {{
+                **app.conf.broker_transport_options, "data_folder_out": "staging"}}
             for rid in range(1, {sent} + 1):
                 handle_task.delay(rid)
+                for name in os.listdir("staging"):
+                    os.rename(os.path.join("staging", name), os.path.join("broker", name))
                 if rid % 200 == 0:
                     time.sleep(0.5)  # spread over a few seconds: rotations
             """)], cwd=app_dir, capture_output=True, text=True, timeout=120)
@@ -313,9 +322,10 @@ def test_celery_prefork_workers(app_dir):
         def handled():
             return sum(len(LINE.findall(p.read_text())) for p in logs.iterdir()
                        if p.name.startswith("app.log") and ".ringflush" not in p.name)
-        assert wait_for(lambda: handled() >= sent, timeout=120), handled()
+        done = wait_for(lambda: handled() >= sent, timeout=120)
     finally:
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=60)
+    assert done, (handled(), worker.returncode, err[-3000:])
     assert "Traceback" not in err and "Logging error" not in err, err[-2000:]
     check(app_dir, sent)
