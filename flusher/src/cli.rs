@@ -104,6 +104,11 @@ pub struct FlusherArgs {
     /// Ring size if the flusher creates the segment (e.g. 64M, 1G; power of two).
     #[arg(long, value_parser = parse_size)]
     pub size: Option<u64>,
+    /// Per-writer lanes if the flusher creates the segment (0 to 64; default
+    /// 0: every writer claims space in the one shared ring). With lanes, a
+    /// stalled writer holds up only its own records (docs/ARCHITECTURE.md).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub lanes: Option<u64>,
     /// Permission bits of the segment (octal), e.g. 660 to let a group in.
     #[arg(long, value_parser = parse_mode, default_value = "600")]
     pub mode: u32,

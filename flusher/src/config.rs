@@ -22,6 +22,8 @@ pub struct FlusherConfig {
     /// Ring size if the flusher creates the segment (and the size an
     /// existing one must have); `None` takes any.
     pub size: Option<u64>,
+    /// Lanes if the flusher creates the segment; `None`: the default (none).
+    pub lanes: Option<u64>,
     /// Permission bits of the segment.
     pub mode: u32,
     /// Group to give the segment.
@@ -86,6 +88,7 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
             service_name: a.service_name.clone(),
         },
         size: a.size,
+        lanes: a.lanes,
         mode: a.mode,
         gid,
         allow_foreign: a.allow_foreign,

@@ -21,6 +21,7 @@ mod fault;
 #[cfg(any(feature = "log", feature = "tracing"))]
 mod fields;
 mod identity;
+mod lanes;
 #[cfg(feature = "tracing")]
 mod layer;
 #[cfg(feature = "log")]

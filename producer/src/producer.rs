@@ -5,13 +5,15 @@ use std::time::{Duration, Instant};
 
 use ringflush_ring::codec::{Basic, Record};
 use ringflush_ring::frame::{self, FLAG_TSC, RECORD_HEADER_LEN};
+use ringflush_ring::lane::{LaneFull, LaneSlot, LaneWriter};
 use ringflush_ring::{
-    tsc, wait, ClaimError, OpenError, Reserved, Segment, SegmentOptions, SharedRing, SigbusGuard,
-    Stamp,
+    tsc, wait, ClaimError, OpenError, Reserved, Segment, SegmentOptions, SharedLanes, SharedRing,
+    SigbusGuard, Stamp,
 };
 
 use crate::fault::{Fault, Point};
 use crate::identity;
+use crate::lanes::LaneSet;
 use crate::registration::Registration;
 #[cfg(doc)]
 use crate::OpenErrorKind;
@@ -108,6 +110,15 @@ impl Builder {
         self.segment.capacity = bytes;
         self
     }
+    /// Per-writer lanes if this producer creates the segment (default 0:
+    /// every thread claims space in the shared ring with a CAS). With lanes,
+    /// each thread takes a lane of its own on its first record and writes
+    /// there with no atomic read-modify-write; a stalled thread holds up
+    /// only its own records. At most 64; an existing segment keeps its own.
+    pub fn lanes(mut self, lanes: u64) -> Self {
+        self.segment.lanes = lanes;
+        self
+    }
     /// Permission bits of a segment this producer creates, and the most an
     /// existing one may allow (default `0o600`): a segment writable by group
     /// or others beyond them is refused, as the flusher's `--mode` does.
@@ -160,9 +171,11 @@ impl Builder {
         let sigbus = segment.watch_sigbus();
         let head = ring.header().head.0.load(Ordering::Acquire);
         let registration = Registration::new(&segment);
+        let lanes = segment.shared_lanes().map(LaneSet::new);
         Ok(Producer {
             segment,
             ring,
+            lanes,
             head_cache: AtomicU64::new(head),
             registration,
             sigbus,
@@ -182,6 +195,8 @@ pub struct Producer {
     segment: Segment,
     /// Keeps the segment mapped for as long as the producer lives.
     ring: SharedRing,
+    /// The segment's lanes, if it has any: each thread writes its own.
+    lanes: Option<LaneSet>,
     head_cache: AtomicU64,
     policy: FullPolicy,
     /// Stamp records with TSC ticks (see `ringflush_ring::tsc`).
@@ -382,7 +397,9 @@ impl Producer {
         self.write_encoded(enc.len, truncated, encode, timestamp, flags, wait)
     }
 
-    /// Claim room for a payload of `len` bytes, let `encode` fill it, commit.
+    /// Write a record whose payload of `len` bytes `encode` fills: into this
+    /// thread's lane when the segment has lanes and the thread can have one,
+    /// else into the shared ring.
     #[inline]
     fn write_encoded(
         &self,
@@ -393,37 +410,146 @@ impl Producer {
         flags: u32,
         wait: Wait,
     ) -> Result<(), WriteError> {
-        let header = self.ring.header();
         let pid = identity::pid();
+        let record = Pending {
+            len,
+            truncated,
+            timestamp,
+            flags,
+            wait,
+        };
+        let mut encode = Some(encode);
+        if let Some(lanes) = &self.lanes {
+            let registered = || self.registration.current(&self.segment, pid);
+            let written = lanes.with_writer(pid, registered, |w, tag| {
+                self.write_lane(lanes, w, pid, tag, &record, &mut encode)
+            });
+            if let Some(Some(result)) = written {
+                return result;
+            }
+        }
+        let Some(encode) = encode.take() else {
+            return Ok(());
+        };
+        self.write_shared(pid, &record, encode)
+    }
+
+    /// Write into this thread's lane: `None` when the record must go to the
+    /// shared ring instead (it is larger than a chunk; the lane is drained
+    /// first, so that it does not overtake the writer's earlier records).
+    #[inline]
+    fn write_lane<E: FnOnce(&mut [u8])>(
+        &self,
+        lanes: &LaneSet,
+        w: &mut LaneWriter,
+        pid: u32,
+        tag: u16,
+        record: &Pending,
+        encode: &mut Option<E>,
+    ) -> Option<Result<(), WriteError>> {
+        let l = lanes.lanes();
+        let total = RECORD_HEADER_LEN + record.len;
+        let slot = match w.reserve(l, total) {
+            Ok(slot) => slot,
+            Err(LaneFull::TooLarge) => {
+                self.wait_lane_drained(l, w, record.wait);
+                return None;
+            }
+            Err(_) => match self.wait_for_lane(l, w, total, record.wait) {
+                Ok(slot) => slot,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        if record.truncated {
+            self.count_truncated();
+        }
+        let stamp = Stamp {
+            pid,
+            flags: frame::flags_with_tag(record.flags, tag),
+            timestamp: record.timestamp,
+        };
+        let encode = encode.take()?;
+        if let Some(f) = &self.fault {
+            return Some(self.write_lane_faulty(l, w, &slot, stamp, encode, f));
+        }
+        w.stamp(l, &slot, stamp);
+        w.fill(l, &slot, encode);
+        w.publish(l, &slot);
+        wait::wake_after_publish(l.header());
+        Some(self.check_segment())
+    }
+
+    /// [`Producer::write_lane`]'s steps with the fault injection points.
+    #[cold]
+    fn write_lane_faulty(
+        &self,
+        l: &SharedLanes,
+        w: &mut LaneWriter,
+        slot: &LaneSlot,
+        stamp: Stamp,
+        encode: impl FnOnce(&mut [u8]),
+        f: &Fault,
+    ) -> Result<(), WriteError> {
+        f.at(Point::AfterReserve);
+        w.stamp(l, slot, stamp);
+        f.at(Point::AfterHeader);
+        w.fill(l, slot, |buf| {
+            encode(buf);
+            fault_mid_payload(f, buf);
+        });
+        f.at(Point::BeforeCommit);
+        w.publish(l, slot);
+        wait::wake_after_publish(l.header());
+        self.check_segment()
+    }
+
+    /// Whether the segment is still there under this process (see
+    /// [`WriteError::SegmentLost`]).
+    #[inline]
+    fn check_segment(&self) -> Result<(), WriteError> {
+        if self.sigbus.lost() {
+            return Err(self.segment_lost());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn count_truncated(&self) {
+        let counters = &self.ring.header().counters;
+        counters.truncated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Claim room in the shared ring, let `encode` fill it, commit.
+    fn write_shared(
+        &self,
+        pid: u32,
+        record: &Pending,
+        encode: impl FnOnce(&mut [u8]),
+    ) -> Result<(), WriteError> {
+        let header = self.ring.header();
         let tag = self.registration.check(&self.segment, pid);
         let stamp = Stamp {
             pid,
-            flags: frame::flags_with_tag(flags, tag),
-            timestamp,
+            flags: frame::flags_with_tag(record.flags, tag),
+            timestamp: record.timestamp,
         };
-        let claim = self.claim(RECORD_HEADER_LEN + len, stamp, wait)?;
+        let claim = self.claim(RECORD_HEADER_LEN + record.len, stamp, record.wait)?;
         // Counted once the record has its place: a try_write that finds the
         // ring full, then a retry, must not count it twice.
-        if truncated {
-            header.counters.truncated.fetch_add(1, Ordering::Relaxed);
+        if record.truncated {
+            self.count_truncated();
         }
         self.ring.fill(&claim, |buf| {
             encode(buf);
             if let Some(f) = &self.fault {
-                if f.is_at(Point::MidPayload) {
-                    let half = buf.len() / 2;
-                    buf[half..].fill(0);
-                }
-                f.at(Point::MidPayload);
+                fault_mid_payload(f, buf);
             }
         });
         if let Some(f) = &self.fault {
             f.at(Point::BeforeCommit);
         }
         self.ring.commit(claim).map_err(|_| WriteError::Abandoned)?;
-        if self.sigbus.lost() {
-            return Err(self.segment_lost());
-        }
+        self.check_segment()?;
         wait::wake_flusher(header);
         Ok(())
     }
@@ -451,13 +577,60 @@ impl Producer {
         Ok(claim)
     }
 
-    /// Reserve space, applying the full-ring policy.
+    /// Reserve space in the shared ring, applying the full-ring policy.
     fn reserve(&self, len: usize, wait: Wait) -> Result<Reserved, WriteError> {
         match self.ring.try_reserve(len, &self.head_cache) {
-            Ok(r) => return Ok(r),
-            Err(ClaimError::BadLength) => return Err(self.drop_record(WriteError::TooLarge)),
-            Err(ClaimError::Full) if wait == Wait::Never => return Err(WriteError::Full),
-            Err(ClaimError::Full) => {}
+            Ok(r) => Ok(r),
+            Err(ClaimError::BadLength) => Err(self.drop_record(WriteError::TooLarge)),
+            Err(ClaimError::Full) => {
+                self.block(wait, || self.ring.try_reserve(len, &self.head_cache).ok())
+            }
+        }
+    }
+
+    /// Room in this thread's lane once it had none, applying the full-ring
+    /// policy (the flusher frees chunks as it writes them).
+    #[cold]
+    fn wait_for_lane(
+        &self,
+        l: &SharedLanes,
+        w: &mut LaneWriter,
+        len: usize,
+        wait: Wait,
+    ) -> Result<LaneSlot, WriteError> {
+        self.block(wait, || w.reserve(l, len).ok())
+    }
+
+    /// Before a record too large for the lane goes to the shared ring: wait
+    /// (as the full-ring policy allows) until the flusher has written what
+    /// the lane holds, so that the record does not overtake it.
+    #[cold]
+    fn wait_lane_drained(&self, l: &SharedLanes, w: &LaneWriter, wait: Wait) {
+        let FullPolicy::Block { timeout } = self.policy else {
+            return;
+        };
+        let deadline = Instant::now() + timeout;
+        while wait == Wait::Policy
+            && !w.drained(l)
+            && Instant::now() < deadline
+            && self.segment.flusher_running()
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The full-ring policy, once `attempt` found no room: `Full` at once
+    /// for [`Wait::Never`] (counting nothing); else drop (counted) unless
+    /// the policy blocks and a flusher runs, in which case wait for it to
+    /// free space, trying `attempt` again, up to the timeout.
+    #[cold]
+    fn block<T>(
+        &self,
+        wait: Wait,
+        mut attempt: impl FnMut() -> Option<T>,
+    ) -> Result<T, WriteError> {
+        if wait == Wait::Never {
+            return Err(WriteError::Full);
         }
         let FullPolicy::Block { timeout } = self.policy else {
             return Err(self.drop_record(WriteError::Full));
@@ -474,23 +647,19 @@ impl Producer {
         let deadline = Instant::now() + timeout;
         loop {
             let seq = wait::register_space_waiter(header);
-            match self.ring.try_reserve(len, &self.head_cache) {
-                Ok(r) => {
-                    wait::cancel_space_wait(header);
-                    return Ok(r);
-                }
-                Err(_) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        wait::cancel_space_wait(header);
-                        return Err(self.drop_record(WriteError::Full));
-                    }
-                    // Wake up now and then even without a flusher's wake-up,
-                    // so a deadline is never overslept by much.
-                    let nap = (deadline - now).min(Duration::from_millis(50));
-                    wait::wait_for_space(header, seq, nap);
-                }
+            if let Some(found) = attempt() {
+                wait::cancel_space_wait(header);
+                return Ok(found);
             }
+            let now = Instant::now();
+            if now >= deadline {
+                wait::cancel_space_wait(header);
+                return Err(self.drop_record(WriteError::Full));
+            }
+            // Wake up now and then even without a flusher's wake-up, so a
+            // deadline is never overslept by much.
+            let nap = (deadline - now).min(Duration::from_millis(50));
+            wait::wait_for_space(header, seq, nap);
         }
     }
 
@@ -522,6 +691,27 @@ impl Producer {
     pub fn max_record(&self) -> u64 {
         self.ring.max_record()
     }
+}
+
+/// A record on its way, as the write paths pass it on.
+struct Pending {
+    /// Payload bytes.
+    len: usize,
+    /// It was cut to fit (counted once it has its place).
+    truncated: bool,
+    timestamp: u64,
+    flags: u32,
+    wait: Wait,
+}
+
+/// The fault injection point in the middle of a payload: half of it zeroed
+/// (a writer killed while copying), then the fault.
+fn fault_mid_payload(f: &Fault, buf: &mut [u8]) {
+    if f.is_at(Point::MidPayload) {
+        let half = buf.len() / 2;
+        buf[half..].fill(0);
+    }
+    f.at(Point::MidPayload);
 }
 
 /// Whether a write on a full ring follows the producer's [`FullPolicy`].

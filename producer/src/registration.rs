@@ -26,6 +26,8 @@ pub struct Registration {
     pid: AtomicU32,
     /// The tag of that registration (0: not registered).
     tag: AtomicU32,
+    /// Its registration number's low 32 bits, as the registry holds it.
+    number: AtomicU32,
     /// The slot and the description holding its lock; touched only by the
     /// thread that won the pid's CAS, and when the producer is dropped.
     held: Mutex<Option<Held>>,
@@ -44,6 +46,7 @@ impl Registration {
         let r = Self {
             pid: AtomicU32::new(0),
             tag: AtomicU32::new(0),
+            number: AtomicU32::new(0),
             held: Mutex::new(None),
         };
         r.renew(segment, crate::identity::pid());
@@ -58,6 +61,13 @@ impl Registration {
             self.renew(segment, pid);
         }
         self.tag.load(Ordering::Relaxed) as u16
+    }
+
+    /// This process's registration number and tag (after registering a
+    /// forked child), or `None` when it is not registered.
+    pub fn current(&self, segment: &Segment, pid: u32) -> Option<(u32, u16)> {
+        let tag = self.check(segment, pid);
+        (tag != 0).then(|| (self.number.load(Ordering::Relaxed), tag))
     }
 
     #[cold]
@@ -93,6 +103,7 @@ impl Registration {
         let lock_fd = fd.as_ref().map_or(segment.fd(), |fd| fd.as_fd());
         let h = segment.header();
         if let Ok(Some(me)) = registry::register(h, lock_fd, pid, pid_namespace()) {
+            self.number.store(me.registration, Ordering::Relaxed);
             self.tag.store(me.tag() as u32, Ordering::Relaxed);
             *held = Some(Held { me, fd });
         } else {

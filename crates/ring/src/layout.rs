@@ -1,7 +1,9 @@
-//! Shared-memory layout of a ringflush segment, layout version 3.0.
+//! Shared-memory layout of a ringflush segment, layout version 4.0.
 //!
-//! A segment is one POSIX shared-memory object: an 8192-byte [`SegmentHeader`]
-//! followed by the data ring of `capacity` bytes (a power of two). Every field
+//! A segment is one POSIX shared-memory object: a [`HEADER_SIZE`]-byte
+//! [`SegmentHeader`] followed by `capacity` data bytes (a power of two): the
+//! shared ring (all of it, or its first quarter when the segment has
+//! lanes), then the lanes' chunk pool (see `lane.rs`). Every field
 //! is an atomic because other processes read and write it concurrently; a
 //! zero-filled page is a valid, "not yet initialised" header.
 //!
@@ -31,21 +33,29 @@
 //!   registration tag. A 2.x process would take a 3.0 flusher for absent
 //!   (and start a second one) and judge writers by pid, so the major
 //!   changes; the header is 8192 bytes.
+//! - 4.0: lanes (`lane.rs`): per-writer SPSC lanes over a pool of chunks in
+//!   the last three quarters of the data area, their control blocks
+//!   ([`SegmentHeader::lanes`]) and the pool's owners
+//!   ([`SegmentHeader::pool`]); the identity gains the shared ring's size,
+//!   the chunk size and count and the lane count; a pending batch names its
+//!   lanes ([`PendingBatch::lanes`]); `late` counts records the merge
+//!   window could not order. A 3.x process would read the first quarter as
+//!   the whole ring, so the major changes.
 
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 /// `b"RNGFLUSH"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
 /// Layout major version: a segment with another major is refused on open
 /// ([`crate::OpenErrorKind::IncompatibleVersion`]).
-pub const VERSION_MAJOR: u32 = 3;
+pub const VERSION_MAJOR: u32 = 4;
 /// Layout minor version: any minor of the same major is accepted, since a
 /// minor only gives meaning to bytes that older segments leave zero.
 pub const VERSION_MINOR: u32 = 0;
 /// The packed version as stored in [`Identity::version`].
 pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
 /// Bytes before the data ring; the ring therefore starts page-aligned.
-pub const HEADER_SIZE: usize = 8192;
+pub const HEADER_SIZE: usize = 40960;
 /// Smallest ring capacity in bytes (64 KiB).
 pub const MIN_CAPACITY: u64 = 64 * 1024;
 /// Record lengths are 30-bit fields (see `frame.rs`), so a padding record,
@@ -59,6 +69,84 @@ pub const DEFAULT_CAPACITY: u64 = 8 << 20;
 /// Longest record in bytes, header included, when none is given (1 MiB),
 /// lowered to a quarter of the capacity for smaller rings.
 pub const DEFAULT_MAX_RECORD: u64 = 1 << 20;
+
+/// Lanes a segment gets when none is asked for: none yet, every writer
+/// shares the ring. Lanes are opt-in (`--lanes`, `Builder::lanes`) until
+/// the loom model and the fuzzer cover them as they cover the ring.
+pub const DEFAULT_LANES: u64 = 0;
+/// The smallest chunk of the lanes' pool.
+pub const MIN_CHUNK: u64 = 4096;
+
+/// (4.0) How a segment's data area is laid out: the shared ring first, then
+/// (with lanes) the pool of chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Bytes of data in all.
+    pub capacity: u64,
+    /// Bytes of the shared ring: all of it without lanes, else a quarter.
+    pub shared: u64,
+    /// Bytes per chunk (0 without lanes).
+    pub chunk_size: u64,
+    /// Chunks in the pool.
+    pub chunk_count: u64,
+    /// Lanes.
+    pub lanes: u64,
+}
+
+impl Geometry {
+    /// The layout of `capacity` data bytes (a power of two) with `lanes`
+    /// lanes (at most [`LANES`]): the shared ring takes the first quarter,
+    /// and the pool the rest in chunks of `capacity / 256` bytes (at least
+    /// [`MIN_CHUNK`], at most [`MAX_CHUNKS`] of them); no lanes, no pool.
+    pub fn new(capacity: u64, lanes: u64) -> Self {
+        if lanes == 0 {
+            return Self {
+                capacity,
+                shared: capacity,
+                chunk_size: 0,
+                chunk_count: 0,
+                lanes: 0,
+            };
+        }
+        let chunk_size = (capacity / 256).max(MIN_CHUNK);
+        let shared = capacity / 4;
+        Self {
+            capacity,
+            shared,
+            chunk_size,
+            chunk_count: ((capacity - shared) / chunk_size).min(MAX_CHUNKS as u64),
+            lanes: lanes.min(LANES as u64),
+        }
+    }
+
+    /// The layout a segment's identity records.
+    pub fn read(id: &Identity) -> Self {
+        Self {
+            capacity: id.capacity.load(Ordering::Relaxed),
+            shared: id.shared_capacity.load(Ordering::Relaxed),
+            chunk_size: id.chunk_size.load(Ordering::Relaxed),
+            chunk_count: id.chunk_count.load(Ordering::Relaxed),
+            lanes: id.lanes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Record it in a segment's identity (its creator does).
+    pub fn write(&self, id: &Identity) {
+        id.capacity.store(self.capacity, Ordering::Relaxed);
+        id.shared_capacity.store(self.shared, Ordering::Relaxed);
+        id.chunk_size.store(self.chunk_size, Ordering::Relaxed);
+        id.chunk_count.store(self.chunk_count, Ordering::Relaxed);
+        id.lanes.store(self.lanes, Ordering::Relaxed);
+    }
+
+    /// Whether a layout read from a segment is one [`Geometry::new`] makes
+    /// (anything else was clobbered, or made by another build).
+    pub fn is_valid(&self) -> bool {
+        self.capacity.is_power_of_two()
+            && self.lanes <= LANES as u64
+            && *self == Self::new(self.capacity, self.lanes)
+    }
+}
 
 /// Written once by the creator; read-only afterwards.
 #[repr(C, align(128))]
@@ -77,6 +165,15 @@ pub struct Identity {
     pub created_ns: AtomicU64,
     /// Pid of the process that created the segment.
     pub creator_pid: AtomicU64,
+    /// (4.0) Bytes of the shared ring (a power of two): `capacity` without
+    /// lanes, else a quarter of it; the pool follows it.
+    pub shared_capacity: AtomicU64,
+    /// (4.0) Bytes per pool chunk (a power of two), 0 without lanes.
+    pub chunk_size: AtomicU64,
+    /// (4.0) Chunks in the pool, at most [`MAX_CHUNKS`].
+    pub chunk_count: AtomicU64,
+    /// (4.0) Lanes in use, at most [`LANES`] (0: every writer shares the ring).
+    pub lanes: AtomicU64,
 }
 
 /// A monotonically increasing 64-bit byte position on its own cache lines.
@@ -143,6 +240,11 @@ pub struct Counters {
     /// they were being written (logrotate without `delaycompress` may delete
     /// it before they are read).
     pub at_risk: AtomicU64,
+    /// (4.0) Records that became visible after the merge window had passed
+    /// their time and later records were written: written when they
+    /// arrived, out of time order (or into the file of a later period).
+    /// Not a loss.
+    pub late: AtomicU64,
 }
 
 impl Counters {
@@ -211,17 +313,16 @@ impl Default for Producers {
 /// The flusher's in-flight batch, for crash recovery (positions, file identity).
 ///
 /// Written before the batch's first write(2) and cleared once its ring
-/// range is released, so that the next flusher can tell how much of it
-/// reached the file.
+/// range and its lanes' records are released, so that the next flusher can
+/// tell how much of it reached the file.
 #[repr(C, align(128))]
 #[derive(Debug, Default)]
 pub struct PendingBatch {
-    /// Ring position of the batch's first record (the head it was drained
-    /// from).
+    /// Shared-ring position of the batch's first record (the head it was
+    /// drained from).
     pub start: AtomicU64,
-    /// Ring position just past the batch's last record; 0 when no batch is
-    /// pending. Stored last, with Release: a non-zero `end` makes the other
-    /// fields valid.
+    /// Shared-ring position just past the batch's last record (`start`
+    /// when it has none from the shared ring).
     pub end: AtomicU64,
     /// Device number (`st_dev`) of the log file the batch is written to.
     pub file_dev: AtomicU64,
@@ -231,6 +332,12 @@ pub struct PendingBatch {
     pub file_size: AtomicU64,
     /// Length in bytes of the batch's formatted text.
     pub bytes: AtomicU64,
+    /// (4.0) The lanes the batch has records of, one bit each; each such
+    /// lane's `batch_end` says how far.
+    pub lanes: AtomicU64,
+    /// (4.0) 1 while a batch is pending, 0 otherwise. Stored last, with
+    /// Release: 1 makes the other fields (and the lanes' `batch_end`) valid.
+    pub pending: AtomicU64,
 }
 
 /// Bytes of the running flusher's arguments kept in the segment.
@@ -299,9 +406,94 @@ impl FlusherArgs {
     }
 }
 
-/// The first [`HEADER_SIZE`] bytes of a segment.
+/// Lanes in a segment at most: a pending batch names its lanes in a `u64`.
+#[cfg(not(loom))]
+pub const LANES: usize = 64;
+/// Lanes in a segment at most (few under loom).
+#[cfg(loom)]
+pub const LANES: usize = 2;
+
+/// Chunks in the pool at most, and entries in a lane's chunk table.
+#[cfg(not(loom))]
+pub const MAX_CHUNKS: usize = 192;
+/// Chunks in the pool at most (few under loom).
+#[cfg(loom)]
+pub const MAX_CHUNKS: usize = 4;
+
+/// (4.0) The end of a lane its writer stores: written by its owner only.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub struct LaneTail {
+    /// Lane position just past the last published record (see `lane.rs`).
+    pub tail: AtomicU64,
+}
+
+/// (4.0) The end of a lane the flusher stores: written by the flusher only.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub struct LaneHead {
+    /// Everything below it is written and its chunks are back in the pool.
+    pub head: AtomicU64,
+    /// Lane position just past the pending batch's last record of this lane
+    /// (valid while the lane's bit is set in [`PendingBatch::lanes`]).
+    pub batch_end: AtomicU64,
+}
+
+/// (4.0) Who owns a lane, and the chunks its positions map to.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct LaneOwner {
+    /// 0 when free; else `state << 62 | claim << 32 | registration` (see
+    /// `lane.rs`).
+    pub owner: AtomicU64,
+    /// The owning thread's id (`gettid`), for `stat`.
+    pub thread_id: AtomicU64,
+    /// The pool chunk of each chunk-sized stretch of lane positions:
+    /// entry `(position / chunk_size) % MAX_CHUNKS`.
+    pub chunks: [AtomicU8; MAX_CHUNKS],
+}
+
+impl Default for LaneOwner {
+    fn default() -> Self {
+        Self {
+            owner: AtomicU64::default(),
+            thread_id: AtomicU64::default(),
+            chunks: std::array::from_fn(|_| AtomicU8::default()),
+        }
+    }
+}
+
+/// (4.0) One lane's control words, each writer's on lines of their own.
 #[repr(C)]
 #[derive(Debug, Default)]
+pub struct LaneControl {
+    /// Its writer's end.
+    pub tail: LaneTail,
+    /// The flusher's end.
+    pub head: LaneHead,
+    /// Its owner and chunk table.
+    pub owner: LaneOwner,
+}
+
+/// (4.0) The chunk pool: who holds each chunk.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct Pool {
+    /// 0 when free, else the holding lane's index plus one.
+    pub owners: [AtomicU32; MAX_CHUNKS],
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Self {
+            owners: std::array::from_fn(|_| AtomicU32::default()),
+        }
+    }
+}
+
+/// The first [`HEADER_SIZE`] bytes of a segment.
+#[repr(C)]
+#[derive(Debug)]
 pub struct SegmentHeader {
     /// What the segment is; written once by its creator.
     pub identity: Identity,
@@ -323,6 +515,29 @@ pub struct SegmentHeader {
     pub producers: Producers,
     /// (1.1) The running flusher's arguments.
     pub flusher_args: FlusherArgs,
+    /// (4.0) The lanes' control blocks.
+    pub lanes: [LaneControl; LANES],
+    /// (4.0) The chunk pool.
+    pub pool: Pool,
+}
+
+impl Default for SegmentHeader {
+    fn default() -> Self {
+        Self {
+            identity: Identity::default(),
+            tail: Position::default(),
+            head: Position::default(),
+            flusher: FlusherState::default(),
+            space: SpaceWait::default(),
+            counters: Counters::default(),
+            batch: PendingBatch::default(),
+            reported: Counters::default(),
+            producers: Producers::default(),
+            flusher_args: FlusherArgs::default(),
+            lanes: std::array::from_fn(|_| LaneControl::default()),
+            pool: Pool::default(),
+        }
+    }
 }
 
 #[cfg(not(loom))]
@@ -332,7 +547,20 @@ const _: () = {
     assert!(size_of::<SegmentHeader>() <= HEADER_SIZE);
     assert!(size_of::<Counters>() == 128);
     assert!(size_of::<FlusherArgs>() == 768);
-    assert!(size_of::<SegmentHeader>() == 8 * 128 + 128 + 2 * PRODUCER_SLOTS * 8 + 768);
+    assert!(size_of::<LaneControl>() == 512);
+    assert!(size_of::<Pool>() == MAX_CHUNKS * 4);
+    assert!(MAX_CHUNKS <= u8::MAX as usize);
+    assert!(
+        size_of::<SegmentHeader>()
+            == 8 * 128 + 128 + 2 * PRODUCER_SLOTS * 8 + 768 + LANES * 512 + MAX_CHUNKS * 4
+    );
+    assert!(offset_of!(SegmentHeader, lanes) == 8 * 128 + 128 + 2 * PRODUCER_SLOTS * 8 + 768);
+    assert!(offset_of!(LaneControl, head) == 128);
+    assert!(offset_of!(LaneControl, owner) == 256);
+    assert!(offset_of!(LaneOwner, chunks) == 16);
+    assert!(offset_of!(Identity, lanes) == 72);
+    assert!(offset_of!(PendingBatch, pending) == 56);
+    assert!(offset_of!(Counters, late) == 72);
     assert!(align_of::<SegmentHeader>() == 128);
     assert!(offset_of!(SegmentHeader, identity) == 0);
     assert!(offset_of!(Identity, version) == 8);

@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod fields;
 pub mod frame;
+pub mod lane;
 pub mod layout;
 #[cfg(not(loom))]
 pub mod liveness;
@@ -25,13 +26,13 @@ pub mod wait;
 pub use layout::SegmentHeader;
 pub use region::{HeapRegion, RawRegion, Region};
 pub use ring::{
-    Claim, ClaimError, Consumer, Corruption, LateCommit, RecordRef, Repair, Reserved, Ring, Stamp,
-    Stop,
+    Claim, ClaimError, Consumer, Corruption, LateCommit, Next, RecordRef, Repair, Reserved, Ring,
+    Stamp, Stop,
 };
 #[cfg(not(loom))]
 pub use segment::{
     LockError, MappedHeader, MappedRegion, OpenError, OpenErrorKind, Segment, SegmentConsumer,
-    SegmentOptions, SharedRing, SigbusGuard,
+    SegmentOptions, SharedLanes, SharedRing, SigbusGuard,
 };
 
 /// Realtime clock in ns since the Unix epoch (glibc's vDSO path, no syscall;

@@ -198,6 +198,17 @@ pub fn sweep(h: &SegmentHeader, fd: BorrowedFd<'_>) -> Vec<Producer> {
     live
 }
 
+/// Whether the process registered as `registration` (the low 32 bits of its
+/// number, as a slot's word holds it) lives: a slot holds it with its lock
+/// held. One whose slot was freed (it died, or deregistered) does not.
+pub fn registration_alive(h: &SegmentHeader, fd: BorrowedFd<'_>, registration: u32) -> bool {
+    producers(h).slots.iter().enumerate().any(|(slot, w)| {
+        Registered::from_word(slot, w.load(Ordering::Relaxed))
+            .is_some_and(|r| r.registration == registration)
+            && liveness::is_locked(fd, producer_byte(slot)).unwrap_or(true)
+    })
+}
+
 /// Whether the writer `pid` of a record tagged `tag` lives: `None` when the
 /// record carries no tag (its writer was not registered), else whether a
 /// slot holds that pid and tag with its lock held. A writer whose slot was

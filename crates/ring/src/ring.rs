@@ -416,13 +416,25 @@ impl Stamp {
         (self.flags >> frame::TAG_SHIFT) as u16
     }
 
-    fn from_words(word2: u64, word3: u64) -> Self {
+    pub(crate) fn from_words(word2: u64, word3: u64) -> Self {
         Self {
             pid: word2 as u32,
             flags: (word2 >> 32) as u32,
             timestamp: word3,
         }
     }
+}
+
+/// The next committed record of the shared ring, found by
+/// [`Consumer::peek`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Next {
+    /// Its ring position.
+    pub pos: u64,
+    /// Its length, header included.
+    pub len: u64,
+    /// Who wrote it and when.
+    pub stamp: Stamp,
 }
 
 /// A committed record handed to the consumer.
@@ -450,6 +462,8 @@ pub enum Corruption {
     CrossesEnd,
     /// The record extends beyond `tail`.
     BeyondTail,
+    /// (lanes) A lane's chunk table names a chunk the lane does not hold.
+    BadChunk,
 }
 
 impl std::fmt::Display for Corruption {
@@ -460,6 +474,7 @@ impl std::fmt::Display for Corruption {
             Corruption::BadLength => "invalid length",
             Corruption::CrossesEnd => "record crosses the end of the ring",
             Corruption::BeyondTail => "record extends beyond the tail",
+            Corruption::BadChunk => "lane names a chunk it does not hold",
         })
     }
 }
@@ -569,17 +584,19 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
         Ok(Some((len, state)))
     }
 
-    /// Hand committed records to `visit` in position order, starting at the
-    /// read position, until one is not committed, `budget` bytes were read,
-    /// or `visit` returns false (that record stays unconsumed: [`Stop::Visitor`]).
-    /// Nothing is released: call [`Consumer::release`] once they are written.
-    pub fn drain(&mut self, budget: u64, mut visit: impl FnMut(RecordRef<'_>) -> bool) -> Stop {
-        let start = self.pos;
+    /// The next committed record at the read position, passing padding, or
+    /// why there is none: the next position is not committed
+    /// ([`Stop::Empty`], [`Stop::Claimed`]), fails validation
+    /// ([`Stop::Corrupt`]), or lies a whole capacity past the released head
+    /// ([`Stop::Budget`]). Nothing is consumed but padding: take the record
+    /// with [`Consumer::view`] and [`Consumer::advance`].
+    #[inline]
+    pub fn peek(&mut self) -> Result<Next, Stop> {
         loop {
             // Bytes in [head, pos) are consumed but not yet zeroed; their
             // offsets alias the positions a capacity further on.
-            if self.pos - start >= budget || self.pos - self.head >= self.ring.capacity {
-                return Stop::Budget;
+            if self.pos - self.head >= self.ring.capacity {
+                return Err(Stop::Budget);
             }
             let pos = self.pos;
             let off = self.ring.offset(pos);
@@ -590,43 +607,76 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
             self.ring.region.prefetch_read(off + 2176);
             let (len, state) = match self.check(pos) {
                 Ok(Some(found)) => found,
-                Ok(None) => return Stop::Empty,
-                Err(why) => return Stop::Corrupt(why),
+                Ok(None) => return Err(Stop::Empty),
+                Err(why) => return Err(Stop::Corrupt(why)),
+            };
+            let region = &self.ring.region;
+            let stamp = || {
+                Stamp::from_words(
+                    region.word(off + 16).load(Ordering::Relaxed),
+                    region.word(off + 24).load(Ordering::Relaxed),
+                )
             };
             match state {
                 State::Padding => self.pos += len,
-                State::Claimed => {
-                    let region = &self.ring.region;
-                    return Stop::Claimed(Stamp::from_words(
-                        region.word(off + 16).load(Ordering::Relaxed),
-                        region.word(off + 24).load(Ordering::Relaxed),
-                    ));
-                }
+                State::Claimed => return Err(Stop::Claimed(stamp())),
                 State::Committed => {
-                    let region = &self.ring.region;
-                    let stamp = Stamp::from_words(
-                        region.word(off + 16).load(Ordering::Relaxed),
-                        region.word(off + 24).load(Ordering::Relaxed),
-                    );
-                    let payload_len = len as usize - RECORD_HEADER_LEN;
-                    // SAFETY: check() validated the record lies inside the ring,
-                    // and the Acquire above made its committed payload visible;
-                    // producers do not write it again until we release it.
-                    let consumed = unsafe {
-                        region.view(off + RECORD_HEADER_LEN, payload_len, |payload| {
-                            visit(RecordRef {
-                                pos,
-                                stamp,
-                                payload,
-                            })
-                        })
-                    };
-                    if !consumed {
-                        return Stop::Visitor;
-                    }
-                    self.pos += frame::align(len);
+                    return Ok(Next {
+                        pos,
+                        len,
+                        stamp: stamp(),
+                    })
                 }
             }
+        }
+    }
+
+    /// Let `f` read the payload of `next`, the record [`Consumer::peek`]
+    /// returned last.
+    #[inline]
+    pub fn view<T>(&self, next: &Next, f: impl FnOnce(RecordRef<'_>) -> T) -> T {
+        debug_assert_eq!(next.pos, self.pos);
+        let off = self.ring.offset(next.pos) + RECORD_HEADER_LEN;
+        let len = next.len as usize - RECORD_HEADER_LEN;
+        // SAFETY: peek validated that the record lies inside the ring, and
+        // the Acquire in check made its committed payload visible; producers
+        // do not write it again until we release it.
+        unsafe {
+            self.ring.region.view(off, len, |payload| {
+                f(RecordRef {
+                    pos: next.pos,
+                    stamp: next.stamp,
+                    payload,
+                })
+            })
+        }
+    }
+
+    /// Consume `next`, the record [`Consumer::peek`] returned last.
+    #[inline]
+    pub fn advance(&mut self, next: &Next) {
+        debug_assert_eq!(next.pos, self.pos);
+        self.pos += frame::align(next.len);
+    }
+
+    /// Hand committed records to `visit` in position order, starting at the
+    /// read position, until one is not committed, `budget` bytes were read,
+    /// or `visit` returns false (that record stays unconsumed: [`Stop::Visitor`]).
+    /// Nothing is released: call [`Consumer::release`] once they are written.
+    pub fn drain(&mut self, budget: u64, mut visit: impl FnMut(RecordRef<'_>) -> bool) -> Stop {
+        let start = self.pos;
+        loop {
+            if self.pos - start >= budget {
+                return Stop::Budget;
+            }
+            let next = match self.peek() {
+                Ok(next) => next,
+                Err(stop) => return stop,
+            };
+            if !self.view(&next, &mut visit) {
+                return Stop::Visitor;
+            }
+            self.advance(&next);
         }
     }
 

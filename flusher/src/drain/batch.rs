@@ -3,39 +3,54 @@
 //! then released to producers.
 //!
 //! Invariants: `bytes[..written]` is in the file; `bytes` holds notices
-//! (the flusher's own lines) followed by exactly the `records` records of
-//! the ring range `range`, in ring order; the ring range is released only
-//! once `written == bytes.len()`; records are added only while nothing of
-//! the batch is written, so a batch is never extended under a write.
+//! (the flusher's own lines) followed by exactly the `records` records the
+//! source's reads since its last release hold (`consumed`), in the order the
+//! source handed them out; they are released only once `written ==
+//! bytes.len()`; records are added only while nothing of the batch is
+//! written, so a batch is never extended under a write.
 
-use std::ops::Range;
 use std::time::Instant;
 
 use ringflush_format::{Entry, Formatter};
 use ringflush_ring::codec::{level, Record};
 use ringflush_ring::{Consumer, RecordRef, Region, SegmentHeader, Stop};
 
+use super::recovery::Consumed;
 use crate::output::{Due, Next, Output};
 
 /// Ring bytes read per batch.
 pub const BATCH_BYTES: u64 = 1 << 20;
 
-/// Where a batch's records come from: a ring consumer, with each record's
-/// time as realtime ns.
+/// Where a batch's records come from: a segment's shared ring and lanes,
+/// with each record's time as realtime ns.
 pub trait Drain {
-    /// As [`Consumer::drain`], with the record's realtime ns.
-    fn drain(&mut self, budget: u64, visit: impl FnMut(RecordRef<'_>, u64) -> bool) -> Stop;
-    /// The ring range read but not yet released.
-    fn unreleased(&self) -> Range<u64>;
+    /// As [`Consumer::drain`], with the record's realtime ns; records
+    /// stamped after `until` may be held back (the merge of lanes).
+    fn drain(
+        &mut self,
+        budget: u64,
+        until: u64,
+        visit: impl FnMut(RecordRef<'_>, u64) -> bool,
+    ) -> Stop;
+    /// What was read but not yet released.
+    fn consumed(&self) -> Consumed;
 }
 
 /// A bare consumer's stamps are realtime ns already (tests).
 impl<H: std::ops::Deref<Target = SegmentHeader>, R: Region> Drain for Consumer<H, R> {
-    fn drain(&mut self, budget: u64, mut visit: impl FnMut(RecordRef<'_>, u64) -> bool) -> Stop {
+    fn drain(
+        &mut self,
+        budget: u64,
+        _until: u64,
+        mut visit: impl FnMut(RecordRef<'_>, u64) -> bool,
+    ) -> Stop {
         Consumer::drain(self, budget, |r| visit(r, r.stamp.timestamp))
     }
-    fn unreleased(&self) -> Range<u64> {
-        self.head()..self.position()
+    fn consumed(&self) -> Consumed {
+        Consumed {
+            shared: self.head()..self.position(),
+            lanes: Vec::new(),
+        }
     }
 }
 
@@ -51,14 +66,14 @@ pub struct Filled {
 }
 
 /// The batch in flight: formatted lines, how much of them is in the file,
-/// and the ring range they came from (see the module docs for the
+/// and what they consume of the segment (see the module docs for the
 /// invariants).
 #[derive(Debug)]
 pub struct Batch {
     bytes: Vec<u8>,
     written: usize,
     records: u64,
-    range: Range<u64>,
+    consumed: Consumed,
 }
 
 impl Default for Batch {
@@ -67,7 +82,7 @@ impl Default for Batch {
             bytes: Vec::with_capacity(4 << 20),
             written: 0,
             records: 0,
-            range: 0..0,
+            consumed: Consumed::default(),
         }
     }
 }
@@ -85,9 +100,9 @@ impl Batch {
     pub fn progress(&self) -> (usize, usize) {
         (self.written, self.bytes.len())
     }
-    /// The ring range the batch's records occupy.
-    pub fn range(&self) -> Range<u64> {
-        self.range.clone()
+    /// What the batch's records consume in the segment.
+    pub fn consumed(&self) -> &Consumed {
+        &self.consumed
     }
     /// Records in the batch.
     pub fn records(&self) -> u64 {
@@ -116,6 +131,7 @@ impl Batch {
         formatter: &mut Formatter,
         out: &Output,
         now: Instant,
+        until: u64,
     ) -> Filled {
         let mut filled = Filled {
             stop: Stop::Budget,
@@ -126,7 +142,7 @@ impl Batch {
             return filled;
         }
         let Self { bytes, records, .. } = self;
-        filled.stop = source.drain(BATCH_BYTES, |r, created_ns| {
+        filled.stop = source.drain(BATCH_BYTES, until, |r, created_ns| {
             let before = bytes.len();
             let decoded = Record::decode(r.payload);
             if let Ok(record) = decoded {
@@ -159,7 +175,7 @@ impl Batch {
             *records += 1;
             true
         });
-        self.range = source.unreleased();
+        self.consumed = source.consumed();
         filled
     }
 
@@ -175,6 +191,6 @@ impl Batch {
         self.bytes.clear();
         self.written = 0;
         self.records = 0;
-        self.range = self.range.end..self.range.end;
+        self.consumed = Consumed::default();
     }
 }

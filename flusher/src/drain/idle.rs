@@ -29,9 +29,11 @@ const DEEP_SLEEP: Duration = Duration::from_millis(250);
 
 impl Flusher<'_> {
     /// Nothing was drained. With every source empty: stop if asked to, else
-    /// wait for records. Else a record blocks the read position: give it up
-    /// if [`verdict`] says so, else wait for its writer (or stop, leaving it
-    /// in the ring, if asked to).
+    /// wait for records. With records held for the merge window (or left in
+    /// lanes while the shared ring is empty), poll for them. Else a record
+    /// blocks the shared ring's read position: give it up if [`verdict`]
+    /// says so, else wait for its writer (or stop, leaving it in the ring,
+    /// if asked to).
     pub(super) fn unstick_or_idle(&mut self, stop: Stop, now: Now, terminating: bool) -> Next {
         let source = &mut self.sources[self.turn];
         if source.is_empty() {
@@ -43,6 +45,13 @@ impl Flusher<'_> {
                 return Next::Stop;
             }
             self.idle(now);
+            return Next::Continue;
+        }
+        if source.shared_is_empty()
+            || (source.held() && !matches!(stop, Stop::Claimed(_) | Stop::Corrupt(_)))
+        {
+            source.stuck.clear();
+            std::thread::sleep(POLL);
             return Next::Continue;
         }
         let pos = source.consumer().position();

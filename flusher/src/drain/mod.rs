@@ -25,13 +25,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ringflush_format::Formatter;
-use ringflush_ring::{wait, Stop};
+use ringflush_ring::Stop;
 
 mod batch;
 mod fault;
 mod health;
 mod idle;
 mod losses;
+mod merge;
 mod notify;
 mod recovery;
 mod signals;
@@ -182,7 +183,7 @@ impl<'a> Flusher<'a> {
                 self.stopping_said = true;
             }
             self.upkeep(now);
-            let filled = self.fill_batch(now);
+            let filled = self.fill_batch(now, terminating);
             if let Write::Retry(backoff) = self.write_batch(now, terminating)? {
                 std::thread::sleep(backoff);
                 continue;
@@ -211,10 +212,9 @@ impl<'a> Flusher<'a> {
 
     /// Undo or skip what a killed flusher left half done (see `recovery.rs`).
     fn recover(&mut self) -> Result<()> {
-        let found =
-            recovery::recover(self.sources[0].consumer(), &mut self.out).with_context(|| {
-                format!("recovering the last batch in {}", self.out.path().display())
-            })?;
+        let found = self.sources[0].recover(&mut self.out).with_context(|| {
+            format!("recovering the last batch in {}", self.out.path().display())
+        })?;
         if let Some(message) = found.message(self.out.path()) {
             self.reporter.say(Audience::Log, message);
         }
@@ -224,14 +224,21 @@ impl<'a> Flusher<'a> {
     /// Drain formatted records into the batch from the source whose turn it
     /// is (the next one, when the batch is empty and there are several),
     /// stopping early where a rotation is due (see [`Batch::fill`]).
-    fn fill_batch(&mut self, now: Now) -> Filled {
+    fn fill_batch(&mut self, now: Now, terminating: bool) -> Filled {
         if self.batch.is_empty() && self.sources.len() > 1 {
             self.turn = (self.turn + 1) % self.sources.len();
         }
+        // Records newer than the merge window wait for older ones of other
+        // lanes; stopping, everything goes.
+        let until = if terminating {
+            u64::MAX
+        } else {
+            now.unix_ns.saturating_sub(merge::WINDOW.as_nanos() as u64)
+        };
         let source = &mut self.sources[self.turn];
         let filled = self
             .batch
-            .fill(source, &mut self.formatter, &self.out, now.mono);
+            .fill(source, &mut self.formatter, &self.out, now.mono, until);
         if filled.undecodable > 0 {
             let counters = &source.header().counters;
             counters
@@ -257,14 +264,10 @@ impl<'a> Flusher<'a> {
         }
         if written == 0 {
             self.follow_moved_file();
-            let range = self.batch.range();
-            if !range.is_empty() {
-                recovery::begin(
-                    self.sources[self.turn].header(),
-                    range,
-                    &self.out,
-                    len as u64,
-                );
+            let consumed = self.batch.consumed();
+            if !consumed.is_empty() {
+                let header = self.sources[self.turn].header();
+                recovery::begin(header, consumed, &self.out, len as u64);
             }
         }
         let pending = self.batch.unwritten();
@@ -315,19 +318,18 @@ impl<'a> Flusher<'a> {
         if !self.batch.fully_written() {
             return false;
         }
-        let released = !self.batch.range().is_empty();
+        let released = !self.batch.consumed().is_empty();
         if released {
             self.fault.before_release();
             let records = self.batch.records();
             let source = &mut self.sources[self.turn];
-            source.consumer().release();
+            source.release();
             let header = source.header();
             recovery::done(header);
             header
                 .counters
                 .written
                 .fetch_add(records, Ordering::Relaxed);
-            wait::wake_space_waiters(header);
             self.total += records;
             self.check_batch_landed(records);
         }
@@ -359,7 +361,7 @@ impl<'a> Flusher<'a> {
         for i in 0..self.sources.len() {
             let source = &mut self.sources[i];
             if source.is_retired() && !source.is_empty() {
-                let left = source.consumer().tail() - source.consumer().position();
+                let left = source.unread();
                 let counters = &source.header().counters;
                 counters.lost_bytes.fetch_add(left, Ordering::Relaxed);
             }

@@ -1,10 +1,12 @@
 //! Exactly-once across flusher crashes.
 //!
 //! Before the first write(2) of a batch the flusher records in the segment
-//! what it is about to do: the ring positions `[start, end)` the batch
-//! consumes, the log file's identity (dev, ino), its size before the batch,
-//! and the batch's length; `end` is stored last and marks the record valid.
-//! After head has advanced past the batch the record is cleared. A flusher
+//! what it is about to do: the shared-ring positions `[start, end)` the
+//! batch consumes and how far in each lane it reads (each lane's
+//! `batch_end`, the lanes named in a mask), the log file's identity (dev,
+//! ino), its size before the batch, and the batch's length; `pending` is
+//! stored last and marks the record valid. After the heads have advanced
+//! past the batch the record is cleared. A flusher
 //! killed at any point in between leaves the record behind, and the next one
 //! compares it with the file:
 //!
@@ -22,27 +24,52 @@
 use std::ops::{Deref, Range};
 use std::sync::atomic::Ordering;
 
-use ringflush_ring::{Consumer, Region, SegmentHeader};
+use ringflush_ring::lane::LaneReader;
+use ringflush_ring::{Consumer, Region, SegmentHeader, SharedLanes};
 
 use crate::output::{Output, OutputError};
 
-/// Record the batch about to be written: it consumes the ring range `range`
-/// and is `bytes` long.
-pub fn begin(h: &SegmentHeader, range: Range<u64>, out: &Output, bytes: u64) {
+/// What a batch consumes: a range of the shared ring, and how far in each
+/// lane it reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consumed {
+    /// The shared ring's range (empty when the batch has none of its records).
+    pub shared: Range<u64>,
+    /// `(lane, end)` for every lane the batch has records of.
+    pub lanes: Vec<(usize, u64)>,
+}
+
+impl Consumed {
+    /// Whether the batch consumes nothing of the segment.
+    pub fn is_empty(&self) -> bool {
+        self.shared.is_empty() && self.lanes.is_empty()
+    }
+}
+
+/// Record the batch about to be written: it consumes `consumed` and is
+/// `bytes` long.
+pub fn begin(h: &SegmentHeader, consumed: &Consumed, out: &Output, bytes: u64) {
     let b = &h.batch;
     let (dev, ino) = out.identity();
-    b.start.store(range.start, Ordering::Relaxed);
+    b.start.store(consumed.shared.start, Ordering::Relaxed);
+    b.end.store(consumed.shared.end, Ordering::Relaxed);
+    let mut mask = 0u64;
+    for &(lane, end) in &consumed.lanes {
+        h.lanes[lane].head.batch_end.store(end, Ordering::Relaxed);
+        mask |= 1 << lane;
+    }
+    b.lanes.store(mask, Ordering::Relaxed);
     b.file_dev.store(dev, Ordering::Relaxed);
     b.file_ino.store(ino, Ordering::Relaxed);
     b.file_size.store(out.size(), Ordering::Relaxed);
     b.bytes.store(bytes, Ordering::Relaxed);
-    // Release: a flusher that sees `end` sees the fields above.
-    b.end.store(range.end, Ordering::Release);
+    // Release: a flusher that sees `pending` sees the fields above.
+    b.pending.store(1, Ordering::Release);
 }
 
 /// The batch is written and released.
 pub fn done(h: &SegmentHeader) {
-    h.batch.end.store(0, Ordering::Release);
+    h.batch.pending.store(0, Ordering::Release);
 }
 
 /// What recovery found.
@@ -99,6 +126,8 @@ impl Recovered {
 /// The batch record a killed flusher left, as read from the segment.
 struct Pending {
     range: Range<u64>,
+    /// The lanes of the batch, one bit each.
+    lanes: u64,
     file: (u64, u64),
     size_before: u64,
     bytes: u64,
@@ -109,13 +138,15 @@ impl Pending {
     fn read(h: &SegmentHeader, head: u64) -> Option<Self> {
         let b = &h.batch;
         // Acquire: pairs with the Release in `begin`.
-        let end = b.end.load(Ordering::Acquire);
+        let pending = b.pending.load(Ordering::Acquire);
         let start = b.start.load(Ordering::Relaxed);
-        if end == 0 || head != start || end <= start {
+        let end = b.end.load(Ordering::Relaxed);
+        if pending != 1 || head != start || end < start {
             return None;
         }
         Some(Self {
             range: start..end,
+            lanes: b.lanes.load(Ordering::Relaxed),
             file: (
                 b.file_dev.load(Ordering::Relaxed),
                 b.file_ino.load(Ordering::Relaxed),
@@ -126,9 +157,14 @@ impl Pending {
     }
 }
 
-/// Finish or undo a batch a killed flusher left behind.
+/// The lanes of a segment and the flusher's readers of them.
+pub type LaneSide<'a> = Option<(&'a SharedLanes, &'a mut [LaneReader])>;
+
+/// Finish or undo a batch a killed flusher left behind: from the shared
+/// ring's `consumer`, and the lanes' readers in `lanes`.
 pub fn recover<H, R>(
     consumer: &mut Consumer<H, R>,
+    lanes: LaneSide<'_>,
     out: &mut Output,
 ) -> Result<Recovered, OutputError>
 where
@@ -146,6 +182,9 @@ where
         Some(p) if out.size() >= p.size_before + p.bytes => {
             consumer.skip(p.range.end - p.range.start);
             consumer.release();
+            if let Some((handle, readers)) = lanes {
+                skip_lanes(consumer.ring().header(), handle, readers, p.lanes);
+            }
             Recovered::Skipped { bytes: p.bytes }
         }
         Some(p) if out.size() > p.size_before => {
@@ -159,6 +198,14 @@ where
     Ok(found)
 }
 
+/// The batch is in the file: read each of its lanes up to where it read.
+fn skip_lanes(h: &SegmentHeader, lanes: &SharedLanes, readers: &mut [LaneReader], mask: u64) {
+    for r in readers.iter_mut().filter(|r| mask & 1 << r.lane() != 0) {
+        r.skip_to(h.lanes[r.lane()].head.batch_end.load(Ordering::Relaxed));
+        r.release(lanes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +213,14 @@ mod tests {
     use ringflush_ring::{HeapRegion, Ring, Stamp};
     use std::path::Path;
     use std::sync::atomic::AtomicU64;
+
+    /// A batch of shared-ring records only.
+    fn shared(range: Range<u64>) -> Consumed {
+        Consumed {
+            shared: range,
+            lanes: Vec::new(),
+        }
+    }
 
     /// Two records of 56 bytes from 56: the range starts past 0 so that a
     /// length computed from its ends is tested.
@@ -204,7 +259,7 @@ mod tests {
         let (h, out) = setup(dir.path(), before);
         let ring = Ring::new(&h, HeapRegion::new(1024));
         fill(&ring);
-        begin(&h, BATCH, &out, 10);
+        begin(&h, &shared(BATCH), &out, 10);
         if !same_file {
             h.batch
                 .file_ino
@@ -215,9 +270,9 @@ mod tests {
         let mut out = Output::open(out.path(), OutputConfig::default(), 0).unwrap();
         // SAFETY: one consumer in this test.
         let mut c = unsafe { ring.consumer() };
-        let found = recover(&mut c, &mut out).unwrap();
+        let found = recover(&mut c, None, &mut out).unwrap();
         assert_eq!(
-            h.batch.end.load(Ordering::Relaxed),
+            h.batch.pending.load(Ordering::Relaxed),
             0,
             "the record is cleared"
         );
@@ -270,19 +325,23 @@ mod tests {
     }
 
     #[test]
-    fn a_record_for_another_head_or_an_empty_range_is_ignored() {
+    fn a_record_for_another_head_is_ignored_and_one_of_lanes_only_is_judged() {
         let dir = tempfile::tempdir().unwrap();
         let (h, mut out) = setup(dir.path(), b"");
         let ring = Ring::new(&h, HeapRegion::new(1024));
         fill(&ring);
         // SAFETY: one consumer in this test.
         let mut c = unsafe { ring.consumer() };
-        for range in [112..168, 56..56] {
-            begin(&h, range, &out, 10);
-            assert_eq!(recover(&mut c, &mut out).unwrap(), Recovered::Nothing);
-        }
+        begin(&h, &shared(112..168), &out, 10);
+        assert_eq!(recover(&mut c, None, &mut out).unwrap(), Recovered::Nothing);
         done(&h);
-        assert_eq!(recover(&mut c, &mut out).unwrap(), Recovered::Nothing);
+        assert_eq!(recover(&mut c, None, &mut out).unwrap(), Recovered::Nothing);
+        // No shared records (a batch of lanes only): judged by the file.
+        begin(&h, &shared(56..56), &out, 10);
+        assert_eq!(
+            recover(&mut c, None, &mut out).unwrap(),
+            Recovered::Unwritten
+        );
         let said = Recovered::Skipped { bytes: 3 }.message(Path::new("x"));
         assert!(said.unwrap().contains("(3 bytes)"));
         let said = Recovered::Truncated { removed: 2 }.message(Path::new("x"));

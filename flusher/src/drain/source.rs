@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ringflush_ring::frame::FLAG_TSC;
-use ringflush_ring::layout::{self, SegmentHeader, DEFAULT_CAPACITY};
+use ringflush_ring::layout::{self, SegmentHeader, DEFAULT_CAPACITY, DEFAULT_LANES};
 use ringflush_ring::tsc::TscCalibration;
 use ringflush_ring::{
     registry, wait, LockError, RecordRef, Repair, Segment, SegmentConsumer, SegmentOptions,
@@ -16,9 +16,12 @@ use ringflush_ring::{
 };
 
 use super::batch::Drain;
+use super::merge::{LaneDamage, Merge};
+use super::recovery::{self, Consumed, Recovered};
 use super::stuck::StuckTracker;
 use crate::config::FlusherConfig;
 use crate::now::Interval;
+use crate::output::{Output, OutputError};
 
 /// The heartbeat is stored at most this often: it shares a cache line with
 /// the `sleeping` word that every commit reads, and a store per loop would
@@ -28,6 +31,8 @@ const HEARTBEAT_EVERY: Duration = Duration::from_millis(50);
 /// A segment being drained.
 pub struct Source {
     consumer: SegmentConsumer,
+    /// The merge of the shared ring and the lanes (`None`: no lanes).
+    merge: Option<Merge>,
     segment: Segment,
     tsc: TscCalibration,
     heartbeat: Interval,
@@ -81,6 +86,7 @@ impl Source {
         let opts = SegmentOptions {
             create: true,
             capacity: cfg.size.unwrap_or(DEFAULT_CAPACITY),
+            lanes: cfg.lanes.unwrap_or(DEFAULT_LANES),
             require_capacity,
             mode: cfg.mode,
             allow_foreign: cfg.allow_foreign,
@@ -104,8 +110,12 @@ impl Source {
         let tsc = TscCalibration::new(Duration::from_millis(20));
         let sigbus = segment.watch_sigbus();
         let repairs_seen = segment.header().counters.repairs.load(Ordering::Relaxed);
+        let merge = consumer
+            .lanes()
+            .map(|_| Merge::new(consumer.lane_readers()));
         let source = Self {
             consumer,
+            merge,
             segment,
             tsc,
             heartbeat: Interval::new(HEARTBEAT_EVERY),
@@ -152,10 +162,103 @@ impl Source {
         self.tsc.refresh();
     }
 
-    /// Whether nothing is left to read (the tail is at the read position).
+    /// Whether nothing is left to read, in the shared ring or any lane.
     pub fn is_empty(&mut self) -> bool {
+        self.shared_is_empty()
+            && match (&mut self.merge, self.consumer.lanes()) {
+                (Some(m), Some(lanes)) => m.is_empty(lanes),
+                _ => true,
+            }
+    }
+
+    /// Whether nothing is left to read in the shared ring (the tail is at
+    /// the read position).
+    pub fn shared_is_empty(&mut self) -> bool {
         let pos = self.consumer.position();
         self.consumer.tail() == pos
+    }
+
+    /// Whether the last drain held records back for the merge window.
+    pub fn held(&self) -> bool {
+        self.merge.as_ref().is_some_and(|m| m.held)
+    }
+
+    /// Undo or skip what a killed flusher left half done, in the shared
+    /// ring and the lanes (see `recovery.rs`).
+    pub fn recover(&mut self, out: &mut Output) -> Result<Recovered, OutputError> {
+        let (consumer, lanes) = self.consumer.split();
+        let side = match (&mut self.merge, lanes) {
+            (Some(m), Some(lanes)) => {
+                m.recover_heads(lanes);
+                Some((lanes, m.readers()))
+            }
+            _ => None,
+        };
+        recovery::recover(consumer, side, out)
+    }
+
+    /// What the reads since the last release consume.
+    pub fn consumed_now(&self) -> Consumed {
+        Consumed {
+            shared: self.consumer.head()..self.consumer.position(),
+            lanes: self.merge.as_ref().map_or(Vec::new(), Merge::consumed),
+        }
+    }
+
+    /// Everything read is in the file: hand the shared ring's range and the
+    /// lanes' chunks back to producers, waking any waiting for room.
+    pub fn release(&mut self) {
+        self.consumer.release();
+        if let (Some(m), Some(lanes)) = (&mut self.merge, self.consumer.lanes()) {
+            m.release(lanes);
+        }
+        wait::wake_space_waiters(self.header());
+    }
+
+    /// Free the lanes whose writers are done (once a second, with the
+    /// registry sweep); counts a record a dead writer left half-written as
+    /// abandoned. Returns how many there were.
+    pub fn recycle_lanes(&mut self) -> u64 {
+        let (Some(m), Some(lanes)) = (&mut self.merge, self.consumer.lanes()) else {
+            return 0;
+        };
+        let (h, fd) = (self.segment.header(), self.segment.fd());
+        let abandoned = m.recycle(lanes, |reg| registry::registration_alive(h, fd, reg));
+        if abandoned > 0 {
+            let counters = &self.segment.header().counters;
+            counters.abandoned.fetch_add(abandoned, Ordering::Relaxed);
+        }
+        abandoned
+    }
+
+    /// What the drains found in the lanes since the last call: damage (each
+    /// counted as corrupt, its bytes as lost) and how many records came
+    /// late (counted).
+    pub fn take_lane_news(&mut self) -> (Vec<LaneDamage>, u64) {
+        let Some(m) = &mut self.merge else {
+            return (Vec::new(), 0);
+        };
+        let damage = std::mem::take(&mut m.damage);
+        let late = std::mem::take(&mut m.late);
+        let counters = &self.segment.header().counters;
+        for d in &damage {
+            counters.corrupt.fetch_add(1, Ordering::Relaxed);
+            counters.lost_bytes.fetch_add(d.skipped, Ordering::Relaxed);
+        }
+        if late > 0 {
+            counters.late.fetch_add(late, Ordering::Relaxed);
+        }
+        (damage, late)
+    }
+
+    /// Bytes published and not yet read, in the shared ring and the lanes.
+    pub fn unread(&mut self) -> u64 {
+        let shared = self.consumer.tail() - self.consumer.position();
+        shared
+            + match (&mut self.merge, self.consumer.lanes()) {
+                (Some(m), Some(lanes)) => m.unread(lanes),
+                _ => 0,
+            }
     }
 
     /// Whether the segment's name still leads to this segment (an error
@@ -270,9 +373,15 @@ impl Source {
         flusher.pid.store(std::process::id(), Ordering::Relaxed);
     }
 
-    /// Sleep until a producer commits at the read position, or `timeout`.
+    /// Sleep until a producer commits at the read position or publishes
+    /// into a lane, or `timeout`.
     pub fn sleep(&self, timeout: Duration) {
-        wait::flusher_sleep(self.consumer.ring(), self.consumer.position(), timeout);
+        let lanes_ready = || match (&self.merge, self.consumer.lanes()) {
+            (Some(m), Some(lanes)) => m.ready(lanes),
+            _ => false,
+        };
+        let pos = self.consumer.position();
+        wait::flusher_sleep(self.consumer.ring(), pos, lanes_ready, timeout);
     }
 }
 
@@ -288,14 +397,23 @@ impl Drop for Source {
 
 impl Drain for Source {
     #[inline]
-    fn drain(&mut self, budget: u64, mut visit: impl FnMut(RecordRef<'_>, u64) -> bool) -> Stop {
+    fn drain(
+        &mut self,
+        budget: u64,
+        until: u64,
+        mut visit: impl FnMut(RecordRef<'_>, u64) -> bool,
+    ) -> Stop {
         let tsc = &self.tsc;
-        self.consumer
-            .drain(budget, |r| visit(r, realtime_ns(tsc, &r.stamp)))
+        let clock = |stamp: &Stamp| realtime_ns(tsc, stamp);
+        let (consumer, lanes) = self.consumer.split();
+        match (&mut self.merge, lanes) {
+            (Some(m), Some(lanes)) => m.drain(consumer, lanes, &clock, budget, until, visit),
+            _ => consumer.drain(budget, |r| visit(r, clock(&r.stamp))),
+        }
     }
 
-    fn unreleased(&self) -> std::ops::Range<u64> {
-        self.consumer.head()..self.consumer.position()
+    fn consumed(&self) -> Consumed {
+        self.consumed_now()
     }
 }
 

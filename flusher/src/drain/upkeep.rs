@@ -39,7 +39,9 @@ impl Flusher<'_> {
         for source in &mut self.sources {
             source.refresh_clock();
             source.sweep_producers();
+            source.recycle_lanes();
         }
+        self.report_lanes();
         self.check_idle_exit(now);
         self.report_losses(now);
         self.follow_segment_name(now);
@@ -69,6 +71,31 @@ impl Flusher<'_> {
                 Audience::Operator,
                 "no producer of the segment is left: draining and exiting (--exit-when-idle)",
             );
+        }
+    }
+
+    /// Report the damage the drains found in lanes (counted as they were
+    /// taken) and the records that came late.
+    fn report_lanes(&mut self) {
+        for i in 0..self.sources.len() {
+            let (damage, late) = self.sources[i].take_lane_news();
+            let prefix = self.source_prefix(i);
+            for d in damage {
+                let (lane, why, n) = (d.lane, d.why, d.skipped);
+                self.reporter.say(
+                    Audience::Operator,
+                    format_args!(
+                        "{prefix}lane {lane} is damaged ({why}); skipped {n} bytes to its tail"
+                    ),
+                );
+            }
+            if late > 0 {
+                let what = if late == 1 { "record" } else { "records" };
+                self.reporter.say(Audience::Operator, format_args!(
+                    "{prefix}{late} {what} arrived after newer ones were written (their writer stalled past the {} ms merge window): written out of time order",
+                    super::merge::WINDOW.as_millis()
+                ));
+            }
         }
     }
 

@@ -21,7 +21,8 @@ use memmap2::{MmapOptions, MmapRaw};
 use rustix::fs::Mode;
 use rustix::shm;
 
-use crate::layout::{self, SegmentHeader, HEADER_SIZE};
+use crate::lane::{LaneReader, Lanes};
+use crate::layout::{self, Geometry, SegmentHeader, HEADER_SIZE};
 use crate::liveness::{self, FLUSHER_BYTE};
 use crate::region::{RawRegion, Region};
 use crate::ring::{Consumer, Ring};
@@ -36,11 +37,16 @@ pub use error::{LockError, OpenError, OpenErrorKind};
 pub struct SegmentOptions {
     /// Create the segment when it does not exist.
     pub create: bool,
-    /// Ring capacity for a segment this call creates (power of two).
+    /// Data bytes for a segment this call creates (power of two): the
+    /// shared ring and, with lanes, the lanes' pool (see [`Geometry`]).
     pub capacity: u64,
+    /// Lanes for a segment this call creates (at most
+    /// [`layout::LANES`]; 0: every writer shares the ring).
+    pub lanes: u64,
     /// When set, an existing segment must have exactly this capacity.
     pub require_capacity: bool,
-    /// Longest record, header included; defaults to min(1 MiB, capacity / 4).
+    /// Longest record, header included; defaults to min(1 MiB, a quarter
+    /// of the shared ring).
     pub max_record: Option<u64>,
     /// Permission bits of a segment this call creates, and the most an
     /// existing one may allow: one writable by group or others beyond these
@@ -68,6 +74,7 @@ impl Default for SegmentOptions {
         Self {
             create: true,
             capacity: layout::DEFAULT_CAPACITY,
+            lanes: layout::DEFAULT_LANES,
             require_capacity: false,
             max_record: None,
             mode: 0o600,
@@ -117,14 +124,20 @@ fn check_name(name: &str) -> Result<(), OpenErrorKind> {
     }
 }
 
-/// Check a capacity and maximum record size; returns the maximum record size
-/// (`max_record`, or by default min([`layout::DEFAULT_MAX_RECORD`], capacity / 4)).
+/// Check a capacity, a lane count and a maximum record size; returns the
+/// layout and the maximum record size (`max_record`, or by default
+/// min([`layout::DEFAULT_MAX_RECORD`], a quarter of the shared ring)).
 ///
 /// # Errors
 /// [`OpenErrorKind::InvalidOption`] when `capacity` is not a power of two in
-/// [`layout::MIN_CAPACITY`]`..=`[`layout::MAX_CAPACITY`], or the maximum
-/// record size is below 256 bytes or above a quarter of the capacity.
-pub fn check_sizes(capacity: u64, max_record: Option<u64>) -> Result<u64, OpenErrorKind> {
+/// [`layout::MIN_CAPACITY`]`..=`[`layout::MAX_CAPACITY`], `lanes` is above
+/// [`layout::LANES`], or the maximum record size is below 256 bytes or
+/// above a quarter of the shared ring.
+pub fn check_sizes(
+    capacity: u64,
+    lanes: u64,
+    max_record: Option<u64>,
+) -> Result<(Geometry, u64), OpenErrorKind> {
     if !capacity.is_power_of_two()
         || !(layout::MIN_CAPACITY..=layout::MAX_CAPACITY).contains(&capacity)
     {
@@ -136,16 +149,22 @@ pub fn check_sizes(capacity: u64, max_record: Option<u64>) -> Result<u64, OpenEr
             ),
         });
     }
-    let max = max_record.unwrap_or(layout::DEFAULT_MAX_RECORD.min(capacity / 4));
-    if max < 256 || max > capacity / 4 {
+    if lanes > layout::LANES as u64 {
+        return Err(OpenErrorKind::InvalidOption {
+            reason: format!("{lanes} lanes: at most {} are possible", layout::LANES),
+        });
+    }
+    let geometry = Geometry::new(capacity, lanes);
+    let quarter = geometry.shared / 4;
+    let max = max_record.unwrap_or(layout::DEFAULT_MAX_RECORD.min(quarter));
+    if max < 256 || max > quarter {
         return Err(OpenErrorKind::InvalidOption {
             reason: format!(
-                "maximum record size {max} must be between 256 bytes and a quarter of the ring ({})",
-                capacity / 4
+                "maximum record size {max} must be between 256 bytes and a quarter of the shared ring ({quarter})"
             ),
         });
     }
-    Ok(max)
+    Ok((geometry, max))
 }
 
 /// A segment's descriptor and mapping, shared by the [`Segment`] and every
@@ -168,7 +187,7 @@ impl Mapping {
 pub struct Segment {
     name: String,
     mapping: Arc<Mapping>,
-    capacity: u64,
+    geometry: Geometry,
     created: bool,
 }
 
@@ -176,7 +195,7 @@ impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Segment")
             .field("name", &self.name)
-            .field("capacity", &self.capacity)
+            .field("geometry", &self.geometry)
             .field("created", &self.created)
             .finish_non_exhaustive()
     }
@@ -213,7 +232,7 @@ impl Segment {
 
     fn open_kind(name: &str, opts: &SegmentOptions) -> Result<Self, OpenErrorKind> {
         check_name(name)?;
-        let max_record = check_sizes(opts.capacity, opts.max_record)?;
+        let (geometry, max_record) = check_sizes(opts.capacity, opts.lanes, opts.max_record)?;
         let io_err = |op, source: rustix::io::Errno| OpenErrorKind::Io {
             op,
             source: source.into(),
@@ -226,7 +245,7 @@ impl Segment {
                     shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
                     Mode::from_raw_mode(opts.mode),
                 ) {
-                    Ok(fd) => return Self::create(name, fd, opts, max_record),
+                    Ok(fd) => return Self::create(name, fd, opts, geometry, max_record),
                     Err(rustix::io::Errno::EXIST) => {}
                     Err(e) => return Err(io_err("shm_open", e)),
                 }
@@ -245,6 +264,7 @@ impl Segment {
         name: &str,
         fd: OwnedFd,
         opts: &SegmentOptions,
+        geometry: Geometry,
         max_record: u64,
     ) -> Result<Self, OpenErrorKind> {
         let fail = |op, source: io::Error| {
@@ -273,7 +293,7 @@ impl Segment {
         if opts.prefault {
             prefault(&map);
         }
-        let seg = Segment::new(name, fd, map, opts.capacity, true);
+        let seg = Segment::new(name, fd, map, geometry, true);
         if opts.flusher {
             match liveness::try_lock(seg.fd(), FLUSHER_BYTE) {
                 Ok(true) => seg.announce_flusher(),
@@ -283,7 +303,7 @@ impl Segment {
         }
         let id = &seg.header().identity;
         id.magic.store(layout::MAGIC, Ordering::Relaxed);
-        id.capacity.store(opts.capacity, Ordering::Relaxed);
+        geometry.write(id);
         id.max_record.store(max_record, Ordering::Relaxed);
         id.created_ns.store(crate::now_ns(), Ordering::Relaxed);
         id.creator_pid
@@ -325,17 +345,17 @@ impl Segment {
                     if magic != layout::MAGIC {
                         return Err(OpenErrorKind::NotASegment);
                     }
-                    let capacity = validate(header, size)?;
-                    if opts.require_capacity && capacity != opts.capacity {
+                    let geometry = validate(header, size)?;
+                    if opts.require_capacity && geometry.capacity != opts.capacity {
                         return Err(OpenErrorKind::CapacityMismatch {
-                            existing: capacity,
+                            existing: geometry.capacity,
                             requested: opts.capacity,
                         });
                     }
                     if opts.prefault {
                         prefault(&map);
                     }
-                    return Ok(Segment::new(name, fd, map, capacity, false));
+                    return Ok(Segment::new(name, fd, map, geometry, false));
                 }
             }
             if Instant::now() >= deadline {
@@ -347,7 +367,7 @@ impl Segment {
         }
     }
 
-    fn new(name: &str, fd: OwnedFd, map: MmapRaw, capacity: u64, created: bool) -> Self {
+    fn new(name: &str, fd: OwnedFd, map: MmapRaw, geometry: Geometry, created: bool) -> Self {
         let mapping = Mapping {
             fd,
             map,
@@ -356,7 +376,7 @@ impl Segment {
         Segment {
             name: name.into(),
             mapping: Arc::new(mapping),
-            capacity,
+            geometry,
             created,
         }
     }
@@ -365,9 +385,13 @@ impl Segment {
     pub fn name(&self) -> &str {
         &self.name
     }
-    /// Bytes in the data ring.
+    /// Data bytes: the shared ring and, with lanes, their pool.
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.geometry.capacity
+    }
+    /// How the data area is laid out.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
     }
     /// Whether this call created the segment.
     pub fn created(&self) -> bool {
@@ -401,24 +425,51 @@ impl Segment {
         unsafe { self.mapping.header().as_ref() }
     }
 
-    /// A ring handle borrowing this segment.
+    /// A handle on the shared ring borrowing this segment.
     pub fn ring(&self) -> Ring<&SegmentHeader, RawRegion> {
-        Ring::new(self.header(), self.raw_region())
+        Ring::new(self.header(), self.raw_region(0, self.geometry.shared))
     }
 
-    /// A ring handle that keeps the mapping alive by itself (a producer's).
+    /// A handle on the shared ring that keeps the mapping alive by itself
+    /// (a producer's).
     pub fn shared_ring(&self) -> SharedRing {
-        Ring::new(self.mapped_header(), self.mapped_region())
+        let region = self.mapped_region(0, self.geometry.shared);
+        Ring::new(self.mapped_header(), region)
     }
 
-    fn raw_region(&self) -> RawRegion {
+    /// The segment's lanes (`lane.rs`), if it has any, borrowing it.
+    pub fn lanes(&self) -> Option<Lanes<&SegmentHeader, RawRegion>> {
+        let (at, len) = self.pool_range()?;
+        Some(Lanes::new(self.header(), self.raw_region(at, len)))
+    }
+
+    /// The segment's lanes, keeping the mapping alive by themselves.
+    pub fn shared_lanes(&self) -> Option<SharedLanes> {
+        let (at, len) = self.pool_range()?;
+        Some(Lanes::new(
+            self.mapped_header(),
+            self.mapped_region(at, len),
+        ))
+    }
+
+    /// The region the lanes address: the whole data area (a power of two),
+    /// their pool starting after the shared ring (see [`Geometry`]).
+    fn pool_range(&self) -> Option<(u64, u64)> {
+        let g = self.geometry;
+        (g.lanes > 0).then_some((0, g.capacity))
+    }
+
+    fn raw_region(&self, at: u64, len: u64) -> RawRegion {
+        debug_assert!(at + len <= self.geometry.capacity);
         // SAFETY: the mapping holds HEADER_SIZE + capacity bytes (validated on
-        // open), starts page-aligned, and lives as long as `self.mapping`,
-        // which every user of the region keeps (borrowed or by an Arc).
+        // open) and starts page-aligned; [at, at + len) is the shared ring at
+        // the data area's start, or the whole data area (both powers of two);
+        // it lives as long as `self.mapping`, which every
+        // user of the region keeps (borrowed or by an Arc).
         unsafe {
             RawRegion::new(
-                self.mapping.map.as_mut_ptr().add(HEADER_SIZE),
-                self.capacity,
+                self.mapping.map.as_mut_ptr().add(HEADER_SIZE + at as usize),
+                len,
             )
         }
     }
@@ -430,9 +481,9 @@ impl Segment {
         }
     }
 
-    fn mapped_region(&self) -> MappedRegion {
+    fn mapped_region(&self, at: u64, len: u64) -> MappedRegion {
         MappedRegion {
-            raw: self.raw_region(),
+            raw: self.raw_region(at, len),
             _mapping: self.mapping.clone(),
         }
     }
@@ -472,7 +523,12 @@ impl Segment {
         // (other processes, other opens in this one) and `consumer_taken`
         // those of this one, until `lock` is dropped with the consumer.
         let consumer = unsafe { self.shared_ring().into_consumer() };
-        Ok(SegmentConsumer { consumer, lock })
+        let lanes = self.shared_lanes();
+        Ok(SegmentConsumer {
+            consumer,
+            lanes,
+            lock,
+        })
     }
 
     /// Publish this process as the flusher: its pid and PID namespace, and a
@@ -589,7 +645,7 @@ impl Segment {
 
     /// The size the object must have: the header and the ring.
     pub fn expected_size(&self) -> u64 {
-        HEADER_SIZE as u64 + self.capacity
+        HEADER_SIZE as u64 + self.geometry.capacity
     }
 
     /// Give a truncated object its size back (the lost pages come back as
@@ -636,6 +692,9 @@ impl SigbusGuard {
 
 /// A ring handle that owns a share of its segment's mapping.
 pub type SharedRing = Ring<MappedHeader, MappedRegion>;
+
+/// The lanes a producer holds: they keep the mapping alive by themselves.
+pub type SharedLanes = Lanes<MappedHeader, MappedRegion>;
 
 /// A segment's header, kept mapped by this handle.
 pub struct MappedHeader {
@@ -731,7 +790,39 @@ impl Drop for ConsumerLock {
 /// [`Segment::acquire_consumer`]); dereferences to the ring's [`Consumer`].
 pub struct SegmentConsumer {
     consumer: Consumer<MappedHeader, MappedRegion>,
+    lanes: Option<SharedLanes>,
     lock: ConsumerLock,
+}
+
+impl SegmentConsumer {
+    /// The shared ring's consumer and the lanes, apart (the merge reads both).
+    pub fn split(
+        &mut self,
+    ) -> (
+        &mut Consumer<MappedHeader, MappedRegion>,
+        Option<&SharedLanes>,
+    ) {
+        (&mut self.consumer, self.lanes.as_ref())
+    }
+
+    /// The segment's lanes, if it has any.
+    pub fn lanes(&self) -> Option<&SharedLanes> {
+        self.lanes.as_ref()
+    }
+
+    /// A reader of every lane, from its head: the lanes' one consumer is
+    /// this segment's (it holds the flusher lock).
+    pub fn lane_readers(&self) -> Vec<LaneReader> {
+        let Some(lanes) = &self.lanes else {
+            return Vec::new();
+        };
+        // SAFETY: this consumer holds the flusher lock and `consumer_taken`,
+        // so no other reader of these lanes exists; the readers are this
+        // consumer's (one set per consumer, the flusher's).
+        (0..lanes.count())
+            .map(|i| unsafe { lanes.reader(i) })
+            .collect()
+    }
 }
 
 impl Deref for SegmentConsumer {
@@ -814,17 +905,22 @@ fn user_name(uid: u32) -> Option<String> {
     Some(name.to_string_lossy().into_owned())
 }
 
-/// Validate an initialised header against the object's size; returns capacity.
-fn validate(header: &SegmentHeader, size: u64) -> Result<u64, OpenErrorKind> {
+/// Validate an initialised header against the object's size; returns its
+/// layout.
+fn validate(header: &SegmentHeader, size: u64) -> Result<Geometry, OpenErrorKind> {
     let version = header.identity.version.load(Ordering::Relaxed);
     let (major, minor) = ((version >> 32) as u32, version as u32);
     if major != layout::VERSION_MAJOR {
         return Err(OpenErrorKind::IncompatibleVersion { major, minor });
     }
     let bad = |reason: String| OpenErrorKind::BadHeader { reason };
-    let capacity = header.identity.capacity.load(Ordering::Relaxed);
+    let geometry = Geometry::read(&header.identity);
+    if !geometry.is_valid() {
+        return Err(bad(format!("inconsistent layout {geometry:?}")));
+    }
+    let capacity = geometry.capacity;
     let max_record = header.identity.max_record.load(Ordering::Relaxed);
-    check_sizes(capacity, Some(max_record)).map_err(|e| match e {
+    check_sizes(capacity, geometry.lanes, Some(max_record)).map_err(|e| match e {
         OpenErrorKind::InvalidOption { reason } => bad(reason),
         other => other,
     })?;
@@ -839,5 +935,5 @@ fn validate(header: &SegmentHeader, size: u64) -> Result<u64, OpenErrorKind> {
     }
     // Inconsistent head and tail are not refused: the flusher repairs them
     // (Consumer::repair), and producers drop at once meanwhile.
-    Ok(capacity)
+    Ok(geometry)
 }

@@ -1,0 +1,1013 @@
+//! Lanes: each writer its own part of the segment, so that no writer waits
+//! on another and the log call needs no atomic read-modify-write.
+//!
+//! # Algorithm
+//! Per-thread single-producer queues merged by a backend, as in Quill
+//! (odygrd/quill: each frontend thread owns an SPSC queue, the backend
+//! thread drains them all and orders by timestamp within a grace period)
+//! and NanoLog (Yang et al., USENIX ATC '18: per-thread staging buffers).
+//! Quill grows a thread's queue by allocating; in a fixed shared-memory
+//! segment the storage is instead LTTng-UST's: sub-buffers of one pool
+//! (here *chunks*) that a writer takes as it needs them and the consumer
+//! gives back once it has written them.
+//!
+//! - A **lane** is owned by one writer (a thread of a registered process):
+//!   it takes a free lane once with a CAS on the lane's `owner` word
+//!   ([`Lanes::claim`]), then writes only there.
+//! - Lane **positions** grow from 0 and are never reused while the segment
+//!   lives. Stretch `p / chunk_size` of positions is stored in the pool
+//!   chunk that the lane's table names in entry `stretch % MAX_CHUNKS`; the
+//!   byte is `p % chunk_size` of that chunk. A record never crosses a
+//!   chunk: a padding frame fills the rest of a chunk a record does not fit
+//!   in. Frames are the shared ring's (`frame.rs`), tagged with their lane
+//!   position, so the flusher validates them the same way.
+//! - **Writing** (the hot path): bump the writer's own position inside its
+//!   current chunk, store the frame's words and copy the payload with plain
+//!   stores, then publish the new `tail` with one Release store. No CAS, no
+//!   fence, no line another writer touches. Moving to a new chunk (once per
+//!   chunk) takes a chunk from the pool with a CAS on its owner word.
+//! - **Draining** (the flusher, the lanes' one consumer): read from its
+//!   position up to `tail` (Acquire), and once the records are in the file,
+//!   zero and free every chunk wholly below the read position and publish
+//!   the new `head`.
+//! - **Share**: a lane holds at most seven eighths of the pool
+//!   ([`Lanes::share`]), so one busy writer can burst through two thirds of
+//!   the segment (the pool is its last three quarters) and still leave room
+//!   for the others.
+//! - **Recycling**: an owner that is done (its thread exited, its producer
+//!   was dropped) marks the lane released; the flusher treats a lane whose
+//!   owner's registration has lost its lock (`registry.rs`) the same way.
+//!   Either way the flusher drains it to its tail, frees every chunk it
+//!   still holds (counting a record half-written beyond the tail), moves
+//!   its positions to the next chunk boundary and frees the lane
+//!   ([`LaneReader::recycle`]).
+//!
+//! # Invariants
+//! - `head <= tail`, both only grow, and `tail - head` spans at most
+//!   [`Lanes::share`] chunks (a hostile `tail` beyond that is corruption).
+//! - For every stretch from `head` to the writer's position, the table
+//!   names a chunk owned by the lane (`pool.owners[c] == lane + 1`); chunks
+//!   of stretches below `head` are back in the pool, zeroed.
+//! - Only the owner writes bytes of its chunks, and only at or beyond the
+//!   published `tail`; the flusher reads only below it.
+//! - A free chunk's bytes are zero.
+//!
+//! # Memory-ordering contract (each Release names its Acquire)
+//! - (L1) writer: frame words, payload, table entries (Relaxed or plain),
+//!   then `tail` with **Release** -> (L1') the flusher's **Acquire** load of
+//!   `tail` in [`LaneReader::peek`], before it reads the table or a frame.
+//! - (L2) flusher: zeroing a chunk, then its pool owner word to 0 with
+//!   **Release** -> (L2') the writer's CAS of that word from 0 with
+//!   **Acquire** ([`Lanes::claim`]'s writer, in `alloc_chunk`), before it
+//!   writes into the chunk.
+//! - (L3) flusher: `head` with **Release** after freeing the chunks below
+//!   it -> (L3') the writer's **Acquire** load of `head` when it checks its
+//!   share: table entries of stretches below `head` are no longer read.
+//! - (L4) release: the owner's last `tail` store, then `owner` marked
+//!   released with **Release** (CAS) -> (L4') the flusher's **Acquire** load
+//!   of `owner` before its last load of `tail`.
+//! - (L5) recycling: the flusher stores the lane's new `head` and `tail`,
+//!   then `owner` = 0 with **Release** -> (L5') the claimer's CAS of `owner`
+//!   with **Acquire**, before it reads `tail`.
+//! - Waking the flusher (`wait.rs`, (D3)) is an asymmetric Dekker pair: the
+//!   writer's `tail` store, a compiler fence, and a plain load of
+//!   `flusher.sleeping`, against the flusher's store of `sleeping` and a
+//!   `membarrier` before it looks at the tails again, so the hot path has no
+//!   fence instruction.
+
+use std::ops::Deref;
+
+use crate::frame::{self, State, RECORD_HEADER_LEN};
+use crate::layout::{LaneControl, SegmentHeader, MAX_CHUNKS};
+use crate::region::Region;
+use crate::ring::{Corruption, Stamp};
+use crate::sync::{AtomicU64, Ordering};
+
+/// The state bits of a lane's owner word.
+const STATE_SHIFT: u32 = 62;
+/// Owned: a writer uses the lane.
+const OWNED: u64 = 1 << STATE_SHIFT;
+/// Released: its writer is done; the flusher drains and frees it.
+const RELEASED: u64 = 2 << STATE_SHIFT;
+const STATE_MASK: u64 = 3 << STATE_SHIFT;
+/// The claim number's bits (30).
+const CLAIM_MASK: u64 = (1 << 30) - 1;
+
+/// A lane's owner, as its owner word says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// No writer holds it.
+    Free,
+    /// A writer of registration `registration` holds it.
+    Owned {
+        /// The owning process's registration (`registry.rs`).
+        registration: u32,
+    },
+    /// Its writer is done; it waits to be drained and freed.
+    Released {
+        /// The process's registration.
+        registration: u32,
+    },
+}
+
+impl Owner {
+    fn of(word: u64) -> Self {
+        let registration = word as u32;
+        match word & STATE_MASK {
+            0 if word == 0 => Owner::Free,
+            OWNED => Owner::Owned { registration },
+            // A released word, or a clobbered one: drained and freed either way.
+            _ => Owner::Released { registration },
+        }
+    }
+}
+
+/// Why a lane had no room for a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneFull {
+    /// The record is larger than a chunk: it can only go to the shared ring.
+    TooLarge,
+    /// The lane holds its share of the pool already; the flusher frees
+    /// chunks as it writes them.
+    Share,
+    /// The pool has no free chunk right now.
+    NoChunk,
+}
+
+/// A segment's lanes: their control words in the header, their chunks in
+/// `region` (the pool: `chunk_count` chunks of `chunk_size` bytes from byte
+/// `base`, after the shared ring).
+pub struct Lanes<H, R> {
+    header: H,
+    region: R,
+    base: usize,
+    chunk_shift: u32,
+    chunk_count: usize,
+    lanes: usize,
+    max_record: u64,
+}
+
+impl<H, R> std::fmt::Debug for Lanes<H, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lanes")
+            .field("lanes", &self.lanes)
+            .field("chunk_size", &(1u64 << self.chunk_shift))
+            .field("chunk_count", &self.chunk_count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a writer's next record goes: from [`LaneWriter::reserve`].
+#[derive(Debug, Clone, Copy)]
+pub struct LaneSlot {
+    pos: u64,
+    off: usize,
+    len: u64,
+}
+
+/// A lane's writer: its position and current chunk. Plain values, no
+/// reference into the segment: a thread keeps it (in its thread-local
+/// state) next to a handle that keeps the segment mapped.
+#[derive(Debug, Clone)]
+pub struct LaneWriter {
+    lane: usize,
+    owner: u64,
+    /// Where the next record goes (published up to the last record).
+    pos: u64,
+    /// Where the current chunk ends (== `pos` before the first chunk).
+    chunk_end: u64,
+    /// The current chunk's byte offset in the pool.
+    chunk_base: usize,
+}
+
+impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
+    /// The lanes of a segment whose header is `header`, with its pool in
+    /// `region` from the identity's `shared_capacity` on.
+    ///
+    /// # Panics
+    /// If the identity's chunk size, chunk count or lane count do not fit
+    /// the region or the layout (a segment's header is validated on open,
+    /// so this is a programming error).
+    pub fn new(header: H, region: R) -> Self {
+        let id = &header.identity;
+        let chunk_size = id.chunk_size.load(Ordering::Relaxed);
+        let chunk_count = id.chunk_count.load(Ordering::Relaxed) as usize;
+        let lanes = id.lanes.load(Ordering::Relaxed) as usize;
+        let max_record = id.max_record.load(Ordering::Relaxed);
+        let base = id.shared_capacity.load(Ordering::Relaxed);
+        assert!(chunk_size.is_power_of_two() && chunk_size >= 64);
+        assert!(
+            chunk_count <= MAX_CHUNKS
+                && base + chunk_count as u64 * chunk_size <= region.capacity()
+        );
+        assert!(lanes <= crate::layout::LANES && (lanes == 0 || chunk_count > 0));
+        Self {
+            header,
+            region,
+            base: base as usize,
+            chunk_shift: chunk_size.trailing_zeros(),
+            chunk_count,
+            lanes,
+            max_record,
+        }
+    }
+
+    /// Lanes in use.
+    pub fn count(&self) -> usize {
+        self.lanes
+    }
+    /// Bytes per chunk.
+    pub fn chunk_size(&self) -> u64 {
+        1 << self.chunk_shift
+    }
+    /// Chunks in the pool.
+    pub fn chunk_count(&self) -> usize {
+        self.chunk_count
+    }
+    /// Chunks one lane may hold at most: seven eighths of the pool (the
+    /// other lanes keep the rest).
+    pub fn share(&self) -> u64 {
+        (self.chunk_count as u64 * 7 / 8).max(1)
+    }
+    /// The longest record a lane takes (header included): a chunk, or the
+    /// segment's maximum record if that is smaller.
+    pub fn max_record(&self) -> u64 {
+        self.chunk_size().min(self.max_record)
+    }
+    /// The segment's control words.
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    fn control(&self, lane: usize) -> &LaneControl {
+        &self.header.lanes[lane]
+    }
+    fn mask(&self) -> u64 {
+        self.chunk_size() - 1
+    }
+
+    /// The owner of `lane`.
+    pub fn owner(&self, lane: usize) -> Owner {
+        // (L4') Acquire: pairs with the release of the lane (L4).
+        Owner::of(self.control(lane).owner.owner.load(Ordering::Acquire))
+    }
+
+    /// The thread that owns (or last owned) `lane`, as it published itself.
+    pub fn thread_id(&self, lane: usize) -> u64 {
+        self.control(lane).owner.thread_id.load(Ordering::Relaxed)
+    }
+
+    /// The published end of `lane`.
+    pub fn tail(&self, lane: usize) -> u64 {
+        // (L1') Acquire: pairs with the writer's Release (L1).
+        self.control(lane).tail.tail.load(Ordering::Acquire)
+    }
+
+    /// Bytes published in `lane` and not yet released by the flusher.
+    pub fn pending(&self, lane: usize) -> u64 {
+        let c = self.control(lane);
+        let head = c.head.head.load(Ordering::Acquire);
+        c.tail.tail.load(Ordering::Acquire).saturating_sub(head)
+    }
+
+    /// Chunks of the pool held by lanes.
+    pub fn chunks_held(&self) -> usize {
+        let owners = &self.header.pool.owners[..self.chunk_count];
+        owners
+            .iter()
+            .filter(|o| o.load(Ordering::Relaxed) != 0)
+            .count()
+    }
+
+    /// Take a free lane for a thread (`thread_id`, for display) of the
+    /// process registered as `registration`; `claim` is a number this
+    /// process never gave another claim, so that a stale release of an
+    /// earlier owner cannot free the lane under a later one. `None` when no
+    /// lane is free (or the process is not registered: `registration` 0).
+    pub fn claim(&self, registration: u32, claim: u32, thread_id: u64) -> Option<LaneWriter> {
+        if registration == 0 {
+            return None;
+        }
+        let word = OWNED | (claim as u64 & CLAIM_MASK) << 32 | registration as u64;
+        // Spread the threads over the lanes, so that they rarely race for one.
+        let start = (thread_id as usize).wrapping_mul(7) % self.lanes.max(1);
+        for k in 0..self.lanes {
+            let lane = (start + k) % self.lanes;
+            let c = self.control(lane);
+            // (L5') Acquire on success: pairs with the recycling's Release (L5).
+            if c.owner.owner.load(Ordering::Relaxed) == 0
+                && c.owner
+                    .owner
+                    .compare_exchange(0, word, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                c.owner.thread_id.store(thread_id, Ordering::Relaxed);
+                let pos = c.tail.tail.load(Ordering::Relaxed);
+                return Some(LaneWriter {
+                    lane,
+                    owner: word,
+                    pos,
+                    chunk_end: pos,
+                    chunk_base: 0,
+                });
+            }
+        }
+        None
+    }
+
+    /// Take a free chunk from the pool for `lane`.
+    fn alloc_chunk(&self, lane: usize) -> Option<usize> {
+        let n = self.chunk_count;
+        let start = lane.wrapping_mul(3) % n;
+        let me = lane as u32 + 1;
+        (0..n).map(|k| (start + k) % n).find(|&c| {
+            let o = &self.header.pool.owners[c];
+            // (L2') Acquire on success: pairs with the freeing Release (L2),
+            // so the chunk's zeroing happens-before our writes into it.
+            o.load(Ordering::Relaxed) == 0
+                && o.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+        })
+    }
+
+    /// Zero chunk `c` and give it back to the pool.
+    ///
+    /// # Safety
+    /// The caller is the lanes' one consumer, and no writer writes `c` any
+    /// more (it lies below the lane's head, or the lane's writer is gone).
+    unsafe fn free_chunk(&self, c: usize) {
+        let size = self.chunk_size() as usize;
+        // SAFETY: `c < chunk_count`, so the chunk lies inside the region, and
+        // nobody writes it any more (the caller's contract).
+        unsafe { self.region.zero(self.chunk_at(c), size) };
+        // (L2) Release: pairs with the allocator's Acquire (L2').
+        self.header.pool.owners[c].store(0, Ordering::Release);
+    }
+
+    /// Byte offset of chunk `c` in the region.
+    #[inline]
+    fn chunk_at(&self, c: usize) -> usize {
+        self.base + (c << self.chunk_shift)
+    }
+
+    /// The chunk the table of `lane` names for the stretch of `pos`, if it
+    /// is a chunk of the pool that the lane holds.
+    fn chunk_of(&self, lane: usize, pos: u64) -> Option<usize> {
+        let stretch = (pos >> self.chunk_shift) as usize % MAX_CHUNKS;
+        let c = self.control(lane).owner.chunks[stretch].load(Ordering::Relaxed) as usize;
+        (c < self.chunk_count
+            && self.header.pool.owners[c].load(Ordering::Relaxed) == lane as u32 + 1)
+            .then_some(c)
+    }
+
+    /// A reader of `lane` from its head, for its one consumer.
+    ///
+    /// # Safety
+    /// At most one reader of a lane exists at a time, across all processes:
+    /// the flusher holding the segment's flusher lock.
+    pub unsafe fn reader(&self, lane: usize) -> LaneReader {
+        let head = self.control(lane).head.head.load(Ordering::Acquire);
+        LaneReader {
+            lane,
+            head,
+            pos: head,
+            tail: head,
+        }
+    }
+}
+
+impl LaneWriter {
+    /// The lane's index.
+    pub fn lane(&self) -> usize {
+        self.lane
+    }
+
+    /// Room for a record of `len` bytes (header included) at the writer's
+    /// position: in the current chunk (the hot path), else in a new one.
+    ///
+    /// # Errors
+    /// [`LaneFull`] when the record is larger than a chunk, the lane holds
+    /// its share of the pool, or the pool has no free chunk. Nothing is
+    /// published either way; the writer may try again.
+    #[inline]
+    pub fn reserve<H, R>(&mut self, lanes: &Lanes<H, R>, len: usize) -> Result<LaneSlot, LaneFull>
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let aligned = frame::align(len as u64);
+        if self.pos + aligned > self.chunk_end {
+            self.next_chunk(lanes, len as u64)?;
+        }
+        let off = self.chunk_base + (self.pos & lanes.mask()) as usize;
+        Ok(LaneSlot {
+            pos: self.pos,
+            off,
+            len: len as u64,
+        })
+    }
+
+    /// Pad the rest of the current chunk, and take a new one for the next
+    /// stretch.
+    #[cold]
+    #[inline(never)]
+    fn next_chunk<H, R>(&mut self, lanes: &Lanes<H, R>, len: u64) -> Result<(), LaneFull>
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        if len > lanes.max_record() || len < RECORD_HEADER_LEN as u64 {
+            return Err(LaneFull::TooLarge);
+        }
+        if self.pos < self.chunk_end {
+            // A padding frame to the chunk's end (word 0 only), published
+            // with the next record.
+            let pad = self.chunk_end - self.pos;
+            let word = frame::encode_word0(self.pos, pad, State::Padding);
+            let off = self.chunk_base + (self.pos & lanes.mask()) as usize;
+            lanes.region.word(off).store(word, Ordering::Relaxed);
+            self.pos = self.chunk_end;
+        }
+        let c = lanes.control(self.lane);
+        let shift = lanes.chunk_shift;
+        // (L3') Acquire: pairs with the flusher's head store (L3).
+        let head = c.head.head.load(Ordering::Acquire);
+        if (self.pos >> shift) + 1 - (head >> shift) > lanes.share() {
+            return Err(LaneFull::Share);
+        }
+        let chunk = lanes.alloc_chunk(self.lane).ok_or(LaneFull::NoChunk)?;
+        let stretch = (self.pos >> shift) as usize % MAX_CHUNKS;
+        // Published by the next tail store (L1).
+        c.owner.chunks[stretch].store(chunk as u8, Ordering::Relaxed);
+        self.chunk_base = lanes.chunk_at(chunk);
+        self.chunk_end = self.pos + lanes.chunk_size();
+        Ok(())
+    }
+
+    /// Write the frame of the record reserved as `slot`, stamped `stamp`
+    /// (words 1 to 3; word 0 goes last, in [`LaneWriter::publish`]).
+    #[inline]
+    pub fn stamp<H, R>(&self, lanes: &Lanes<H, R>, slot: &LaneSlot, stamp: Stamp)
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let r = &lanes.region;
+        let off = slot.off;
+        r.word(off + 8).store(slot.pos, Ordering::Relaxed);
+        let word2 = frame::encode_word2(stamp.pid, stamp.flags);
+        r.word(off + 16).store(word2, Ordering::Relaxed);
+        r.word(off + 24).store(stamp.timestamp, Ordering::Relaxed);
+    }
+
+    /// Let `fill` write the payload of the record reserved as `slot`.
+    #[inline]
+    pub fn fill<H, R>(&self, lanes: &Lanes<H, R>, slot: &LaneSlot, fill: impl FnOnce(&mut [u8]))
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let payload = slot.len as usize - RECORD_HEADER_LEN;
+        // SAFETY: the slot lies inside the writer's current chunk (reserve
+        // checked it fits), at or beyond the published tail, which only this
+        // writer writes.
+        unsafe {
+            lanes
+                .region
+                .fill(slot.off + RECORD_HEADER_LEN, payload, fill)
+        };
+    }
+
+    /// Seal the record reserved as `slot` (its word 0) and publish
+    /// everything written so far, up to its end.
+    #[inline]
+    pub fn publish<H, R>(&mut self, lanes: &Lanes<H, R>, slot: &LaneSlot)
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let word0 = frame::encode_word0(slot.pos, slot.len, State::Committed);
+        lanes.region.word(slot.off).store(word0, Ordering::Relaxed);
+        self.pos = slot.pos + frame::align(slot.len);
+        // (L1) Release: pairs with the flusher's Acquire (L1').
+        lanes
+            .control(self.lane)
+            .tail
+            .tail
+            .store(self.pos, Ordering::Release);
+    }
+
+    /// Whether the flusher has released everything this writer published
+    /// (a record too large for the lane may then go to the shared ring
+    /// without overtaking it).
+    pub fn drained<H, R>(&self, lanes: &Lanes<H, R>) -> bool
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let head = lanes.control(self.lane).head.head.load(Ordering::Acquire);
+        head >= self.published(lanes)
+    }
+
+    fn published<H, R>(&self, lanes: &Lanes<H, R>) -> u64
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        lanes.control(self.lane).tail.tail.load(Ordering::Relaxed)
+    }
+
+    /// Whether the lane is still this writer's (not released or recycled).
+    pub fn still_owned<H, R>(&self, lanes: &Lanes<H, R>) -> bool
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        lanes.control(self.lane).owner.owner.load(Ordering::Relaxed) == self.owner
+    }
+
+    /// The writer is done: mark the lane released for the flusher to drain
+    /// and free. Nothing if it was freed or given to another writer already.
+    pub fn release<H, R>(&self, lanes: &Lanes<H, R>)
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let owner = &lanes.control(self.lane).owner.owner;
+        let released = (self.owner & !STATE_MASK) | RELEASED;
+        // (L4) Release: pairs with the flusher's Acquire (L4').
+        let _ = owner.compare_exchange(self.owner, released, Ordering::Release, Ordering::Relaxed);
+    }
+}
+
+/// A published record of a lane, found by [`LaneReader::peek`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peeked {
+    /// Its lane position.
+    pub pos: u64,
+    /// Its length, header included.
+    pub len: u64,
+    /// Who wrote it and when.
+    pub stamp: Stamp,
+    /// Its byte offset in the pool.
+    off: usize,
+}
+
+/// The flusher's reader of one lane: its released `head`, its read
+/// position, and the last `tail` it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneReader {
+    lane: usize,
+    head: u64,
+    pos: u64,
+    tail: u64,
+}
+
+impl LaneReader {
+    /// The lane's index.
+    pub fn lane(&self) -> usize {
+        self.lane
+    }
+    /// The released position.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+    /// The read position: everything from the head up to it is read.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Reload and return the lane's tail.
+    pub fn tail<H, R>(&mut self, lanes: &Lanes<H, R>) -> u64
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        // (L1') Acquire: pairs with the writer's Release (L1).
+        self.tail = lanes.control(self.lane).tail.tail.load(Ordering::Acquire);
+        self.tail
+    }
+
+    /// Whether nothing published is left to read.
+    pub fn is_empty<H, R>(&mut self, lanes: &Lanes<H, R>) -> bool
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        self.pos == self.tail || self.pos == self.tail(lanes)
+    }
+
+    /// The next published record, passing padding; `None` when there is
+    /// none yet.
+    ///
+    /// # Errors
+    /// [`Corruption`] when the tail, the chunk table or a frame contradict
+    /// the invariants (a process with write access clobbered them).
+    pub fn peek<H, R>(&mut self, lanes: &Lanes<H, R>) -> Result<Option<Peeked>, Corruption>
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        if self.pos == self.tail && self.pos == self.tail(lanes) {
+            return Ok(None);
+        }
+        let span = (lanes.share() + 1) * lanes.chunk_size();
+        if self.tail < self.pos || self.tail - self.head > span {
+            return Err(Corruption::BeyondTail);
+        }
+        while self.pos < self.tail {
+            let chunk = lanes
+                .chunk_of(self.lane, self.pos)
+                .ok_or(Corruption::BadChunk)?;
+            let in_chunk = self.pos & lanes.mask();
+            let off = lanes.chunk_at(chunk) + in_chunk as usize;
+            let r = &lanes.region;
+            let word = r.word(off).load(Ordering::Relaxed);
+            let (tag, len, state) = frame::decode_word0(word).ok_or(Corruption::BadState)?;
+            if tag != frame::tag(self.pos) {
+                return Err(Corruption::WrongPosition);
+            }
+            let room = lanes.chunk_size() - in_chunk;
+            match state {
+                State::Padding if len == room => self.pos += len,
+                State::Committed => {
+                    if len < RECORD_HEADER_LEN as u64 || len > lanes.max_record() {
+                        return Err(Corruption::BadLength);
+                    }
+                    if frame::align(len) > room {
+                        return Err(Corruption::CrossesEnd);
+                    }
+                    if self.pos + frame::align(len) > self.tail {
+                        return Err(Corruption::BeyondTail);
+                    }
+                    if r.word(off + 8).load(Ordering::Relaxed) != self.pos {
+                        return Err(Corruption::WrongPosition);
+                    }
+                    let stamp = Stamp::from_words(
+                        r.word(off + 16).load(Ordering::Relaxed),
+                        r.word(off + 24).load(Ordering::Relaxed),
+                    );
+                    return Ok(Some(Peeked {
+                        pos: self.pos,
+                        len,
+                        stamp,
+                        off,
+                    }));
+                }
+                State::Padding => return Err(Corruption::BadLength),
+                State::Claimed => return Err(Corruption::BadState),
+            }
+        }
+        if self.pos > self.tail {
+            return Err(Corruption::BeyondTail);
+        }
+        Ok(None)
+    }
+
+    /// Let `f` read the payload of `record`, the record [`LaneReader::peek`]
+    /// returned last.
+    pub fn view<H, R, T>(
+        &self,
+        lanes: &Lanes<H, R>,
+        record: &Peeked,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> T
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        debug_assert_eq!(record.pos, self.pos);
+        let len = record.len as usize - RECORD_HEADER_LEN;
+        // SAFETY: peek validated that the record lies inside a chunk this
+        // lane holds and below the tail loaded with Acquire (L1'), so its
+        // payload is published and no writer writes it until we release it.
+        unsafe { lanes.region.view(record.off + RECORD_HEADER_LEN, len, f) }
+    }
+
+    /// Consume `record` (the one [`LaneReader::peek`] returned last).
+    pub fn advance(&mut self, record: &Peeked) {
+        debug_assert_eq!(record.pos, self.pos);
+        self.pos += frame::align(record.len);
+    }
+
+    /// Give up everything from the read position to the tail (corrupt);
+    /// returns the bytes skipped.
+    pub fn skip_to_tail<H, R>(&mut self, lanes: &Lanes<H, R>) -> u64
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let tail = self.tail(lanes).max(self.pos);
+        let span = (lanes.share() + 1) * lanes.chunk_size();
+        let to = tail.min(self.head + span);
+        let skipped = to - self.pos;
+        self.pos = to;
+        skipped
+    }
+
+    /// Forget what was read since the last release, to read it again.
+    pub fn rewind(&mut self) {
+        self.pos = self.head;
+    }
+
+    /// Read up to `pos` (crash recovery: a batch already in the file).
+    pub fn skip_to(&mut self, pos: u64) {
+        self.pos = pos.max(self.head);
+    }
+
+    /// Everything read is in the file: zero and free the chunks wholly
+    /// below the read position, then publish the new head.
+    pub fn release<H, R>(&mut self, lanes: &Lanes<H, R>)
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        if self.pos == self.head {
+            return;
+        }
+        let shift = lanes.chunk_shift;
+        for stretch in self.head >> shift..self.pos >> shift {
+            if let Some(c) = lanes.chunk_of(self.lane, stretch << shift) {
+                // SAFETY: the stretch lies below the read position, which is
+                // at or past the writer's next chunk: nobody writes it.
+                unsafe { lanes.free_chunk(c) };
+            }
+        }
+        // (L3) Release: pairs with the writer's Acquire (L3'). After the
+        // chunks: a flusher killed in between finds stretches whose chunks
+        // are free (or reused, with other tags) and skips them (see
+        // `recover_head`).
+        let head = &lanes.control(self.lane).head.head;
+        head.store(self.pos, Ordering::Release);
+        self.head = self.pos;
+    }
+
+    /// After a flusher was killed between freeing a lane's chunks and
+    /// storing its head: move the head past the leading stretches whose
+    /// chunks are no longer the lane's (their records were written).
+    pub fn recover_head<H, R>(&mut self, lanes: &Lanes<H, R>)
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let tail = self.tail(lanes);
+        let size = lanes.chunk_size();
+        while self.head < tail && lanes.chunk_of(self.lane, self.head).is_none() {
+            self.head = (self.head | (size - 1)) + 1;
+        }
+        if self.head > tail {
+            self.head = tail;
+        }
+        self.pos = self.head;
+        let head = &lanes.control(self.lane).head.head;
+        head.store(self.head, Ordering::Release);
+    }
+
+    /// Free a lane whose writer is done (released, or its process died),
+    /// drained and released up to its tail: free every chunk it still holds,
+    /// move its positions to the next chunk boundary and free the lane.
+    /// Returns whether a record was half-written beyond the tail (to be
+    /// counted as abandoned).
+    ///
+    /// # Safety
+    /// The lane's writer is gone: it released the lane, or its process died.
+    pub unsafe fn recycle<H, R>(&mut self, lanes: &Lanes<H, R>) -> bool
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let tail = self.tail(lanes);
+        debug_assert!(
+            self.pos == self.head && self.pos >= tail,
+            "drained and released"
+        );
+        let size = lanes.chunk_size() as usize;
+        let current = lanes.chunk_of(self.lane, tail);
+        let mut dirty = false;
+        for c in 0..lanes.chunk_count {
+            if lanes.header.pool.owners[c].load(Ordering::Relaxed) != self.lane as u32 + 1 {
+                continue;
+            }
+            // Bytes below the tail in its chunk are records already written.
+            let from = match current {
+                Some(cur) if cur == c => (tail & lanes.mask()) as usize,
+                _ => 0,
+            };
+            let at = lanes.chunk_at(c);
+            dirty |= (from..size)
+                .step_by(8)
+                .any(|b| lanes.region.word(at + b).load(Ordering::Relaxed) != 0);
+            // SAFETY: the writer is gone (the caller's contract).
+            unsafe { lanes.free_chunk(c) };
+        }
+        let next = tail.max(self.pos).div_ceil(size as u64) * size as u64;
+        let c = lanes.control(self.lane);
+        c.head.head.store(next, Ordering::Relaxed);
+        c.tail.tail.store(next, Ordering::Relaxed);
+        self.head = next;
+        self.pos = next;
+        self.tail = next;
+        // (L5) Release: pairs with the next claimer's Acquire (L5').
+        c.owner.owner.store(0, Ordering::Release);
+        dirty
+    }
+}
+
+/// A lane's control words, for tests that play a hostile process.
+#[doc(hidden)]
+pub fn tail_word(h: &SegmentHeader, lane: usize) -> &AtomicU64 {
+    &h.lanes[lane].tail.tail
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::HeapRegion;
+
+    const CHUNK: u64 = 256;
+
+    /// A header with `lanes` lanes over `chunks` chunks of 256 bytes.
+    fn header(lanes: u64, chunks: u64) -> Box<SegmentHeader> {
+        let h = Box::<SegmentHeader>::default();
+        h.identity.chunk_size.store(CHUNK, Ordering::Relaxed);
+        h.identity.chunk_count.store(chunks, Ordering::Relaxed);
+        h.identity.lanes.store(lanes, Ordering::Relaxed);
+        h.identity.max_record.store(1 << 20, Ordering::Relaxed);
+        h
+    }
+
+    const STAMP: Stamp = Stamp {
+        pid: 9,
+        flags: 0,
+        timestamp: 5,
+    };
+
+    fn write(
+        w: &mut LaneWriter,
+        lanes: &Lanes<&SegmentHeader, &HeapRegion>,
+        byte: u8,
+        len: usize,
+    ) -> Result<(), LaneFull> {
+        let slot = w.reserve(lanes, RECORD_HEADER_LEN + len)?;
+        w.stamp(lanes, &slot, STAMP);
+        w.fill(lanes, &slot, |b| b.fill(byte));
+        w.publish(lanes, &slot);
+        Ok(())
+    }
+
+    /// Every published record's first byte, read and released.
+    fn drain(r: &mut LaneReader, lanes: &Lanes<&SegmentHeader, &HeapRegion>) -> Vec<u8> {
+        let mut seen = Vec::new();
+        while let Some(p) = r.peek(lanes).unwrap() {
+            seen.push(r.view(lanes, &p, |b| b[0]));
+            assert_eq!(p.stamp, STAMP);
+            r.advance(&p);
+        }
+        r.release(lanes);
+        seen
+    }
+
+    #[test]
+    fn records_cross_chunks_in_order_and_chunks_go_back_to_the_pool() {
+        let h = header(2, 8);
+        let region = HeapRegion::new(8 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        let mut w = lanes.claim(7, 1, 100).unwrap();
+        assert_eq!(lanes.owner(w.lane()), Owner::Owned { registration: 7 });
+        // SAFETY: the test is the one consumer.
+        let mut r = unsafe { lanes.reader(w.lane()) };
+        // 100-byte payloads (136 aligned): one per chunk, the rest padding.
+        for i in 0..5 {
+            write(&mut w, &lanes, i, 100).unwrap();
+        }
+        assert_eq!(lanes.chunks_held(), 5);
+        assert_eq!(drain(&mut r, &lanes), [0, 1, 2, 3, 4]);
+        // The chunk being written stays; the others are free and zero.
+        assert_eq!(lanes.chunks_held(), 1);
+        assert_eq!(lanes.pending(w.lane()), 0);
+        write(&mut w, &lanes, 5, 100).unwrap();
+        assert_eq!(drain(&mut r, &lanes), [5]);
+    }
+
+    #[test]
+    fn a_lane_holds_its_share_then_waits_for_the_flusher() {
+        let h = header(2, 4);
+        let region = HeapRegion::new(4 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        assert_eq!(lanes.share(), 3);
+        let mut w = lanes.claim(7, 1, 100).unwrap();
+        // SAFETY: the test is the one consumer.
+        let mut r = unsafe { lanes.reader(w.lane()) };
+        for i in 0..3 {
+            write(&mut w, &lanes, i, 200).unwrap();
+        }
+        assert_eq!(write(&mut w, &lanes, 9, 200), Err(LaneFull::Share));
+        // Another lane still finds the last chunk.
+        let mut other = lanes.claim(8, 1, 101).unwrap();
+        write(&mut other, &lanes, 7, 200).unwrap();
+        assert_eq!(drain(&mut r, &lanes), [0, 1, 2]);
+        write(&mut w, &lanes, 3, 200).unwrap();
+        assert_eq!(drain(&mut r, &lanes), [3]);
+        assert_eq!(
+            write(&mut w, &lanes, 0, CHUNK as usize),
+            Err(LaneFull::TooLarge)
+        );
+    }
+
+    #[test]
+    fn a_released_lane_is_drained_recycled_and_claimed_again() {
+        let h = header(1, 4);
+        let region = HeapRegion::new(4 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        let mut w = lanes.claim(7, 1, 100).unwrap();
+        // SAFETY: the test is the one consumer.
+        let mut r = unsafe { lanes.reader(0) };
+        write(&mut w, &lanes, 1, 40).unwrap();
+        assert!(lanes.claim(8, 1, 101).is_none(), "one lane, taken");
+        w.release(&lanes);
+        // A stale release of the same lane by an earlier claim does nothing.
+        assert_eq!(lanes.owner(0), Owner::Released { registration: 7 });
+        assert_eq!(drain(&mut r, &lanes), [1]);
+        // SAFETY: its writer released it.
+        assert!(!unsafe { r.recycle(&lanes) });
+        assert_eq!(lanes.owner(0), Owner::Free);
+        assert_eq!(lanes.chunks_held(), 0);
+        let mut w2 = lanes.claim(8, 2, 101).unwrap();
+        // The old writer's release cannot free the new owner's lane.
+        w.release(&lanes);
+        assert_eq!(lanes.owner(0), Owner::Owned { registration: 8 });
+        write(&mut w2, &lanes, 2, 40).unwrap();
+        assert_eq!(drain(&mut r, &lanes), [2]);
+    }
+
+    #[test]
+    fn a_record_half_written_by_a_dead_writer_is_found_when_recycling() {
+        let h = header(1, 4);
+        let region = HeapRegion::new(4 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        let mut w = lanes.claim(7, 1, 100).unwrap();
+        // SAFETY: the test is the one consumer.
+        let mut r = unsafe { lanes.reader(0) };
+        write(&mut w, &lanes, 1, 40).unwrap();
+        // Written, never published: the writer "dies" here.
+        let slot = w.reserve(&lanes, RECORD_HEADER_LEN + 40).unwrap();
+        w.stamp(&lanes, &slot, STAMP);
+        w.fill(&lanes, &slot, |b| b.fill(2));
+        assert_eq!(drain(&mut r, &lanes), [1]);
+        // SAFETY: the writer is gone.
+        assert!(unsafe { r.recycle(&lanes) });
+        assert_eq!(lanes.chunks_held(), 0);
+        // The next owner starts at a fresh chunk boundary.
+        let mut w2 = lanes.claim(8, 2, 101).unwrap();
+        write(&mut w2, &lanes, 3, 40).unwrap();
+        assert_eq!(drain(&mut r, &lanes), [3]);
+        assert_eq!(r.head() % CHUNK, 72);
+    }
+
+    #[test]
+    fn clobbered_lane_words_are_corruption_not_a_crash() {
+        let h = header(1, 4);
+        let region = HeapRegion::new(4 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        let mut w = lanes.claim(7, 1, 100).unwrap();
+        // SAFETY: the test is the one consumer.
+        let mut r = unsafe { lanes.reader(0) };
+        write(&mut w, &lanes, 1, 40).unwrap();
+        // A tail far beyond anything a lane may hold.
+        tail_word(&h, 0).store(1 << 40, Ordering::Relaxed);
+        assert_eq!(r.peek(&lanes), Err(Corruption::BeyondTail));
+        tail_word(&h, 0).store(72, Ordering::Relaxed);
+        r.tail(&lanes);
+        // A chunk table entry naming a chunk the lane does not hold.
+        h.lanes[0].owner.chunks[0].store(3, Ordering::Relaxed);
+        assert_eq!(r.peek(&lanes), Err(Corruption::BadChunk));
+        h.lanes[0].owner.chunks[0].store(200, Ordering::Relaxed);
+        assert_eq!(r.peek(&lanes), Err(Corruption::BadChunk));
+        assert_eq!(r.skip_to_tail(&lanes), 72);
+    }
+
+    #[test]
+    fn a_head_behind_freed_chunks_is_recovered() {
+        let h = header(1, 8);
+        let region = HeapRegion::new(8 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        let mut w = lanes.claim(7, 1, 100).unwrap();
+        // SAFETY: the test is the one consumer.
+        let mut r = unsafe { lanes.reader(0) };
+        for i in 0..3 {
+            write(&mut w, &lanes, i, 200).unwrap();
+        }
+        // A flusher frees the first two chunks and is killed before the head.
+        while let Some(p) = r.peek(&lanes).unwrap() {
+            r.advance(&p);
+        }
+        let old_head = h.lanes[0].head.head.load(Ordering::Relaxed);
+        r.release(&lanes);
+        h.lanes[0].head.head.store(old_head, Ordering::Relaxed);
+        // SAFETY: the test is the one consumer.
+        let mut next = unsafe { lanes.reader(0) };
+        next.recover_head(&lanes);
+        assert_eq!(next.head(), 2 * CHUNK);
+        assert_eq!(drain(&mut next, &lanes), [2]);
+    }
+}

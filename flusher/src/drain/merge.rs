@@ -1,0 +1,344 @@
+//! The drain of a segment with lanes: the shared ring and every lane merged
+//! by time, each queue in its own order.
+//!
+//! Quill's backend orders the records of its threads' queues by timestamp,
+//! holding back any newer than a grace period (`BackendOptions::
+//! log_timestamp_ordering_grace_period`), so that a record stamped earlier
+//! but published a little later on another thread still comes first. The
+//! merge here does the same across processes: it takes, among the first
+//! record of each queue, the oldest one stamped at or before `until` (now
+//! less [`WINDOW`], or everything once the flusher is stopping), and
+//! stops when no queue has one. A queue's own records keep their order
+//! whatever their stamps: only the queues' first records are compared. On a
+//! tie a lane's record goes before the shared ring's (a writer's record too
+//! large for its lane goes to the shared ring only once its lane is
+//! drained, and must not pass it).
+//!
+//! A record that becomes visible only after the merge has written a newer
+//! one (its writer stalled between stamping and publishing for longer than
+//! the window) is written when it arrives, out of time order, into the file
+//! open then, and counted as `late`: never held, never dropped. A stalled
+//! writer holds back nobody: its lane simply has nothing to offer.
+
+use std::ops::Deref;
+use std::time::Duration;
+
+use ringflush_ring::frame::align;
+use ringflush_ring::lane::{LaneReader, Lanes, Owner, Peeked};
+use ringflush_ring::{Consumer, Corruption, RecordRef, Region, SegmentHeader, Stamp, Stop};
+
+/// How long a record is held for records of other queues stamped before it.
+/// The flusher polls every millisecond while records come, so a record is
+/// visible within about that of its publication; the window covers a
+/// writer descheduled between stamping and publishing for a scheduler tick
+/// or two.
+pub const WINDOW: Duration = Duration::from_millis(10);
+
+/// Damage found in a lane: its tail, chunk table or a frame clobbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneDamage {
+    /// The lane.
+    pub lane: usize,
+    /// What was wrong.
+    pub why: Corruption,
+    /// Bytes given up (from the read position to the lane's tail).
+    pub skipped: u64,
+}
+
+/// The merge's state: a reader of each lane, the first record of each (as
+/// last peeked), and what the last drain found.
+#[derive(Debug)]
+pub struct Merge {
+    readers: Vec<LaneReader>,
+    /// Each lane's first record and its time (realtime ns), once peeked.
+    heads: Vec<Option<(Peeked, u64)>>,
+    /// The time of the newest record handed out.
+    newest: u64,
+    /// Whether the last drain left records held back by the window.
+    pub held: bool,
+    /// Records handed out older than one handed out before (late).
+    pub late: u64,
+    /// Lanes found damaged (and skipped to their tail) since last taken.
+    pub damage: Vec<LaneDamage>,
+}
+
+/// Which queue goes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Lane(usize),
+    Shared,
+}
+
+/// The oldest of the lanes' first records (`lanes`: index and time) and
+/// the shared ring's (`shared`), stamped at or before `until`; a lane wins
+/// a tie with the shared ring, a lower lane one with a higher.
+fn oldest(
+    lanes: impl Iterator<Item = (usize, u64)>,
+    shared: Option<u64>,
+    until: u64,
+) -> Option<Pick> {
+    let best_lane = lanes
+        .filter(|&(_, ns)| ns <= until)
+        .min_by_key(|&(i, ns)| (ns, i));
+    match (best_lane, shared.filter(|&ns| ns <= until)) {
+        (Some((_, lane_ns)), Some(shared_ns)) if shared_ns < lane_ns => Some(Pick::Shared),
+        (Some((i, _)), _) => Some(Pick::Lane(i)),
+        (None, Some(_)) => Some(Pick::Shared),
+        (None, None) => None,
+    }
+}
+
+impl Merge {
+    /// The merge over `readers` (the lanes' readers, from their heads).
+    pub fn new(readers: Vec<LaneReader>) -> Self {
+        let heads = vec![None; readers.len()];
+        Self {
+            readers,
+            heads,
+            newest: 0,
+            held: false,
+            late: 0,
+            damage: Vec::new(),
+        }
+    }
+
+    /// The lanes' readers (crash recovery moves them).
+    pub fn readers(&mut self) -> &mut [LaneReader] {
+        self.forget_heads();
+        &mut self.readers
+    }
+
+    fn forget_heads(&mut self) {
+        self.heads.iter_mut().for_each(|h| *h = None);
+    }
+
+    /// Peek lane `i`'s first record into `heads`; a damaged lane is skipped
+    /// to its tail and noted.
+    fn peek_lane<H, R>(&mut self, lanes: &Lanes<H, R>, i: usize, clock: &impl Fn(&Stamp) -> u64)
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let r = &mut self.readers[i];
+        self.heads[i] = match r.peek(lanes) {
+            Ok(found) => found.map(|p| (p, clock(&p.stamp))),
+            Err(why) => {
+                let skipped = r.skip_to_tail(lanes);
+                self.damage.push(LaneDamage {
+                    lane: i,
+                    why,
+                    skipped,
+                });
+                None
+            }
+        };
+    }
+
+    /// Hand records to `visit` oldest first (see the module docs), from the
+    /// shared ring's `shared` consumer and the `lanes`, until `budget` bytes
+    /// were read, `visit` declines one, or none is left stamped at or
+    /// before `until`; `clock` turns a stamp into realtime ns. Returns
+    /// the shared ring's [`Stop`] when it is what stopped, else
+    /// [`Stop::Empty`] ([`Merge::held`] says whether records wait for the
+    /// window).
+    pub fn drain<SH, SR, H, R>(
+        &mut self,
+        shared: &mut Consumer<SH, SR>,
+        lanes: &Lanes<H, R>,
+        clock: &impl Fn(&Stamp) -> u64,
+        budget: u64,
+        until: u64,
+        mut visit: impl FnMut(RecordRef<'_>, u64) -> bool,
+    ) -> Stop
+    where
+        SH: Deref<Target = SegmentHeader>,
+        SR: Region,
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        for i in 0..self.readers.len() {
+            if self.heads[i].is_none() {
+                self.peek_lane(lanes, i, clock);
+            }
+        }
+        let mut read = 0;
+        loop {
+            if read >= budget {
+                return Stop::Budget;
+            }
+            let next = shared.peek();
+            let shared_ns = next.as_ref().ok().map(|n| clock(&n.stamp));
+            let candidates = self.heads.iter().enumerate();
+            let lane_heads = candidates.filter_map(|(i, h)| h.map(|(_, ns)| (i, ns)));
+            let Some(pick) = oldest(lane_heads, shared_ns, until) else {
+                self.held = shared_ns.is_some() || self.heads.iter().any(Option::is_some);
+                return next.err().unwrap_or(Stop::Empty);
+            };
+            let (len, ns) = match pick {
+                Pick::Shared => {
+                    let (n, ns) = (next.expect("picked"), shared_ns.expect("picked"));
+                    if !shared.view(&n, |r| visit(r, ns)) {
+                        return Stop::Visitor;
+                    }
+                    shared.advance(&n);
+                    (n.len, ns)
+                }
+                Pick::Lane(i) => {
+                    let (p, ns) = self.heads[i].take().expect("picked");
+                    let r = &mut self.readers[i];
+                    let taken = r.view(lanes, &p, |payload| {
+                        visit(
+                            RecordRef {
+                                pos: p.pos,
+                                stamp: p.stamp,
+                                payload,
+                            },
+                            ns,
+                        )
+                    });
+                    if !taken {
+                        self.heads[i] = Some((p, ns));
+                        return Stop::Visitor;
+                    }
+                    r.advance(&p);
+                    self.peek_lane(lanes, i, clock);
+                    (p.len, ns)
+                }
+            };
+            read += align(len);
+            self.note(ns);
+        }
+    }
+
+    /// A record stamped `ns` was handed out: late if a newer one was before.
+    fn note(&mut self, ns: u64) {
+        if ns < self.newest {
+            self.late += 1;
+        } else {
+            self.newest = ns;
+        }
+    }
+
+    /// Whether every lane is read to its tail.
+    pub fn is_empty<H, R>(&mut self, lanes: &Lanes<H, R>) -> bool
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        self.heads.iter().all(Option::is_none) && self.readers.iter_mut().all(|r| r.is_empty(lanes))
+    }
+
+    /// How far the current batch reads in each lane: `(lane, position)` for
+    /// every lane read since its last release.
+    pub fn consumed(&self) -> Vec<(usize, u64)> {
+        self.readers
+            .iter()
+            .filter(|r| r.position() != r.head())
+            .map(|r| (r.lane(), r.position()))
+            .collect()
+    }
+
+    /// The batch is in the file: free what it read.
+    pub fn release<H, R>(&mut self, lanes: &Lanes<H, R>)
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        for r in &mut self.readers {
+            r.release(lanes);
+        }
+    }
+
+    /// Free the lanes whose writers are done (released, or their process is
+    /// not `alive`), once they are read and released to their tails.
+    /// Returns how many of them had a record half-written past the tail.
+    pub fn recycle<H, R>(&mut self, lanes: &Lanes<H, R>, alive: impl Fn(u32) -> bool) -> u64
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        let mut abandoned = 0;
+        for (r, head) in self.readers.iter_mut().zip(&self.heads) {
+            let gone = match lanes.owner(r.lane()) {
+                Owner::Free => false,
+                Owner::Owned { registration } => !alive(registration),
+                Owner::Released { .. } => true,
+            };
+            if gone && head.is_none() && r.is_empty(lanes) && r.position() == r.head() {
+                // SAFETY: its writer released the lane or its process died.
+                abandoned += u64::from(unsafe { r.recycle(lanes) });
+            }
+        }
+        abandoned
+    }
+
+    /// After a flusher was killed mid-release: each lane's head past the
+    /// stretches whose chunks it had freed (see `LaneReader::recover_head`).
+    pub fn recover_heads<H, R>(&mut self, lanes: &Lanes<H, R>)
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        for r in &mut self.readers {
+            r.recover_head(lanes);
+        }
+        self.forget_heads();
+    }
+
+    /// Bytes published in the lanes and not yet read.
+    pub fn unread<H, R>(&mut self, lanes: &Lanes<H, R>) -> u64
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        self.readers
+            .iter_mut()
+            .map(|r| r.tail(lanes).saturating_sub(r.position()))
+            .sum()
+    }
+
+    /// Whether any lane has records published past its read position (the
+    /// flusher's check before it sleeps).
+    pub fn ready<H, R>(&self, lanes: &Lanes<H, R>) -> bool
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        self.readers
+            .iter()
+            .any(|r| lanes.tail(r.lane()) != r.position())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_first_record_at_or_before_until_goes_next() {
+        let lanes = || [(0, 30), (1, 10), (2, 20)].into_iter();
+        assert_eq!(oldest(lanes(), Some(15), 100), Some(Pick::Lane(1)));
+        assert_eq!(oldest(lanes(), Some(5), 100), Some(Pick::Shared));
+        // The window holds back what is newer than `until`.
+        assert_eq!(oldest(lanes(), Some(5), 4), None);
+        assert_eq!(oldest(lanes(), None, 25), Some(Pick::Lane(1)));
+        assert_eq!(oldest([(3, 7)].into_iter(), None, 6), None);
+        assert_eq!(oldest(std::iter::empty(), Some(6), 6), Some(Pick::Shared));
+    }
+
+    #[test]
+    fn a_lane_wins_a_tie_with_the_shared_ring_and_a_lower_lane_with_a_higher() {
+        let lanes = [(2, 10), (1, 10)].into_iter();
+        assert_eq!(oldest(lanes, Some(10), 10), Some(Pick::Lane(1)));
+    }
+
+    #[test]
+    fn a_record_older_than_one_handed_out_is_late() {
+        let mut m = Merge::new(Vec::new());
+        for ns in [10, 20, 20, 15, 30, 29] {
+            m.note(ns);
+        }
+        assert_eq!(m.late, 2);
+        assert_eq!(m.newest, 30);
+    }
+}

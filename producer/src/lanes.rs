@@ -1,0 +1,150 @@
+//! Each thread's lane of each producer (`ringflush_ring::lane`): claimed at
+//! the thread's first record, kept in the thread's local state, released
+//! when the thread exits or the producer is dropped.
+//!
+//! A thread's entry names the producer by a number no other producer of
+//! this process gets, and the process by its pid: after `fork()` the child
+//! finds its parent's entry with another pid, leaves the parent's lane
+//! alone and claims one of its own (with its own registration). An entry
+//! does not keep the segment mapped (a dropped producer's mapping must go,
+//! or /dev/shm keeps its pages): it holds a weak handle, with which the
+//! thread's exit releases the lane if the producer still lives; if it does
+//! not, the producer released every lane it handed out when it was dropped.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use ringflush_ring::lane::LaneWriter;
+use ringflush_ring::SharedLanes;
+
+/// Producers made in this process so far: each gets the next number.
+static PRODUCERS: AtomicU64 = AtomicU64::new(1);
+/// Lane claims made in this process so far (see `Lanes::claim`).
+static CLAIMS: AtomicU32 = AtomicU32::new(1);
+
+/// A producer's lanes: the segment's, and the ones its threads claimed.
+#[derive(Debug)]
+pub struct LaneSet {
+    id: u64,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    lanes: SharedLanes,
+    /// Every lane claimed through this producer, with the claiming pid.
+    claimed: Mutex<Vec<(u32, LaneWriter)>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let pid = crate::identity::pid();
+        let claimed = self.claimed.get_mut().map_or(Vec::new(), std::mem::take);
+        for (_, writer) in claimed.iter().filter(|(p, _)| *p == pid) {
+            writer.release(&self.lanes);
+        }
+    }
+}
+
+/// A thread's lane of one producer.
+struct ThreadLane {
+    producer: u64,
+    pid: u32,
+    /// The registration tag its records carry.
+    tag: u16,
+    writer: LaneWriter,
+    owner: Weak<Shared>,
+}
+
+impl Drop for ThreadLane {
+    fn drop(&mut self) {
+        if self.pid != crate::identity::pid() {
+            return;
+        }
+        if let Some(shared) = self.owner.upgrade() {
+            self.writer.release(&shared.lanes);
+        }
+    }
+}
+
+thread_local! {
+    static THREAD_LANES: RefCell<Vec<ThreadLane>> = const { RefCell::new(Vec::new()) };
+}
+
+impl LaneSet {
+    /// The lanes of a segment, for a new producer.
+    pub fn new(lanes: SharedLanes) -> Self {
+        Self {
+            id: PRODUCERS.fetch_add(1, Ordering::Relaxed),
+            shared: Arc::new(Shared {
+                lanes,
+                claimed: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The segment's lanes.
+    pub fn lanes(&self) -> &SharedLanes {
+        &self.shared.lanes
+    }
+
+    /// Run `f` with this thread's lane writer and the tag its records
+    /// carry, claiming a lane first if the thread has none (`registered`
+    /// gives this process's registration and tag). `None` when the thread
+    /// can have no lane: every lane is taken, the process is not
+    /// registered, or the thread is exiting; the caller writes into the
+    /// shared ring then.
+    #[inline]
+    pub fn with_writer<T>(
+        &self,
+        pid: u32,
+        registered: impl FnOnce() -> Option<(u32, u16)>,
+        f: impl FnOnce(&mut LaneWriter, u16) -> T,
+    ) -> Option<T> {
+        THREAD_LANES
+            .try_with(|cell| {
+                let mut lanes = cell.try_borrow_mut().ok()?;
+                let i = match lanes
+                    .iter()
+                    .position(|t| t.producer == self.id && t.pid == pid)
+                {
+                    Some(i) => i,
+                    None => self.claim(&mut lanes, pid, registered)?,
+                };
+                let t = &mut lanes[i];
+                Some(f(&mut t.writer, t.tag))
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Claim a lane for this thread; also forget entries of producers that
+    /// are gone (their lanes were released when they were dropped).
+    #[cold]
+    #[inline(never)]
+    fn claim(
+        &self,
+        lanes: &mut Vec<ThreadLane>,
+        pid: u32,
+        registered: impl FnOnce() -> Option<(u32, u16)>,
+    ) -> Option<usize> {
+        lanes.retain(|t| t.owner.strong_count() > 0);
+        let (registration, tag) = registered()?;
+        let claim = CLAIMS.fetch_add(1, Ordering::Relaxed);
+        let tid = rustix::thread::gettid().as_raw_nonzero().get() as u64;
+        let writer = self.shared.lanes.claim(registration, claim, tid)?;
+        if let Ok(mut claimed) = self.shared.claimed.lock() {
+            claimed.retain(|(_, w)| w.still_owned(&self.shared.lanes));
+            claimed.push((pid, writer.clone()));
+        }
+        lanes.push(ThreadLane {
+            producer: self.id,
+            pid,
+            tag,
+            writer,
+            owner: Arc::downgrade(&self.shared),
+        });
+        Some(lanes.len() - 1)
+    }
+}
