@@ -200,13 +200,24 @@ pub fn not_run(test: &str, why: &str, must_run_in_ci: bool) {
     let _ = writeln!(std::io::stderr(), "NOT RUN: {test}: {why}");
 }
 
-/// 30,000 records `worker=0 seq=N zzz...` in the ring, then a flusher that
-/// `fault` (`RINGFLUSH_FLUSHER_FAULT`) kills with a batch in flight.
-pub fn kill_flusher_mid_batch(s: &Scratch, fault: &str) {
-    let producer = ringflush_producer::Producer::open(&s.shm).unwrap();
-    for i in 0..30_000 {
+/// Records [`kill_flusher_mid_batch`] writes: several batches' worth, and
+/// 4.3 MB in all, within the seven eighths of a default segment's pool
+/// that one lane may hold.
+pub const MID_BATCH_RECORDS: u64 = 20_000;
+
+/// [`MID_BATCH_RECORDS`] records `worker=0 seq=N zzz...` in the ring (in a lane of a
+/// segment of `lanes` lanes, or the shared ring with 0), then a flusher
+/// that `fault` (`RINGFLUSH_FLUSHER_FAULT`) kills with a batch in flight.
+pub fn kill_flusher_mid_batch(s: &Scratch, fault: &str, lanes: u64) {
+    let producer = ringflush_producer::Producer::builder(&s.shm)
+        .lanes(lanes)
+        .open()
+        .unwrap();
+    for i in 0..MID_BATCH_RECORDS {
         let message = format!("worker=0 seq={i} {}", "z".repeat(60));
-        producer.log(20, "n", &message).unwrap();
+        if let Err(e) = producer.log(20, "n", &message) {
+            panic!("record {i}: {e}");
+        }
     }
     let status = s
         .flusher_cmd(&["--format", "%(message)s"])

@@ -11,7 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{read, wait_child, wait_until, Scratch};
+use crate::common::{read, wait_child, wait_until, Scratch, MID_BATCH_RECORDS};
 use ringflush::verify;
 use ringflush_ring::{Segment, SegmentOptions};
 
@@ -345,7 +345,7 @@ fn clobbered_control_words_are_repaired_and_the_flusher_stays_responsive() {
 #[test]
 fn copytruncate_before_a_crash_is_said_not_guessed() {
     let s = Scratch::new("copytrunc");
-    crate::common::kill_flusher_mid_batch(&s, "after_write:2");
+    crate::common::kill_flusher_mid_batch(&s, "after_write:2", 0);
     std::fs::copy(s.path("app.log"), s.path("app.log.1")).unwrap();
     std::fs::File::options()
         .write(true)
@@ -362,7 +362,7 @@ fn copytruncate_before_a_crash_is_said_not_guessed() {
         "{err}"
     );
     let seen = tally(&[s.path("app.log.1"), s.path("app.log")]);
-    assert_eq!(seen.len(), 30_000, "nothing lost");
+    assert_eq!(seen.len() as u64, MID_BATCH_RECORDS, "nothing lost");
 }
 
 /// Case 7: A segment truncated under its producers (`truncate -s 4096`), which

@@ -43,7 +43,7 @@ fn write_shm(s: &Scratch, bytes: &[u8]) {
 #[test]
 fn garbage_segment() {
     let s = Scratch::new("garbage");
-    write_shm(&s, &[0xA5; 8192]);
+    write_shm(&s, &[0xA5; ringflush_ring::layout::HEADER_SIZE]);
     refused(&s, "is not a ringflush segment");
 }
 

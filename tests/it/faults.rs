@@ -8,9 +8,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::common::{read, wait_until, Scratch};
+use crate::common::{read, wait_until, Scratch, MID_BATCH_RECORDS};
 
-fn worker(s: &Scratch, id: u64, count: u64, fault: Option<&str>) -> Child {
+pub fn worker(s: &Scratch, id: u64, count: u64, fault: Option<&str>) -> Child {
     let mut cmd = s.worker_cmd(id, count);
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     if let Some(f) = fault {
@@ -19,7 +19,8 @@ fn worker(s: &Scratch, id: u64, count: u64, fault: Option<&str>) -> Child {
     cmd.spawn().unwrap()
 }
 
-fn seqs(s: &Scratch) -> BTreeMap<u64, Vec<u64>> {
+/// Each worker's `seq=` numbers, in the order the log file has them.
+pub fn seqs(s: &Scratch) -> BTreeMap<u64, Vec<u64>> {
     let mut m: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for line in read(&s.path("app.log")).lines() {
         let Some(rest) = line.strip_prefix("worker=") else {
@@ -34,7 +35,7 @@ fn seqs(s: &Scratch) -> BTreeMap<u64, Vec<u64>> {
     m
 }
 
-fn stat(s: &Scratch) -> serde_json::Value {
+pub fn stat(s: &Scratch) -> serde_json::Value {
     let out = s.run(&["stat", "--shm", &s.shm, "--json"]);
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -155,28 +156,28 @@ fn stalled_writer_is_abandoned_and_its_late_commit_refused() {
 /// The flusher killed after writing a batch but before releasing it, or
 /// half way through writing it: the next flusher neither loses nor repeats
 /// a record.
-fn flusher_killed(fault: &str, expect: &str) {
+pub fn flusher_killed(fault: &str, expect: &str, lanes: u64) {
     let s = Scratch::new(&fault.replace(':', "-"));
-    crate::common::kill_flusher_mid_batch(&s, fault);
+    crate::common::kill_flusher_mid_batch(&s, fault, lanes);
     let second = s.flusher(&["--format", "%(message)s"]);
     assert!(wait_until(Duration::from_secs(30), || seqs(&s)
         .get(&0)
         .map(Vec::len)
-        >= Some(30_000)));
+        >= Some(MID_BATCH_RECORDS as usize)));
     let (ok, err) = second.stop();
     assert!(ok, "{err}");
     assert!(err.contains(expect), "{err}");
-    assert_eq!(seqs(&s)[&0], (0..30_000).collect::<Vec<_>>());
+    assert_eq!(seqs(&s)[&0], (0..MID_BATCH_RECORDS).collect::<Vec<_>>());
 }
 
 #[test]
 fn flusher_killed_between_write_and_release() {
-    flusher_killed("after_write:2", "not writing it again");
+    flusher_killed("after_write:2", "not writing it again", 0);
 }
 
 #[test]
 fn flusher_killed_in_the_middle_of_a_write() {
-    flusher_killed("mid_write:2", "removed its");
+    flusher_killed("mid_write:2", "removed its", 0);
 }
 
 /// The flusher killed between writing a batch and releasing it, and the
@@ -187,7 +188,7 @@ fn flusher_killed_in_the_middle_of_a_write() {
 #[test]
 fn recovery_says_so_when_the_file_changed_between_crash_and_restart() {
     let s = Scratch::new("changed");
-    crate::common::kill_flusher_mid_batch(&s, "after_write:2");
+    crate::common::kill_flusher_mid_batch(&s, "after_write:2", 0);
     std::fs::rename(s.path("app.log"), s.path("app.log.moved")).unwrap();
     let second = s.flusher(&["--format", "%(message)s"]);
     assert!(wait_until(Duration::from_secs(30), || stat(&s)["used"] == 0));
@@ -217,7 +218,10 @@ fn recovery_says_so_when_the_file_changed_between_crash_and_restart() {
         moved.len() - again,
         "only the last batch repeats"
     );
-    assert_eq!(live, (first_live as u64..30_000).collect::<Vec<_>>());
+    assert_eq!(
+        live,
+        (first_live as u64..MID_BATCH_RECORDS).collect::<Vec<_>>()
+    );
 }
 
 /// A disk that fails writes with EIO for a while (injected): the records

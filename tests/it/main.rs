@@ -11,6 +11,7 @@ mod flusher;
 mod formatter_diff;
 mod fuzz_ring;
 mod hostile;
+mod lanes;
 mod liveness;
 mod log_backend;
 mod multiprocess;

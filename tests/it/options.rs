@@ -722,10 +722,10 @@ fn full_dev_shm_at_creation_is_one_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    // 8 KiB header + 8 MiB ring.
+    // 40 KiB header + 8 MiB ring.
     assert!(
         err.starts_with(
-            "ringflush: not enough room in /dev/shm for segment /rf-full: it needs 8396800 bytes and "
+            "ringflush: not enough room in /dev/shm for segment /rf-full: it needs 8429568 bytes and "
         ),
         "{err}"
     );

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use anyhow::Result;
+use ringflush_ring::lane::Owner;
 use ringflush_ring::{liveness, registry, Segment, SegmentOptions};
 use serde_json::json;
 
@@ -17,6 +18,8 @@ use crate::report;
 #[derive(Debug)]
 struct Snapshot {
     capacity: u64,
+    /// Bytes of the shared ring (all of `capacity` without lanes).
+    shared: u64,
     max_record: u64,
     head: u64,
     tail: u64,
@@ -38,6 +41,93 @@ struct Snapshot {
     our_pid_ns: u64,
     /// Producers that found the registry full.
     registry_overflow: u64,
+    /// The segment's lanes, if it has any.
+    lanes: Option<LanesView>,
+}
+
+/// What `stat` shows of a segment's lanes.
+#[derive(Debug)]
+struct LanesView {
+    count: usize,
+    chunk_size: u64,
+    chunk_count: usize,
+    chunks_held: usize,
+    /// Records written out of time order (`Counters::late`).
+    late: u64,
+    /// The lanes that have a writer, or wait to be recycled.
+    taken: Vec<LaneView>,
+}
+
+#[derive(Debug)]
+struct LaneView {
+    lane: usize,
+    registration: u32,
+    thread_id: u64,
+    released: bool,
+    /// Bytes published and not yet written.
+    pending: u64,
+}
+
+impl LanesView {
+    fn take(seg: &Segment) -> Option<Self> {
+        let lanes = seg.lanes()?;
+        let taken = (0..lanes.count())
+            .filter_map(|i| {
+                let (registration, released) = match lanes.owner(i) {
+                    Owner::Free => return None,
+                    Owner::Owned { registration } => (registration, false),
+                    Owner::Released { registration } => (registration, true),
+                };
+                Some(LaneView {
+                    lane: i,
+                    registration,
+                    thread_id: lanes.thread_id(i),
+                    released,
+                    pending: lanes.pending(i),
+                })
+            })
+            .collect();
+        Some(Self {
+            count: lanes.count(),
+            chunk_size: lanes.chunk_size(),
+            chunk_count: lanes.chunk_count(),
+            chunks_held: lanes.chunks_held(),
+            late: seg.header().counters.late.load(Ordering::Relaxed),
+            taken,
+        })
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "count": self.count,
+            "chunk_size": self.chunk_size,
+            "chunks": self.chunk_count,
+            "chunks_held": self.chunks_held,
+            "late": self.late,
+            "taken": self.taken.iter().map(|l| json!({"lane": l.lane, "registration": l.registration, "thread_id": l.thread_id, "released": l.released, "pending": l.pending})).collect::<Vec<_>>(),
+        })
+    }
+
+    fn text(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "lanes     {} of {} taken, {} of {} chunks of {} bytes held, {} late records",
+            self.taken.len(),
+            self.count,
+            self.chunks_held,
+            self.chunk_count,
+            self.chunk_size,
+            self.late,
+        );
+        for l in &self.taken {
+            let state = if l.released { ", released" } else { "" };
+            let _ = writeln!(
+                out,
+                "  lane {:<3} thread {} (registration {}){state}: {} bytes pending",
+                l.lane, l.thread_id, l.registration, l.pending
+            );
+        }
+    }
 }
 
 impl Snapshot {
@@ -52,6 +142,7 @@ impl Snapshot {
         counters.extend(c.losses().map(|(k, n)| (k, n.load(Ordering::Relaxed))));
         Snapshot {
             capacity: seg.capacity(),
+            shared: seg.geometry().shared,
             max_record: h.identity.max_record.load(Ordering::Relaxed),
             head: h.head.0.load(Ordering::Acquire),
             tail: h.tail.0.load(Ordering::Acquire),
@@ -65,6 +156,7 @@ impl Snapshot {
             producers: registry::registered(h, seg.fd()),
             our_pid_ns: liveness::pid_namespace(),
             registry_overflow: h.producers.overflow.load(Ordering::Relaxed),
+            lanes: LanesView::take(seg),
         }
     }
 
@@ -77,8 +169,11 @@ impl Snapshot {
         }
     }
 
+    /// Bytes waiting to be written: in the shared ring and in the lanes.
     fn used(&self) -> u64 {
-        self.tail.saturating_sub(self.head).min(self.capacity)
+        let lanes = self.lanes.as_ref();
+        let pending = lanes.map_or(0, |l| l.taken.iter().map(|l| l.pending).sum());
+        self.tail.saturating_sub(self.head).min(self.shared) + pending.min(self.capacity)
     }
 }
 
@@ -120,6 +215,9 @@ fn json(shm: &str, s: &Snapshot) -> String {
     });
     for (k, n) in &s.counters {
         v[*k] = json!(n);
+    }
+    if let Some(lanes) = &s.lanes {
+        v["lanes"] = lanes.json();
     }
     v.to_string()
 }
@@ -171,6 +269,9 @@ fn text(shm: &str, s: &Snapshot) -> String {
             producers.join(", ")
         }
     );
+    if let Some(lanes) = &s.lanes {
+        lanes.text(&mut out);
+    }
     for (k, n) in &s.counters {
         let _ = writeln!(out, "{k:<13} {n}");
     }
