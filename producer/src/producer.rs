@@ -520,6 +520,9 @@ impl Producer {
     }
 
     /// Claim room in the shared ring, let `encode` fill it, commit.
+    // Inlined into `write_encoded`, with `encode`: called out of line, the
+    // shared path costs 70 instructions more per record (callgrind).
+    #[inline(always)]
     fn write_shared(
         &self,
         pid: u32,
