@@ -228,7 +228,7 @@ def test_fast_path_threads_fork_and_odd_text(flusher, shm):
 
 def test_errors_are_exceptions_with_clear_messages(shm, tmp_path):
     with open("/dev/shm" + shm, "wb") as fh:
-        fh.write(b"\xa5" * 8192)
+        fh.write(b"\xa5" * 65536)  # larger than any header: garbage, not short
     with pytest.raises(ringflush.RingflushError, match="not a ringflush segment"):
         ringflush.RingHandler(shm=shm)
     with pytest.raises(ValueError, match="invalid on_full"):
