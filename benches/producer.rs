@@ -36,6 +36,21 @@ fn producer_call(c: &mut Criterion) {
             })
         })
     });
+    // The same call on a segment with lanes: the thread writes into a lane
+    // of its own, with no CAS (`--lanes`).
+    let mut lanes = common::Bench::new("criterion-lanes");
+    lanes.start_flusher_with("256M", "%(message)s", &["--lanes", "4"]);
+    let lane_producer = Producer::open(&lanes.shm).unwrap();
+    let lane_seg = lanes.segment().unwrap();
+    g.bench_function("ringflush producer, in a lane", |b| {
+        b.iter_custom(|iters| {
+            drained_bursts(&lane_seg, iters, || {
+                lane_producer
+                    .log(level::INFO, "bench", black_box(&msg))
+                    .unwrap();
+            })
+        })
+    });
     let mut file = OpenOptions::new()
         .append(true)
         .create(true)
@@ -52,10 +67,16 @@ fn producer_call(c: &mut Criterion) {
 /// between bursts (untimed).
 fn drained_bursts(seg: &Segment, iters: u64, mut event: impl FnMut()) -> Duration {
     let ring = seg.ring();
+    let lanes = seg.lanes();
+    let lanes_used = || {
+        lanes
+            .as_ref()
+            .map_or(0, |l| (0..l.count()).map(|i| l.pending(i)).sum())
+    };
     let mut total = Duration::ZERO;
     let mut left = iters;
     while left > 0 {
-        while ring.used() > 0 {
+        while ring.used() > 0 || lanes_used() > 0 {
             std::hint::spin_loop();
         }
         let n = left.min(1000);
