@@ -256,6 +256,9 @@ pub struct BenchArgs {
     /// Message size in bytes.
     #[arg(long, default_value_t = 100)]
     pub message_bytes: usize,
+    /// Lanes of the benchmark's segment (0: the shared ring alone).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub lanes: u64,
 }
 
 /// Arguments of `ringflush worker`.

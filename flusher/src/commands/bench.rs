@@ -35,6 +35,8 @@ pub fn run(args: &BenchArgs) -> Result<Exit> {
             &shm,
             "--format",
             "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+            "--lanes",
+            &args.lanes.to_string(),
             "--file",
         ])
         .arg(dir.path().join("bench.log"))
@@ -56,10 +58,11 @@ fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
     let seg = wait_for_flusher(shm)?;
     let h = seg.header();
     println!(
-        "ringflush bench: {} producer processes, {}-byte messages, {:.1} s, blocking policy, {} cores",
+        "ringflush bench: {} producer processes, {}-byte messages, {:.1} s, blocking policy, {} lanes, {} cores",
         args.producers,
         args.message_bytes,
         args.seconds,
+        args.lanes,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     let start = Instant::now();
