@@ -211,7 +211,7 @@ class _DropIn:
             self._no_flusher_since = None
             running = status.flusher_args()
             mine = self._flusher_args()
-            if self._autostart and running and running != mine:
+            if self._autostart and running and _output_args(running) != _output_args(mine):
                 self._report_other_config(pid, running, mine)
             return
         if self._autostart:
@@ -244,6 +244,13 @@ class _DropIn:
     def close(self):
         _autostart.SUPERVISOR.forget(self)
         super().close()
+
+
+def _output_args(args):
+    """A flusher's arguments less the ones that do not change what it
+    writes: a sidecar started without ``--exit-when-idle`` (it should run
+    on) writes the file as this handler's own flusher would."""
+    return [a for a in args if a != "--exit-when-idle"]
 
 
 def _time_of_day(at):

@@ -283,3 +283,27 @@ def test_the_console_script_is_the_cli_and_ctrl_c_drains_and_exits_0(tmp_path, s
         if flusher.poll() is None:
             flusher.kill()
         os.unlink("/dev/shm" + shm)
+
+
+def test_a_sidecar_with_the_handlers_settings_is_no_other_configuration(tmp_path, capsys):
+    # A sidecar runs on: it has everything the handler would ask for but
+    # --exit-when-idle, and that is not a different configuration.
+    log = tmp_path / "app.log"
+    h = ringflush.TimedRotatingFileHandler(str(log), when="midnight", backupCount=3)
+    h.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    args = [a for a in h._flusher_args() if a != "--exit-when-idle"]
+    sidecar = subprocess.Popen([sys.executable, "-m", "ringflush", *args],
+                               stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: SegmentStatus(h.shm).flusher_alive())
+        h.emit(logging.makeLogRecord({"msg": "hello", "levelno": 20, "levelname": "INFO"}))
+        h._supervise()
+        assert wait_for(lambda: log.exists() and "hello" in log.read_text())
+        assert "configuration wins" not in capsys.readouterr().err
+        assert "ringflush: " not in log.read_text()
+    finally:
+        h.close()
+        sidecar.terminate()
+        sidecar.wait(30)
+        subprocess.run([sys.executable, "-m", "ringflush", "rm", "--shm", h.shm],
+                       capture_output=True)
