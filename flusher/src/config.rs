@@ -67,6 +67,15 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
     if a.service_name.is_some() && !matches!(a.format.as_deref(), Some("json:ecs" | "json:otel")) {
         bail!("--service-name applies to --format json:ecs or json:otel only");
     }
+    // Before anything is created: a bad size must not leave the log's
+    // directories behind.
+    if let Some(size) = a.size {
+        use ringflush_ring::OpenErrorKind;
+        ringflush_ring::check_sizes(size, a.lanes.unwrap_or(0), None).map_err(|e| match e {
+            OpenErrorKind::InvalidOption { reason } => anyhow::anyhow!("invalid --size: {reason}"),
+            other => anyhow::anyhow!("invalid --size: {other:?}"),
+        })?;
+    }
     if a.max_bytes == Some(0) {
         bail!("--max-bytes must be at least 1");
     }

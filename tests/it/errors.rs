@@ -132,6 +132,10 @@ fn bad_options() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(stderr(&out).contains(expect), "{args:?}: {}", stderr(&out));
     }
+    // A bad size is refused before the log's directory is made.
+    let out = s.run(&["--shm", &s.shm, "--size", "3M", "--file", "sub/x.log"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!s.path("sub").exists(), "{}", stderr(&out));
     // clap's own usage errors exit 2 as well.
     let out = s.run(&["--file", "x.log"]);
     assert_eq!(out.status.code(), Some(2));
@@ -145,6 +149,16 @@ fn unwritable_log_path_is_an_error_at_start_up() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    // A file where the log's directory should be: "Not a directory", not
+    // the EEXIST that mkdir gives.
+    std::fs::write(s.path("afile"), "").unwrap();
+    let out = s.run(&["--shm", &s.shm, "--file", "afile/app.log"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("afile: Not a directory"),
         "{}",
         stderr(&out)
     );

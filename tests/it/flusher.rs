@@ -46,7 +46,7 @@ fn producers_before_the_flusher_then_drops_are_reported_in_the_log() {
     let stat = s.run(&["stat", "--shm", &s.shm]);
     let text = String::from_utf8_lossy(&stat.stdout);
     assert!(text.contains(&format!("dropped       {dropped}")), "{text}");
-    assert!(text.contains("dead or stopped"), "{text}");
+    assert!(text.contains("not running (exited or died)"), "{text}");
 }
 
 #[test]

@@ -31,8 +31,8 @@ pub use ring::{
 };
 #[cfg(not(loom))]
 pub use segment::{
-    LockError, MappedHeader, MappedRegion, OpenError, OpenErrorKind, Segment, SegmentConsumer,
-    SegmentOptions, SharedLanes, SharedRing, SigbusGuard,
+    check_sizes, LockError, MappedHeader, MappedRegion, OpenError, OpenErrorKind, Segment,
+    SegmentConsumer, SegmentOptions, SharedLanes, SharedRing, SigbusGuard,
 };
 
 /// Realtime clock in ns since the Unix epoch (glibc's vDSO path, no syscall;

@@ -119,7 +119,9 @@ pub fn parse_at_time(s: &str) -> Result<i64, PolicyError> {
         .collect::<Result<_, _>>()?;
     let (h, m, sec) = (nums[0], nums[1], nums.get(2).copied().unwrap_or(0));
     if h > 23 || m > 59 || sec > 59 {
-        return Err(err());
+        return Err(PolicyError(format!(
+            "invalid --at-time {s:?}: hours go to 23, minutes and seconds to 59"
+        )));
     }
     Ok((h * 60 + m) * 60 + sec)
 }
@@ -401,6 +403,9 @@ mod tests {
             assert!(parse_at_time(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_at_time("09:30:15"), Ok(34215));
+        // In the right shape but out of range: the message says which.
+        let err = parse_at_time("25:00").unwrap_err().to_string();
+        assert!(err.contains("hours go to 23"), "{err}");
     }
 
     #[test]

@@ -234,7 +234,7 @@ fn text(shm: &str, s: &Snapshot) -> String {
         (_, true, false) => {
             format!("{who}, alive but not draining (no heartbeat for 3 s: paused?)")
         }
-        (_, false, _) => format!("{who}, dead or stopped"),
+        (_, false, _) => format!("{who}, not running (exited or died)"),
     };
     let mut out = format!(
         "segment   {shm}\ncapacity  {} bytes\nused      {used} bytes ({:.1}%)\nhead      {}\ntail      {}\nflusher   {flusher}\n",

@@ -11,8 +11,8 @@ use ringflush_ring::frame::FLAG_TSC;
 use ringflush_ring::layout::{self, SegmentHeader, DEFAULT_CAPACITY, DEFAULT_LANES};
 use ringflush_ring::tsc::TscCalibration;
 use ringflush_ring::{
-    registry, wait, LockError, RecordRef, Repair, Segment, SegmentConsumer, SegmentOptions,
-    SigbusGuard, Stamp, Stop,
+    liveness, registry, wait, LockError, RecordRef, Repair, Segment, SegmentConsumer,
+    SegmentOptions, SigbusGuard, Stamp, Stop,
 };
 
 use super::batch::Drain;
@@ -97,7 +97,19 @@ impl Source {
         let consumer = match segment.acquire_consumer() {
             Ok(c) => c,
             Err(LockError::Held { pid }) => {
-                bail!("a flusher is already running for {} (pid {pid})", cfg.shm)
+                // Its pid means little from another PID namespace (a
+                // sidecar's flusher may well be pid 1): say which.
+                let ns = segment
+                    .header()
+                    .flusher
+                    .pid_namespace
+                    .load(Ordering::Relaxed);
+                let pid = if ns == 0 || ns == liveness::pid_namespace() {
+                    format!("pid {pid}")
+                } else {
+                    format!("pid {pid} in pid namespace {ns}")
+                };
+                bail!("a flusher is already running for {} ({pid})", cfg.shm)
             }
             Err(e) => return Err(e).context(format!("segment {}", cfg.shm)),
         };

@@ -81,7 +81,12 @@ impl LogDir {
         } else {
             path
         };
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| match e.kind() {
+            // mkdir of a component that is a file: EEXIST, which reads as
+            // if the directory were there. It is a file in the way.
+            io::ErrorKind::AlreadyExists => io::Error::from_raw_os_error(libc::ENOTDIR),
+            _ => e,
+        })?;
         let fd = rustix::fs::open(
             dir,
             OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
