@@ -347,3 +347,66 @@ mod tests {
         assert!(parse_mode("999").is_err());
     }
 }
+
+/// Parse `argv` (`argv[0]` the program name). `--help` and `--version`
+/// print as clap prints them (exit 0); a usage error prints one line,
+/// `ringflush: <what is wrong> (see --help)`, as every other error does,
+/// and exits 2. `Err` holds the exit code.
+pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Cli, u8> {
+    use clap::error::ErrorKind;
+    let e = match Cli::try_parse_from(argv) {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return Err(if e.use_stderr() { 2 } else { 0 });
+    }
+    crate::report::stderr(usage_message(&e.render().to_string()));
+    Err(2)
+}
+
+/// Clap's rendered error as one line: its text without the `error: `
+/// prefix, the usage and the "for more information" hint, lines joined.
+fn usage_message(rendered: &str) -> String {
+    let body = rendered
+        .split("\n\nUsage:")
+        .next()
+        .unwrap_or(rendered)
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or(rendered);
+    let body = body.strip_prefix("error: ").unwrap_or(body);
+    let mut line = String::new();
+    for part in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    line + " (see --help)"
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn a_usage_error_is_one_line_without_clap_decoration() {
+        let rendered = "error: invalid value '100' for '--lanes <LANES>': 100 is not in 0..=64\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_message(rendered),
+            "invalid value '100' for '--lanes <LANES>': 100 is not in 0..=64 (see --help)"
+        );
+        let rendered = "error: the following required arguments were not provided:\n  --shm <SHM>\n\nUsage: ringflush --shm <SHM> --file <FILE>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_message(rendered),
+            "the following required arguments were not provided: --shm <SHM> (see --help)"
+        );
+    }
+}

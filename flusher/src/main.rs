@@ -3,9 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
+    let cli = match ringflush::cli::parse(std::env::args()) {
+        Ok(cli) => cli,
+        Err(code) => return ExitCode::from(code),
+    };
     let args = std::env::args().skip(1).collect();
-    ringflush::main_with(ringflush::cli::Cli::parse(), args).into()
+    ringflush::main_with(cli, args).into()
 }

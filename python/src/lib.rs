@@ -19,7 +19,6 @@ mod status;
 use names::NameCache;
 use record::RecordKeys;
 
-use clap::Parser;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
@@ -264,15 +263,12 @@ fn log_record<'a>(
 
 /// Run the `ringflush` command line with `argv` (argv[0] is the program
 /// name); returns the exit code, the binary's (0 ok, 1 problem found, 2
-/// error, clap's own codes for usage and --help).
+/// error, 0 for --help and --version, 2 for a usage error).
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    let cli = match ringflush::cli::Cli::try_parse_from(&argv) {
+    let cli = match ringflush::cli::parse(argv.iter().cloned()) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return e.exit_code();
-        }
+        Err(code) => return i32::from(code),
     };
     let args = argv.into_iter().skip(1).collect();
     py.detach(|| ringflush::main_with(cli, args) as i32)

@@ -136,9 +136,19 @@ fn bad_options() {
     let out = s.run(&["--shm", &s.shm, "--size", "3M", "--file", "sub/x.log"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!s.path("sub").exists(), "{}", stderr(&out));
-    // clap's own usage errors exit 2 as well.
-    let out = s.run(&["--file", "x.log"]);
-    assert_eq!(out.status.code(), Some(2));
+    // Usage errors found by clap exit 2 too, in one `ringflush: ` line.
+    for args in [
+        vec!["--file", "x.log"],
+        vec!["--shm", &s.shm, "--file", "x.log", "--lanes", "100"],
+        vec!["--shm", &s.shm, "--file", "x.log", "--no-such-option"],
+    ] {
+        let out = s.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.starts_with("ringflush: "), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    assert!(s.run(&["--help"]).status.success());
 }
 
 #[test]
