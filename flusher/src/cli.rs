@@ -28,6 +28,9 @@ pub enum Command {
     /// Remove a segment (refused while a flusher or producers use it, or
     /// it holds unwritten records, unless --force).
     Rm(RmArgs),
+    /// Roll the log file of a segment over now (as doRollover() does, and
+    /// SIGUSR1 to its flusher); returns once its flusher has.
+    Rotate(RotateArgs),
     /// Start a flusher and 8 workers in a temp dir and check nothing is lost.
     Demo(DemoArgs),
     /// Measure end-to-end throughput and producer latency on this machine.
@@ -148,6 +151,12 @@ pub struct FlusherArgs {
     /// Shell command run after each rotation with the rotated file as $1.
     #[arg(long)]
     pub post_rotate: Option<String>,
+    /// Leave each rotated file as `<file>.ringflush-pending.<ns>.<rollover>`
+    /// for the application to name, compress and prune (the Python
+    /// handlers' `namer`, `rotator` and `suffix`); the flusher then does
+    /// none of that itself.
+    #[arg(long)]
+    pub rotated_by_app: bool,
     /// Permission bits (octal) of new log files.
     #[arg(long, value_parser = parse_mode, default_value = "640")]
     pub file_mode: u32,
@@ -231,6 +240,17 @@ pub struct RmArgs {
     /// Remove it even while used or holding unwritten records.
     #[arg(long)]
     pub force: bool,
+}
+
+/// Arguments of `ringflush rotate`.
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// Shared-memory name, e.g. /applog (/dev/shm/applog).
+    #[arg(long)]
+    pub shm: String,
+    /// Seconds to wait for the flusher to roll over.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
 }
 
 /// Arguments of `ringflush demo`.

@@ -111,6 +111,7 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
             compress_delay: a.compress_delay,
             post_rotate: a.post_rotate.clone(),
             file_mode: a.file_mode,
+            rotated_by_app: a.rotated_by_app,
         },
         unblock_timeout: Duration::from_secs_f64(a.unblock_timeout),
         exit_when_idle: a.exit_when_idle,

@@ -689,6 +689,12 @@ impl Producer {
         why
     }
 
+    /// Whether this producer created the segment (no process had it open:
+    /// the first of a run), rather than joining one.
+    pub fn created_segment(&self) -> bool {
+        self.segment.created()
+    }
+
     /// Longest record the segment accepts, its 32-byte header included;
     /// longer messages are truncated to fit.
     pub fn max_record(&self) -> u64 {

@@ -7,9 +7,11 @@ The drop-in file handlers (``handlers.py``) build on ``RingHandler``.
 import json
 import logging
 
+from . import _written
 from ._native import FastLogger as _FastLogger
 from ._native import Handle as _Handle
 from ._native import Producer as _Producer
+from ._native import SegmentStatus as _SegmentStatus
 
 __all__ = ["RingHandler", "Logger"]
 
@@ -42,6 +44,23 @@ def _utf8(text):
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
 
+def _level_byte(level):
+    """The ring's level (0-255) for a record's levelno: None (a
+    ``makeLogRecord`` record) and other non-ints are 0, ints are clamped."""
+    if type(level) is not int:
+        try:
+            level = int(level)
+        except (TypeError, ValueError):
+            return 0
+    return min(max(level, 0), 255)
+
+
+def _text(value):
+    """A name field as UTF-8; anything but a str (None, from
+    ``makeLogRecord``) as its str(), as Formatter prints it."""
+    return _cached(value if type(value) is str else str(value))
+
+
 def _created_ns(created):
     """LogRecord.created as ns: seconds and fraction apart, because
     `created * 1e9` rounds below a millisecond (.125 became .124999936)."""
@@ -62,6 +81,11 @@ class RingHandler(logging.Handler):
     owned by another user is accepted (the flusher's --mode and
     --allow-foreign). The defaults refuse a segment another local user
     could read or forge logs through.
+
+    Without a formatter, the flusher's ``--format`` formats the records;
+    with one set (``setFormatter``, as dictConfig does), this process
+    formats and the flusher writes the text as it is. ``flush()`` returns
+    once the flusher has written what this process logged before it.
     """
 
     __module__ = "ringflush"  # the path configs name it by
@@ -71,12 +95,31 @@ class RingHandler(logging.Handler):
         super().__init__(level)
         self.shm = shm
         self._producer = _Producer(shm, on_full, timeout, mode, allow_foreign)
+        self._status = _SegmentStatus(shm)
         self._write = self._producer.write
         self._emit_fast = self._producer.emit
         self._install_native_handle()
 
+    def setFormatter(self, fmt):
+        super().setFormatter(fmt)
+        self._ring_formats(fmt)
+
+    def _ring_formats(self, fmt):
+        """With a formatter, records take the Python path, which formats."""
+        if fmt is None:
+            self._emit_fast = self._producer.emit
+            self._install_native_handle()
+        else:
+            self._emit_fast = _never
+            self.__dict__.pop("handle", None)
+
+    def flush(self):
+        """Wait (up to 2 s) until the flusher has written every record this
+        process committed before the call; at once when no flusher runs."""
+        _written.wait_written(self._status, _nothing_coming)
+
     def _install_native_handle(self):
-        if type(self) is RingHandler:
+        if type(self) is RingHandler and self.formatter is None:
             # The same steps as handle() below, without its Python frames;
             # subclasses keep the Python methods they may override.
             self.handle = _Handle(self._producer, self, RingHandler.handle, RingHandler.emit).handle
@@ -141,7 +184,10 @@ class RingHandler(logging.Handler):
             error = None  # the traceback holds this frame: no cycle
 
     def _emit(self, record):
-        """Records with exception or stack text, or extra fields."""
+        """Records with exception or stack text, or extra fields, and every
+        record once a formatter is set."""
+        if self.formatter is not None:
+            return self._write_text(record, self.format(record), formatted=True)
         self._write_fields(record, exc_in_extra=False)
 
     def _write_fields(self, record, exc_in_extra):
@@ -171,31 +217,47 @@ class RingHandler(logging.Handler):
         extra = _utf8(json.dumps(fields, default=str)) if fields else b""
         self._write_message(record, msg, extra)
 
-    def _write_text(self, record, text):
-        """Write ``text`` (formatted in this process) as the record's message."""
-        self._write_message(record, text, b"")
+    def _write_text(self, record, text, formatted=False):
+        """Write ``text`` (formatted in this process) as the record's
+        message; ``formatted``: as the whole line, whatever the flusher's
+        ``--format``."""
+        self._write_message(record, text, b"", formatted)
 
-    def _write_message(self, record, msg, extra):
+    def _write_message(self, record, msg, extra, formatted=False):
         attrs = record.__dict__
         try:
             message = msg.encode()
         except UnicodeEncodeError:
             message = _utf8(msg)
         self._write(
-            record.levelno,
-            _cached(record.name),
+            _level_byte(record.levelno),
+            _text(record.name),
             message,
             attrs.get("created_ns") or _created_ns(record.created),
-            _cached(record.pathname),
-            record.lineno or 0,
-            _cached(record.funcName),
-            _cached(record.module),
-            record.thread or 0,
-            _cached(record.threadName),
-            _cached(record.processName),
+            _text(record.pathname),
+            _number(record.lineno, 0xFFFF_FFFF),
+            _text(record.funcName),
+            _text(record.module),
+            _number(record.thread, 2**64 - 1),
+            _text(record.threadName),
+            _text(record.processName),
             _cached(attrs.get("taskName")),
             extra,
+            formatted,
         )
+
+
+def _never(record):
+    return False
+
+
+def _nothing_coming():
+    return False
+
+
+def _number(value, most):
+    """An int field (lineno, thread) in range; anything else is 0."""
+    return value if type(value) is int and 0 <= value <= most else 0
 
 
 _producers = {}

@@ -12,260 +12,123 @@ handler's formatter:
   ``defaults``) is handed to the flusher, which formats exactly as it would:
   the worker only writes the record's fields (the fast path), unless the
   flusher would refuse the format (``{args[0]}``, datefmt directives it
-  lacks) or the format prints ``levelname`` and the application registered
+  lacks), the format prints ``levelname`` and the application registered
   level names (checked when the formatter is set and again at the first
-  record; a name registered after that prints as ``Level N``);
+  record), or the record is of another shape (``makeLogRecord`` records, a
+  level renamed by a filter: ``_dropin.flusher_writes``);
 - any other formatter (a subclass, structlog's ProcessorFormatter, JSON
   formatters) formats in the worker, and the flusher writes its text.
 
-What cannot be honoured is an error when the handler is made: an encoding
-other than UTF-8, ``mode='w'``.
+The rest of the standard library's contract (``flush()``, ``doRollover()``,
+``namer``/``rotator``, ``suffix``/``extMatch``, ``computeRollover``...) is
+honoured as docs/PYTHON.md, "What the drop-in honours", lists.
 """
 
-import codecs
-import json
-import logging
+import math
 import os
-import sys
-import threading
+import re
 import time
 
-from . import _autostart
-from ._native import Handle as _Handle
-from ._native import SegmentStatus as _SegmentStatus
-from ._native import check_format as _check_format
+from . import _autostart, _rotated, _written
+from ._dropin import DropIn
+from ._native import compute_rollover as _compute_rollover
 from ._ring import RingHandler
 
 __all__ = ["TimedRotatingFileHandler", "RotatingFileHandler", "FileHandler", "WatchedFileHandler"]
 
 _WHEN = {"S", "M", "H", "D", "MIDNIGHT"} | {f"W{d}" for d in range(7)}
-
-
-def _never(record):
-    return False
-
-
-def _check_encoding(encoding, errors):
-    if encoding is not None and codecs.lookup(encoding).name != "utf-8":
-        raise ValueError(
-            f"ringflush writes UTF-8 only: encoding={encoding!r} cannot be honoured")
-    if errors not in (None, "strict", "replace"):
-        raise ValueError(
-            f"ringflush replaces text it cannot encode with U+FFFD: errors={errors!r} "
-            "cannot be honoured (use None or 'replace')")
-
-
-_STANDARD_LEVELS = {0, 10, 20, 30, 40, 50}
-
-
-def _plain(formatter):
-    """The flusher's format options for a formatter it reproduces exactly,
-    with the names of the fields records must bring (beyond LogRecord's
-    attributes) and the formatter's defaults; None when the worker must
-    format (see the module docs)."""
-    if type(formatter) is not logging.Formatter:
-        return None
-    # The flusher renders times in local time, as time.localtime does.
-    if formatter.converter is not time.localtime:
-        return None
-    if (formatter.default_time_format != logging.Formatter.default_time_format
-            or formatter.default_msec_format != logging.Formatter.default_msec_format):
-        return None
-    style_obj = formatter._style
-    style = {logging.PercentStyle: "%", logging.StrFormatStyle: "{",
-             logging.StringTemplateStyle: "$"}.get(type(style_obj))
-    if style is None:
-        return None
-    defaults = getattr(style_obj, "_defaults", None) or {}
-    defaults_json = json.dumps(defaults, default=str) if defaults else None
-    try:
-        # The flusher's own parser: what it would refuse, the worker formats.
-        extras = _check_format(style_obj._fmt, style, formatter.datefmt, defaults_json)
-    except ValueError:
-        return None
-    # Level names the application registered are the worker's to print.
-    if set(logging._levelToName) - _STANDARD_LEVELS and "levelname" in style_obj._fmt:
-        return None
-    args = ["--format", style_obj._fmt]
-    if style != "%":
-        args += ["--style", style]
-    if formatter.datefmt:
-        args += ["--datefmt", formatter.datefmt]
-    # A value for every field records bring (the worker checks that they do,
-    # and raises as CPython would when one lacks it): the flusher refuses a
-    # format with a field it could not always fill.
-    placeholders = {name: "" for name in extras}
-    placeholders.update(defaults)
-    if placeholders:
-        args += ["--defaults", json.dumps(placeholders, default=str)]
-    return args, set(extras), defaults
-
-
-class _DropIn:
-    """What the drop-in handlers share (mixed into ``RingHandler``)."""
-
-    # Until _setup has run (RingHandler.__init__ installs the native handle
-    # before it), the native handle stays off.
-    _first_done = False
-
-    def _setup(self, filename, encoding, errors, autostart, rotation):
-        _check_encoding(encoding, errors)
-        self.baseFilename = os.path.abspath(os.fspath(filename))
-        self.encoding = encoding
-        self.errors = errors
-        self._autostart = autostart
-        self._rotation = rotation
-        self._said = set()
-        self._last_start = float("-inf")
-        self._no_flusher_since = None
-        self._status = _SegmentStatus(self.shm)
-        self._first_done = False
-        self._first_lock = threading.Lock()
-        self._supervise_lock = threading.Lock()
-        self._configure_formatting(None)
-        _autostart.SUPERVISOR.watch(self)
-
-    # -- formatting --------------------------------------------------------
-
-    def setFormatter(self, fmt):
-        super().setFormatter(fmt)
-        self._configure_formatting(fmt)
-
-    def _configure_formatting(self, fmt):
-        plain = _plain(fmt or logging.Formatter())
-        if plain is None:
-            self._format_args = ["--format", "%(message)s"]
-            self._worker_formats = True
-            self._extra_fields = frozenset()
-            self._defaults = {}
-        else:
-            self._format_args, extras, self._defaults = plain
-            self._worker_formats = False
-            self._extra_fields = frozenset(extras)
-        # The extension writes plain records itself; records needing a
-        # field check or worker formatting take the Python path, and so does
-        # the first record, which makes sure a flusher runs.
-        native = not self._worker_formats and not self._extra_fields
-        if not self._first_done:
-            self._emit_fast = self._first_record
-            self.__dict__.pop("handle", None)
-        elif native:
-            self._emit_fast = self._producer.emit
-            self._install_native_handle()
-        else:
-            self._emit_fast = _never
-            self.__dict__.pop("handle", None)
-
-    def _first_record(self, record):
-        """The first record: make sure a flusher runs (started now if none
-        does: the process may be gone before the supervisor's next look),
-        then take the usual path from here on."""
-        with self._first_lock:
-            if not self._first_done:
-                self._first_done = True
-                # Decided again now, before the flusher starts with it: level
-                # names are often registered after the config is loaded.
-                self._configure_formatting(self.formatter)
-                self._supervise()
-        return self._emit_fast(record) if self._emit_fast is not self._first_record else False
-
-    def _install_native_handle(self):
-        if not self._first_done or self._worker_formats or self._extra_fields:
-            return
-        self.handle = _Handle(self._producer, self, RingHandler.handle, RingHandler.emit).handle
-
-    def _emit(self, record):
-        if self._worker_formats:
-            return self._write_text(record, self.format(record))
-        for name in self._extra_fields:
-            if name not in record.__dict__ and name not in self._defaults:
-                # What CPython's Formatter raises (then Handler.handleError).
-                raise ValueError(f"Formatting field not found in record: {name!r}")
-        return self._write_fields(record, exc_in_extra=True)
-
-    # -- the flusher -------------------------------------------------------
-
-    def _flusher_args(self):
-        return ["--shm", self.shm, "--file", self.baseFilename, *self._rotation,
-                *self._format_args, "--exit-when-idle"]
-
-    def _say_once(self, key, message):
-        if key in self._said:
-            return
-        self._said.add(key)
-        sys.stderr.write(f"ringflush: {self.baseFilename}: {message}\n")
-        sys.stderr.flush()
-
-    def _supervise(self):
-        """Called by the supervisor thread once a second (and by the first
-        record): one caller at a time, so a flusher is started once."""
-        with self._supervise_lock:
-            self._supervise_locked()
-
-    def _supervise_locked(self):
-        status = self._status
-        now = time.monotonic()
-        # The flusher's lock, seen from any PID namespace (a sidecar's too).
-        if status.flusher_alive():
-            pid = status.flusher_pid()
-            self._no_flusher_since = None
-            running = status.flusher_args()
-            mine = self._flusher_args()
-            if self._autostart and running and _output_args(running) != _output_args(mine):
-                self._report_other_config(pid, running, mine)
-            return
-        if self._autostart:
-            if now - self._last_start >= _autostart.START_AGAIN_AFTER:
-                self._last_start = now
-                pid = _autostart.start_flusher(self._flusher_args(), self.baseFilename)
-                _autostart.SUPERVISOR.spawned(pid)
-            return
-        if status.pending_bytes() == 0:
-            self._no_flusher_since = None
-            return
-        since = self._no_flusher_since = self._no_flusher_since or now
-        if now - since >= _autostart.FORGOTTEN_AFTER:
-            self._say_once("forgotten", (
-                f"records are waiting in segment {self.shm} and no flusher has run for "
-                f"{_autostart.FORGOTTEN_AFTER:.0f} s: start one (ringflush --shm {self.shm} "
-                "--file ...), or check that its --shm matches"))
-
-    def _report_other_config(self, pid, running, mine):
-        if "config" in self._said:
-            return
-        message = (
-            f"its flusher (pid {pid}) runs with {' '.join(running)}; this process "
-            f"(pid {os.getpid()}) asked for {' '.join(mine)}: the running configuration wins")
-        self._say_once("config", message)
-        record = logging.LogRecord("ringflush", logging.WARNING, __file__, 0,
-                                   "ringflush: " + message, (), None)
-        self._write_text(record, record.getMessage())
-
-    def close(self):
-        _autostart.SUPERVISOR.forget(self)
-        super().close()
-
-
-def _output_args(args):
-    """A flusher's arguments less the ones that do not change what it
-    writes: a sidecar started without ``--exit-when-idle`` (it should run
-    on) writes the file as this handler's own flusher would."""
-    return [a for a in args if a != "--exit-when-idle"]
+# CPython 3.13's suffixes and extMatch patterns, by `when`.
+_SUFFIX = {"S": ("%Y-%m-%d_%H-%M-%S", r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}"),
+           "M": ("%Y-%m-%d_%H-%M", r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}"),
+           "H": ("%Y-%m-%d_%H", r"\d{4}-\d{2}-\d{2}_\d{2}"),
+           "D": ("%Y-%m-%d", r"\d{4}-\d{2}-\d{2}")}
+_UNIT = {"S": 1, "M": 60, "H": 3600, "D": 86400, "MIDNIGHT": 86400}
+# doRollover requests from other processes this close to a rollover one of
+# them asked for are served by it: every worker of a deploy asks at boot,
+# and the deploy gets one fresh file.
+ROLLOVER_COALESCE = 5.0
+# How long doRollover waits for the flusher to roll over.
+ROLLOVER_TIMEOUT = 5.0
 
 
 def _time_of_day(at):
     return f"{at.hour:02d}:{at.minute:02d}:{at.second:02d}"
 
 
-class TimedRotatingFileHandler(_DropIn, RingHandler):
+class _Rotating(DropIn):
+    """BaseRotatingHandler's API: ``namer``, ``rotator``,
+    ``rotation_filename``, ``rotate`` (applied to the files the flusher
+    rotates, by ``_rotated.py``), and ``doRollover``."""
+
+    namer = None
+    rotator = None
+
+    def rotation_filename(self, default_name):
+        if not callable(self.namer):
+            return default_name
+        return self.namer(default_name)
+
+    def rotate(self, source, dest):
+        if not callable(self.rotator):
+            if os.path.exists(source):
+                os.rename(source, dest)
+        else:
+            self.rotator(source, dest)
+
+    def _hands_off(self):
+        return self.namer is not None or self.rotator is not None
+
+    def doRollover(self):
+        """Roll the file over now: what this process wrote so far stays in
+        the old file. The flusher rolls (``ringflush rotate`` makes the same
+        request); this returns once it has, and the namer and rotator have
+        run. Requests from other processes within ``ROLLOVER_COALESCE`` of
+        one that was served are served by it (see docs/PYTHON.md)."""
+        self._start_once()
+        self.flush()
+        status = self._status
+        done, at_ns = status.last_rollover()
+        if (at_ns and time.time_ns() - at_ns < ROLLOVER_COALESCE * 1e9
+                and self._served != (os.getpid(), done)):
+            self._served = (os.getpid(), done)
+            return self._rolled_over()
+        deadline = time.monotonic() + ROLLOVER_TIMEOUT
+        while not status.flusher_alive():
+            if not self._flusher_coming() or time.monotonic() >= deadline:
+                self._say_once("rollover", "doRollover(): no flusher is running to roll the "
+                               "file over; it rolls over when one starts")
+                status.request_rollover()
+                return None
+            time.sleep(_written.POLL)
+        request = status.request_rollover()
+        while not status.rollover_done(request):
+            if time.monotonic() >= deadline or not status.flusher_alive():
+                self._say_once("rollover", "doRollover(): the flusher did not roll the file "
+                               f"over within {ROLLOVER_TIMEOUT:.0f} s")
+                return None
+            time.sleep(_written.POLL)
+        self._served = (os.getpid(), status.last_rollover()[0])
+        return self._rolled_over()
+
+    def _rolled_over(self):
+        if self._rotated_by_app:
+            self._finish_pending(wait=ROLLOVER_TIMEOUT)
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = self._open()
+        self._follow_schedule()
+
+
+class TimedRotatingFileHandler(_Rotating, RingHandler):
     """``logging.handlers.TimedRotatingFileHandler``, written by a
-    ringflush flusher (see the module docs)."""
+    ringflush flusher (see the module docs). ``compress="gzip"``: the
+    flusher gzips rotated files (without a namer or rotator)."""
 
     __module__ = "ringflush"  # the path configs name it by
 
     def __init__(self, filename, when="h", interval=1, backupCount=0, encoding=None,
                  delay=False, utc=False, atTime=None, errors=None, *, shm=None,
-                 autostart=True, on_full="block", timeout=1.0):
+                 autostart=True, on_full="block", timeout=1.0, compress=None):
         when = when.upper()
         if when not in _WHEN:
             if when.startswith("W"):
@@ -273,43 +136,136 @@ class TimedRotatingFileHandler(_DropIn, RingHandler):
             raise ValueError(f"Invalid rollover interval specified: {when}")
         if interval < 1:
             raise ValueError(f"ringflush rotates every interval >= 1: interval={interval!r}")
-        self.when, self.interval, self.backupCount = when, interval, backupCount
-        self.utc, self.atTime = utc, atTime
+        self.when, self.backupCount, self.utc, self.atTime = when, backupCount, utc, atTime
+        self.interval = _UNIT.get(when, 7 * 86400) * interval  # seconds, as CPython
+        if when.startswith("W"):
+            self.dayOfWeek = int(when[1])
+        suffix, ext = _SUFFIX.get(when, _SUFFIX["D"])
+        self.suffix = self._default_suffix = suffix
+        self.extMatch = self._default_ext = re.compile(rf"(?<!\d){ext}(?!\d)", re.ASCII)
+        self._at_time = None
         rotation = ["--when", when, "--interval", str(interval),
                     "--backup-count", str(backupCount)]
         if utc:
             rotation.append("--utc")
         if atTime is not None and (when == "MIDNIGHT" or when.startswith("W")):
-            rotation += ["--at-time", _time_of_day(atTime)]
+            self._at_time = _time_of_day(atTime)
+            rotation += ["--at-time", self._at_time]
+        rotation += _compress_args(compress)
+        self._units = interval
+        self._check("a", encoding, errors)
         path = os.path.abspath(os.fspath(filename))
         RingHandler.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
-        self._setup(path, encoding, errors, autostart, rotation)
+        self._setup(path, "a", encoding, errors, delay, autostart, rotation)
+        # As the flusher schedules it: from the file's mtime, or now.
+        try:
+            st = os.stat(path)
+            t = int(st.st_mtime) if st.st_size > 0 else int(time.time())
+        except OSError:
+            t = int(time.time())
+        self.rolloverAt = self.computeRollover(t)
+
+    def _hands_off(self):
+        return (super()._hands_off() or self.suffix != self._default_suffix
+                or self.extMatch.pattern != self._default_ext.pattern)
+
+    def computeRollover(self, currentTime):
+        """The next rollover after ``currentTime``, from the schedule the
+        flusher runs (the rotation crate)."""
+        whole = math.floor(currentTime)
+        at = _compute_rollover(self.when, self._units, self.utc, self._at_time, whole)
+        return at + (currentTime - whole)
+
+    def shouldRollover(self, record):
+        """Whether a record now would go into a new file (the flusher rolls
+        it; CPython 3.13's rule, regular files only)."""
+        t = int(time.time())
+        if t >= self.rolloverAt:
+            if os.path.exists(self.baseFilename) and not os.path.isfile(self.baseFilename):
+                self.rolloverAt = self.computeRollover(t)
+                return False
+            return True
+        return False
+
+    def _follow_schedule(self):
+        t = int(time.time())
+        if t >= self.rolloverAt:
+            self.rolloverAt = self.computeRollover(t)
+
+    def getFilesToDelete(self):
+        """The backups beyond ``backupCount`` (CPython 3.13's matching)."""
+        return _rotated.files_to_delete(self)
+
+    def _finish_rotated(self, path, rotated_at, rollover_at):
+        if not rollover_at:
+            rollover_at = self.computeRollover(rotated_at)
+        when = _rotated.period_time_tuple(self, rollover_at, rotated_at)
+        default = self.baseFilename + "." + time.strftime(self.suffix, when)
+        self.rotate(path, _rotated.free_name(self, default))
+        if self.backupCount > 0:
+            for name in self.getFilesToDelete():
+                os.remove(name)
 
 
-class RotatingFileHandler(_DropIn, RingHandler):
+class RotatingFileHandler(_Rotating, RingHandler):
     """``logging.handlers.RotatingFileHandler``, written by a ringflush
-    flusher (see the module docs)."""
+    flusher (see the module docs). ``compress="gzip"``: the flusher gzips
+    rotated files (without a namer or rotator)."""
 
     __module__ = "ringflush"  # the path configs name it by
 
     def __init__(self, filename, mode="a", maxBytes=0, backupCount=0, encoding=None,
                  delay=False, errors=None, *, shm=None, autostart=True,
-                 on_full="block", timeout=1.0):
+                 on_full="block", timeout=1.0, compress=None):
         # As the standard library: with maxBytes, the mode is append.
         if maxBytes > 0:
             mode = "a"
-        _check_mode(mode)
-        self.mode, self.maxBytes, self.backupCount = mode, maxBytes, backupCount
-        # "If either of maxBytes or backupCount is zero, rollover never occurs."
+        self.maxBytes, self.backupCount = maxBytes, backupCount
+        # "If either of maxBytes or backupCount is zero, rollover never
+        # occurs" (doRollover still shifts the backups).
         rotation = []
-        if maxBytes > 0 and backupCount > 0:
-            rotation = ["--max-bytes", str(maxBytes), "--backup-count", str(backupCount)]
+        if backupCount > 0:
+            if maxBytes > 0:
+                rotation = ["--max-bytes", str(maxBytes)]
+            rotation += ["--backup-count", str(backupCount), *_compress_args(compress)]
+        self._check(mode, encoding, errors)
         path = os.path.abspath(os.fspath(filename))
         RingHandler.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
-        self._setup(path, encoding, errors, autostart, rotation)
+        self._setup(path, mode, encoding, errors, delay, autostart, rotation)
+
+    def shouldRollover(self, record):
+        """Whether the record would take the file to ``maxBytes`` (CPython
+        3.13's rule: never an empty file, regular files only)."""
+        if os.path.exists(self.baseFilename) and not os.path.isfile(self.baseFilename):
+            return False
+        if self.maxBytes > 0:
+            try:
+                pos = os.path.getsize(self.baseFilename)
+            except OSError:
+                pos = 0
+            if not pos:
+                return False
+            msg = "%s\n" % self.format(record)
+            if pos + len(msg) >= self.maxBytes:
+                return True
+        return False
+
+    def doRollover(self):
+        # With no backups, CPython's doRollover only reopens the file.
+        if self.backupCount <= 0:
+            return self.flush()
+        return super().doRollover()
+
+    def _stages_rotations(self):
+        return not self._rotated_by_app and self.backupCount > 0
+
+    def _finish_rotated(self, path, rotated_at, rollover_at):
+        if self.backupCount <= 0:
+            return
+        self.rotate(path, _rotated.shift_numbered(self))
 
 
-class FileHandler(_DropIn, RingHandler):
+class FileHandler(DropIn, RingHandler):
     """``logging.FileHandler``, written by a ringflush flusher (see the
     module docs)."""
 
@@ -317,11 +273,10 @@ class FileHandler(_DropIn, RingHandler):
 
     def __init__(self, filename, mode="a", encoding=None, delay=False, errors=None, *,
                  shm=None, autostart=True, on_full="block", timeout=1.0):
-        _check_mode(mode)
-        self.mode = mode
+        self._check(mode, encoding, errors)
         path = os.path.abspath(os.fspath(filename))
         RingHandler.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
-        self._setup(path, encoding, errors, autostart, [])
+        self._setup(path, mode, encoding, errors, delay, autostart, [])
 
 
 class WatchedFileHandler(FileHandler):
@@ -331,9 +286,13 @@ class WatchedFileHandler(FileHandler):
 
     __module__ = "ringflush"  # the path configs name it by
 
+    def reopenIfNeeded(self):
+        """The flusher does this before every batch: nothing to do here."""
 
-def _check_mode(mode):
-    if mode not in ("a", "at", "ab"):
-        raise ValueError(
-            f"ringflush appends to the log file: mode={mode!r} cannot be honoured "
-            "(every process would start it over)")
+
+def _compress_args(compress):
+    if compress is None:
+        return []
+    if compress != "gzip":
+        raise ValueError(f"invalid compress={compress!r}: use None or 'gzip'")
+    return ["--compress", "gzip", "--compress-delay", "0"]

@@ -6,7 +6,7 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 use ringflush_producer::WriteError;
 
 use crate::msg_args;
@@ -44,7 +44,11 @@ impl<'a, 'py> Plain<'a, 'py> {
                 None => Some(0),
             }
         };
-        let level = get(Field::Levelno).and_then(|v| v.extract::<u8>().ok());
+        // The flusher prints the level's name itself: a record whose name
+        // is another (a filter renamed it) takes the Python path.
+        let level = get(Field::Levelno)
+            .and_then(|v| v.extract::<u8>().ok())
+            .filter(|&level| named_as_flusher_names(get(Field::Levelname), level));
         let line = number(Field::Lineno).and_then(|l| u32::try_from(l).ok());
         let (Some(level), Some(line), Some(thread_id), Some(created_ns), Some(msg)) = (
             level,
@@ -82,6 +86,15 @@ impl<'a, 'py> Plain<'a, 'py> {
             args,
         }))
     }
+}
+
+/// Whether `levelname` is the name the flusher prints for `level`.
+fn named_as_flusher_names(levelname: Option<&Bound<'_, PyAny>>, level: u8) -> bool {
+    let Some(name) = levelname.and_then(|v| v.cast::<PyString>().ok()) else {
+        return false;
+    };
+    name.to_cow()
+        .is_ok_and(|s| *s == *ringflush_ring::codec::level::name(level))
 }
 
 /// Python 3.13+ records carry `created_ns`; older ones only `created`.

@@ -133,6 +133,12 @@ impl Producer {
         })
     }
 
+    /// Whether this producer created the segment (rather than joining one).
+    #[getter]
+    fn created_segment(&self) -> bool {
+        self.inner.created_segment()
+    }
+
     /// Write a `logging.LogRecord`: RingHandler's fast path, which reads the
     /// record's attributes here instead of in Python. Returns False, writing
     /// nothing, for a record that needs the Python path: exception or stack
@@ -146,6 +152,7 @@ impl Producer {
     /// Text fields are UTF-8 bytes (invalid bytes are kept and replaced by the
     /// flusher); `created_ns` 0 means now; `extra` is a JSON object or empty.
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (level, name, message, created_ns, pathname, lineno, func, module, thread_id, thread_name, process_name, task_name, extra, formatted=false))]
     fn write(
         &self,
         py: Python<'_>,
@@ -162,6 +169,7 @@ impl Producer {
         process_name: &[u8],
         task_name: &[u8],
         extra: &[u8],
+        formatted: bool,
     ) -> PyResult<()> {
         let names = [
             name,
@@ -174,6 +182,7 @@ impl Producer {
         ];
         let record = Record {
             extra,
+            formatted,
             ..log_record(level, lineno, thread_id, names, message)
         };
         self.write_record(py, &record, created_ns)
@@ -258,6 +267,7 @@ fn log_record<'a>(
         task_name,
         extra: b"",
         message,
+        formatted: false,
     }
 }
 
@@ -272,6 +282,27 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     };
     let args = argv.into_iter().skip(1).collect();
     py.detach(|| ringflush::main_with(cli, args) as i32)
+}
+
+/// `TimedRotatingFileHandler.computeRollover(t)` from the schedule the
+/// flusher runs (the rotation crate): the next rollover instant after Unix
+/// second `t`, for `when` (S, M, H, D, MIDNIGHT, W0-W6), `interval`, `utc`
+/// and `at_time` (`HH:MM:SS`, for MIDNIGHT and weekly rollovers).
+#[pyfunction]
+#[pyo3(signature = (when, interval, utc, at_time, t))]
+fn compute_rollover(
+    when: &str,
+    interval: u32,
+    utc: bool,
+    at_time: Option<&str>,
+    t: i64,
+) -> PyResult<i64> {
+    use ringflush_rotation::{Clock, Timed, When};
+    let invalid = |e: ringflush_rotation::PolicyError| PyValueError::new_err(e.to_string());
+    let when = When::parse(when).map_err(invalid)?;
+    let clock = if utc { Clock::Utc } else { Clock::Local };
+    let timed = Timed::new(when, interval, at_time, clock).map_err(invalid)?;
+    Ok(timed.next_rollover(t))
 }
 
 /// Check a `logging.Formatter`'s format as the flusher would take it:
@@ -315,6 +346,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<fast::FastLogger>()?;
     m.add_class::<handle::Handle>()?;
     m.add_class::<status::SegmentStatus>()?;
+    m.add_class::<status::Mark>()?;
+    m.add_function(wrap_pyfunction!(compute_rollover, m)?)?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add_function(wrap_pyfunction!(check_format, m)?)?;
     m.add("RingflushError", m.py().get_type::<RingflushError>())?;

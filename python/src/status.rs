@@ -1,11 +1,15 @@
 //! `ringflush._native.SegmentStatus`: what a process that may have to start
 //! a flusher needs to know about a segment, read from its header without
 //! prefaulting it: does a flusher hold its lock (in any PID namespace), with
-//! which arguments, and are records waiting.
+//! which arguments, and are records waiting; and the two requests a handler
+//! makes of the flusher (`ringflush_ring::requests`): a mark to wait on
+//! until what was committed is written (`flush()`), and a rollover
+//! (`doRollover()`).
 
 use std::sync::atomic::Ordering;
 
 use pyo3::prelude::*;
+use ringflush_ring::requests::{self, WrittenMark};
 use ringflush_ring::{Segment, SegmentOptions};
 
 use crate::RingflushError;
@@ -46,6 +50,34 @@ impl SegmentStatus {
         self.segment.header().flusher_args.load()
     }
 
+    /// The segment's tails now: everything committed so far.
+    fn mark(&self) -> Mark {
+        Mark(WrittenMark::now(self.segment.header()))
+    }
+
+    /// Whether the flusher has written everything committed before `mark`.
+    fn reached(&self, mark: &Mark) -> bool {
+        mark.0.reached(self.segment.header())
+    }
+
+    /// Ask the flusher for a rollover; returns the request's number.
+    fn request_rollover(&self) -> u64 {
+        requests::request_rollover(self.segment.header())
+    }
+
+    /// Whether the rollover asked for as `request` is made.
+    fn rollover_done(&self, request: u64) -> bool {
+        requests::rollover_done(self.segment.header(), request)
+    }
+
+    /// The request count the last requested rollover served, and when it
+    /// was made (realtime ns, 0: never).
+    fn last_rollover(&self) -> (u64, u64) {
+        let h = self.segment.header();
+        let done = h.producers.rollovers_done.load(Ordering::Acquire);
+        (done, requests::last_rollover_ns(h))
+    }
+
     /// Bytes claimed in the ring and not yet written by a flusher.
     fn pending_bytes(&self) -> u64 {
         let h = self.segment.header();
@@ -53,3 +85,7 @@ impl SegmentStatus {
         h.tail.0.load(Ordering::Acquire).saturating_sub(head)
     }
 }
+
+/// A [`WrittenMark`]: what [`SegmentStatus::reached`] waits for.
+#[pyclass(frozen, module = "ringflush._native")]
+pub struct Mark(WrittenMark);

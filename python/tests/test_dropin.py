@@ -87,8 +87,8 @@ def test_the_signatures_are_the_standard_librarys(ours, stdlib):
     (ringflush.TimedRotatingFileHandler, {"encoding": "latin-1"}, "UTF-8 only"),
     (ringflush.TimedRotatingFileHandler, {"when": "fortnight"}, "Invalid rollover interval"),
     (ringflush.TimedRotatingFileHandler, {"when": "W9"}, "Invalid day specified"),
-    (ringflush.FileHandler, {"mode": "w"}, "appends"),
-    (ringflush.RotatingFileHandler, {"mode": "w"}, "appends"),
+    (ringflush.FileHandler, {"mode": "ab"}, "writes text"),
+    (ringflush.RotatingFileHandler, {"mode": "r+"}, "writes text"),
     (ringflush.FileHandler, {"errors": "ignore"}, "errors='ignore'"),
 ])
 def test_what_cannot_be_honoured_is_an_error_at_configuration(tmp_path, cls, kwargs, expect, segments):

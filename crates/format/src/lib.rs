@@ -135,6 +135,13 @@ impl Entry<'_> {
     }
 }
 
+/// A line the application formatted itself: as it is (invalid UTF-8
+/// replaced), then the newline.
+fn formatted_line(message: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(String::from_utf8_lossy(message).as_bytes());
+    out.push(b'\n');
+}
+
 thread_local! {
     /// The message and JSON text binary entries render as, reused.
     static EXPANDED: std::cell::RefCell<(String, String)> = const {
@@ -240,6 +247,9 @@ impl Formatter {
     /// as it is, followed by a note saying so.
     #[inline]
     pub fn format(&mut self, entry: &Entry<'_>, out: &mut Vec<u8>) {
+        if entry.record.formatted {
+            return formatted_line(entry.record.message, out);
+        }
         if ringflush_ring::fields::binary::is_binary(entry.record.extra) {
             return self.format_binary(entry, out);
         }

@@ -1,7 +1,7 @@
 //! Payload codec: the log record that follows the 32-byte ring header.
 //!
 //! ```text
-//! 0  level u8 | flags u8 | reserved u16 | line u32
+//! 0  level u8 | flags u8 (bit 0: formatted, 4.1) | reserved u16 | line u32
 //! 8  thread_id u64
 //! 16 message_len u32 | extra_len u32
 //! 24 logger, thread_name, pathname, func, module, process_name, task_name:
@@ -98,6 +98,10 @@ pub struct Record<'a> {
     /// The formatted message (`getMessage()`); cut, with a marker, when the
     /// record would exceed the size given to [`Record::fit`].
     pub message: &'a [u8],
+    /// The message is the whole line, as the application's own formatter
+    /// made it (a Python handler with a formatter set): the flusher writes
+    /// it as it is, whatever its `--format`.
+    pub formatted: bool,
 }
 
 /// The common shape of a record: level, thread, logger and message, no other
@@ -281,7 +285,7 @@ impl<'a> Record<'a> {
         let process_name = clip_short(self.process_name);
         let task_name = clip_short(self.task_name);
         let words = [
-            self.level as u64 | (self.line as u64) << 32,
+            self.level as u64 | (self.formatted as u64) << 8 | (self.line as u64) << 32,
             self.thread_id,
             message_len as u64 | (self.extra.len() as u64) << 32,
             logger.len() as u64
@@ -340,6 +344,7 @@ impl<'a> Record<'a> {
         };
         Ok(Record {
             level: w0 as u8,
+            formatted: (w0 >> 8) & 1 != 0,
             line: (w0 >> 32) as u32,
             thread_id: word(1),
             logger: take(short[0]),

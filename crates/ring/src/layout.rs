@@ -41,6 +41,9 @@
 //!   lanes ([`PendingBatch::lanes`]); `late` counts records the merge
 //!   window could not order. A 3.x process would read the first quarter as
 //!   the whole ring, so the major changes.
+//! - 4.1: rollover requests (`Producers::rollover_requests`, `rollovers_done`,
+//!   `rollover_done_ns`) in bytes 4.0 left zero: a 4.0 flusher ignores them
+//!   (a request then times out), so the minor changes.
 
 use crate::sync::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -51,7 +54,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
 pub const VERSION_MAJOR: u32 = 4;
 /// Layout minor version: any minor of the same major is accepted, since a
 /// minor only gives meaning to bytes that older segments leave zero.
-pub const VERSION_MINOR: u32 = 0;
+pub const VERSION_MINOR: u32 = 1;
 /// The packed version as stored in [`Identity::version`].
 pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
 /// Bytes before the data ring; the ring therefore starts page-aligned.
@@ -285,8 +288,18 @@ pub struct Producers {
     /// (3.0) Registrations so far: each takes the next number, the low 32
     /// bits of which go into its slot's word.
     pub registrations: AtomicU64,
+    /// (4.1) Rollovers asked for (`doRollover()`, `ringflush rotate`):
+    /// each request adds one and waits for [`Producers::rollovers_done`]
+    /// to reach its number.
+    pub rollover_requests: AtomicU64,
+    /// (4.1) The request count the flusher's last requested rollover
+    /// served (stored with Release once the new file is open): requests
+    /// made before it rolled are all served by that one rollover.
+    pub rollovers_done: AtomicU64,
+    /// (4.1) When that rollover was made (realtime ns).
+    pub rollover_done_ns: AtomicU64,
     /// Reserved: zero.
-    pub _reserved: [AtomicU64; 14],
+    pub _reserved: [AtomicU64; 11],
     /// (3.0) One process each: `pid << 32 | registration`, 0 when free;
     /// the pid is for display (it means something only in the PID
     /// namespace beside it), the registration tells this process from a
@@ -303,6 +316,9 @@ impl Default for Producers {
         Self {
             overflow: AtomicU64::default(),
             registrations: AtomicU64::default(),
+            rollover_requests: AtomicU64::default(),
+            rollovers_done: AtomicU64::default(),
+            rollover_done_ns: AtomicU64::default(),
             _reserved: Default::default(),
             slots: std::array::from_fn(|_| AtomicU64::default()),
             namespaces: std::array::from_fn(|_| AtomicU64::default()),
@@ -578,6 +594,9 @@ const _: () = {
     assert!(offset_of!(SegmentHeader, reported) == 896);
     assert!(offset_of!(SegmentHeader, producers) == 1024);
     assert!(offset_of!(Producers, registrations) == 8);
+    assert!(offset_of!(Producers, rollover_requests) == 16);
+    assert!(offset_of!(Producers, rollovers_done) == 24);
+    assert!(offset_of!(Producers, rollover_done_ns) == 32);
     assert!(offset_of!(Producers, slots) == 128);
     assert!(offset_of!(Producers, namespaces) == 128 + PRODUCER_SLOTS * 8);
     assert!(HEADER_SIZE % 4096 == 0);

@@ -13,6 +13,7 @@ pub mod liveness;
 pub mod region;
 #[cfg(not(loom))]
 pub mod registry;
+pub mod requests;
 pub mod ring;
 #[cfg(not(loom))]
 pub mod segment;

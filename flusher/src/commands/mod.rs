@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod pipe;
 mod rm;
+mod rotate;
 mod schedule;
 mod stat;
 pub mod verify;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli, args: Vec<String>) -> Result<Exit> {
         (Some(Command::Pipe(a)), _) => pipe::run(&a, std::io::stdin().lock()),
         (Some(Command::Stat(a)), _) => stat::run(&a),
         (Some(Command::Rm(a)), _) => rm::run(&a),
+        (Some(Command::Rotate(a)), _) => rotate::run(&a),
         (Some(Command::Bench(a)), _) => bench::run(&a),
         (Some(Command::Demo(a)), _) => demo::run(&a),
         (Some(Command::Worker(a)), _) => worker::run(&a),

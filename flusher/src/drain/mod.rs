@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ringflush_format::Formatter;
-use ringflush_ring::Stop;
+use ringflush_ring::{requests, Stop};
 
 mod batch;
 mod fault;
@@ -189,6 +189,9 @@ impl<'a> Flusher<'a> {
                 continue;
             }
             let released = self.release_batch();
+            if self.batch.is_empty() && self.serve_rollover_requests(now) {
+                continue;
+            }
             if let Some(due) = filled.rotate {
                 self.rotate_if_written(due, now);
                 continue;
@@ -349,6 +352,43 @@ impl<'a> Flusher<'a> {
             let message = format_args!("rotation failed: {e}; will retry at the next rollover");
             self.reporter.say(Audience::Operator, message);
         }
+    }
+
+    /// Roll the file over if a process asked for it (`doRollover()`,
+    /// `ringflush rotate`: see `ringflush_ring::requests`) or SIGUSR1 came,
+    /// between batches; every request waiting is served by this one
+    /// rollover, even a failed one (the failure is reported: the askers
+    /// must not wait for ever). Returns whether it rolled.
+    fn serve_rollover_requests(&mut self, now: Now) -> bool {
+        let signalled = self.signals.rotate.swap(false, Ordering::Relaxed);
+        let waiting: Vec<(usize, u64)> = (0..self.sources.len())
+            .filter_map(|i| requests::waiting_rollover(self.sources[i].header()).map(|r| (i, r)))
+            .collect();
+        if !signalled && waiting.is_empty() {
+            return false;
+        }
+        let why = if signalled {
+            "SIGUSR1"
+        } else {
+            "a process asked"
+        };
+        match self.out.rotate(now, Due::Requested) {
+            Ok(rotated) => {
+                let rotated = rotated.display();
+                let message =
+                    format_args!("rolled over on request ({why}): the old file is {rotated}");
+                self.reporter.say(Audience::Operator, message);
+            }
+            Err(e) => {
+                let e = chain(&e);
+                let message = format_args!("rollover on request ({why}) failed: {e}");
+                self.reporter.say(Audience::Operator, message);
+            }
+        }
+        for (i, requests) in waiting {
+            requests::rolled_over(self.sources[i].header(), requests, now.unix_ns);
+        }
+        true
     }
 
     /// After the loop: the file synced, the last losses told (records left

@@ -47,6 +47,22 @@ pub struct OutputConfig {
     pub post_rotate: Option<String>,
     /// Permission bits of new log files.
     pub file_mode: u32,
+    /// Rotated files are left under a pending name for the application
+    /// (`--rotated-by-app`; see [`pending_name`]).
+    pub rotated_by_app: bool,
+}
+
+/// The name a rotated file is left under with `--rotated-by-app`:
+/// `app.log.ringflush-pending.<unix ns, 20 digits>.<the next scheduled
+/// rollover, Unix seconds; 0 without one>`. The application (the Python
+/// handler's `_rotated.py`) names it from these (CPython's doRollover takes
+/// the period from the rollover instant) and applies its namer and rotator,
+/// oldest first; the digits keep the names unique and sorted.
+pub fn pending_name(base: &str, unix_ns: u64, rollover_at: Option<i64>) -> String {
+    format!(
+        "{base}.ringflush-pending.{unix_ns:020}.{}",
+        rollover_at.unwrap_or(0)
+    )
 }
 
 /// The log file, open for appending, and what decides its rotation.
@@ -69,6 +85,7 @@ pub struct Output {
     ino: u64,
     size: u64,
     file_mode: u32,
+    rotated_by_app: bool,
     /// When it rolls over.
     schedule: Schedule,
     retirer: Retirer,
@@ -105,8 +122,13 @@ impl Output {
             dir: dir.clone(),
             base: name.clone(),
             naming,
-            backup_count: cfg.backup_count,
-            gzip: cfg.gzip,
+            // The application prunes and compresses what it rotates.
+            backup_count: if cfg.rotated_by_app {
+                0
+            } else {
+                cfg.backup_count
+            },
+            gzip: cfg.gzip && !cfg.rotated_by_app,
             compress_delay: cfg.compress_delay,
             post_rotate: cfg.post_rotate,
             post_rotate_grace: POST_ROTATE_GRACE,
@@ -121,6 +143,7 @@ impl Output {
             size: info.size,
             file: Some(file),
             file_mode: cfg.file_mode,
+            rotated_by_app: cfg.rotated_by_app,
             schedule: Schedule::new(cfg.rules, since),
             retirer,
         })
@@ -266,6 +289,9 @@ impl Output {
         let secs = now.unix_secs();
         let timed = self.schedule.rules().timed;
         let target = match timed {
+            _ if self.rotated_by_app => {
+                pending_name(&self.name, now.unix_ns, self.schedule.rollover_at())
+            }
             Some(timed) => {
                 let at = self.schedule.rollover_at().unwrap_or(secs);
                 let suffix = timed.rotated_suffix(at, secs);
@@ -282,11 +308,14 @@ impl Output {
         self.dir
             .rename(&self.name, &target)
             .map_err(io_err(&self.path, "rename"))?;
-        self.retirer.send(Job::Rotated(target.clone()));
+        if !self.rotated_by_app {
+            self.retirer.send(Job::Rotated(target.clone()));
+        }
         // Best now, else at the next write, which retries until it works.
         let _ = self.reopen();
         Ok(self.dir.join(&match timed {
             Some(_) => target,
+            None if self.rotated_by_app => target,
             None => numbered(&self.name, 1),
         }))
     }

@@ -37,11 +37,14 @@ pub enum Due {
     Time,
     /// The next record would take the file to `--max-bytes`.
     Size,
+    /// Asked for: `doRollover()`, `ringflush rotate`, SIGUSR1. Never found
+    /// by [`Schedule::due`]; the drain rotates for it between batches.
+    Requested,
 }
 
 impl Due {
-    /// Every rule, in the order they are asked: when two are due at once,
-    /// the first names the rotation.
+    /// Every rule a record can make due, in the order they are asked: when
+    /// two are due at once, the first names the rotation.
     pub const ALL: [Due; 2] = [Due::Time, Due::Size];
 
     /// The first `.N` index a dated name gets for this rotation: a timed
@@ -49,7 +52,7 @@ impl Due {
     /// within a period are numbered from 1.
     pub fn first_index(self) -> u64 {
         match self {
-            Due::Time => 0,
+            Due::Time | Due::Requested => 0,
             Due::Size => 1,
         }
     }
@@ -116,13 +119,15 @@ impl Schedule {
                     && next.file_bytes + next.len >= max
                     && self.size_hold_until.is_none_or(|t| next.now >= t)
             }),
+            Due::Requested => false,
         }
     }
 
     /// The file was rotated for `due` at `now`.
     pub fn rotated(&mut self, due: Due, now: Now) {
         match due {
-            Due::Time => self.rollover_at = self.next_rollover(now),
+            // As CPython's doRollover: the next rollover counts from now.
+            Due::Time | Due::Requested => self.rollover_at = self.next_rollover(now),
             Due::Size => {}
         }
         self.size_hold_until = None;
@@ -135,6 +140,8 @@ impl Schedule {
         match due {
             Due::Time => self.rollover_at = self.next_rollover(now),
             Due::Size => self.size_hold_until = Some(now.mono + SIZE_RETRY_AFTER),
+            // The asker is told it failed; the schedule stays.
+            Due::Requested => {}
         }
     }
 
@@ -162,10 +169,12 @@ mod tests {
 
     #[test]
     fn every_rule_is_asked() {
-        // Adding a variant without listing it in ALL fails here.
+        // Adding a variant without listing it in ALL (or here, as one no
+        // record makes due) fails here.
         for due in Due::ALL {
             match due {
                 Due::Time | Due::Size => {}
+                Due::Requested => panic!("no record makes a requested rollover due"),
             }
         }
         assert_eq!(Due::ALL.len(), 2);
