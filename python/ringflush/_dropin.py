@@ -248,7 +248,9 @@ class DropIn:
 
     def _emit(self, record):
         if self._worker_formats or not flusher_writes(record):
-            return self._write_text(record, self.format(record))
+            # The whole line: the flusher may format this handler's other
+            # records itself.
+            return self._write_text(record, self.format(record), formatted=True)
         for name in self._extra_fields:
             if name not in record.__dict__ and name not in self._defaults:
                 # What CPython's Formatter raises (then Handler.handleError).
@@ -335,7 +337,10 @@ class DropIn:
             self._no_flusher_since = None
             running = status.flusher_args()
             mine = self._flusher_args()
-            if self._autostart and running and output_args(running) != output_args(mine):
+            # Before its first record this handler's own arguments are not
+            # decided yet (hooks set after the config are read then).
+            if (self._autostart and self._first_done and running
+                    and output_args(running) != output_args(mine)):
                 self._report_other_config(pid, running, mine)
             return
         if self._autostart:

@@ -84,24 +84,29 @@ class _Rotating(DropIn):
         request); this returns once it has, and the namer and rotator have
         run. Requests from other processes within ``ROLLOVER_COALESCE`` of
         one that was served are served by it (see docs/PYTHON.md)."""
-        self._start_once()
-        self.flush()
         status = self._status
         done, at_ns = status.last_rollover()
         if (at_ns and time.time_ns() - at_ns < ROLLOVER_COALESCE * 1e9
                 and self._served != (os.getpid(), done)):
+            # Another process asked a moment ago (a deploy's workers boot
+            # one after another): its rollover serves this one.
             self._served = (os.getpid(), done)
+            self.flush()
             return self._rolled_over()
+        self._start_once()
+        self.flush()
         deadline = time.monotonic() + ROLLOVER_TIMEOUT
         while not status.flusher_alive():
             if not self._flusher_coming() or time.monotonic() >= deadline:
                 self._say_once("rollover", "doRollover(): no flusher is running to roll the "
                                "file over; it rolls over when one starts")
-                status.request_rollover()
+                status.join_rollover(done)
                 return None
             time.sleep(_written.POLL)
-        request = status.request_rollover()
-        while not status.rollover_done(request):
+        # Joined with a request waiting, or served by a rollover made since
+        # the call: processes asking at once roll the file once.
+        request = status.join_rollover(done)
+        while request is not None and not status.rollover_done(request):
             if time.monotonic() >= deadline or not status.flusher_alive():
                 self._say_once("rollover", "doRollover(): the flusher did not roll the file "
                                f"over within {ROLLOVER_TIMEOUT:.0f} s")

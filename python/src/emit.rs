@@ -69,7 +69,10 @@ impl<'a, 'py> Plain<'a, 'py> {
             Field::TaskName,
         ]
         .map(get);
-        if !names.iter().flatten().all(|o| names::is_text(o)) {
+        // The flusher prints a default of its own for an empty name where
+        // CPython prints "None": names must be text, taskName may be None.
+        let [ref others @ .., task] = names;
+        if !others.iter().all(|o| o.is_some_and(is_str)) || !task.is_none_or(names::is_text) {
             return Ok(None);
         }
         let args = match get(Field::Args) {
@@ -86,6 +89,10 @@ impl<'a, 'py> Plain<'a, 'py> {
             args,
         }))
     }
+}
+
+fn is_str(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_exact_instance_of::<PyString>()
 }
 
 /// Whether `levelname` is the name the flusher prints for `level`.

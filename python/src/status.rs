@@ -65,6 +65,13 @@ impl SegmentStatus {
         requests::request_rollover(self.segment.header())
     }
 
+    /// Ask for a rollover unless one serves already (see
+    /// `requests::join_rollover`): None when one was made since
+    /// `seen_done`, else the request's number.
+    fn join_rollover(&self, seen_done: u64) -> Option<u64> {
+        requests::join_rollover(self.segment.header(), seen_done)
+    }
+
     /// Whether the rollover asked for as `request` is made.
     fn rollover_done(&self, request: u64) -> bool {
         requests::rollover_done(self.segment.header(), request)

@@ -9,6 +9,7 @@ itself. Every line arrives exactly once in the right
 files, in the user's format, under CPython's rotated names, and no flusher
 is left a few seconds after the application exits."""
 
+import gzip
 import json
 import os
 import re
@@ -329,3 +330,70 @@ def test_celery_prefork_workers(app_dir):
     assert done, (handled(), worker.returncode, err[-3000:])
     assert "Traceback" not in err and "Logging error" not in err, err[-2000:]
     check(app_dir, sent)
+
+
+HOOKS_APP = APP + """
+    import gzip, os, re
+
+    def namer(name):
+        return name + ".gz"
+
+    def rotator(source, dest):
+        with open(source, "rb") as f, gzip.open(dest, "wb") as out:
+            out.write(f.read())
+        os.remove(source)
+
+    # What apps do after dictConfig: hooks dictConfig cannot set, and a
+    # fresh file for each deploy.
+    for h in logging.getLogger("web").handlers:
+        h.suffix = "%Y%m%d-%H%M%S"
+        h.extMatch = re.compile(r"\\d{8}-\\d{6}")
+        h.namer, h.rotator = namer, rotator
+        h.doRollover()
+
+    def app(environ, start_response):
+        handle(environ["PATH_INFO"].rsplit("/", 1)[-1])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+"""
+HOOKED = re.compile(r"(app|kept)\.log\.\d{8}-\d{6}(\.\d+)?\.gz")
+
+
+@pytest.mark.skipif(shutil.which("gunicorn") is None, reason="gunicorn is not installed")
+def test_gunicorn_suffix_namer_rotator_and_do_rollover_at_boot(app_dir):
+    """gunicorn -w 4, each worker setting suffix/extMatch, the cookbook's
+    gzip namer/rotator and calling doRollover() at boot: the stdlib's names,
+    one rollover for the deploy (the previous file kept whole), every line
+    once (`app`, keeping all) and the stdlib's retention (`kept`, 2)."""
+    (app_dir / "wsgi_app.py").write_text(textwrap.dedent(HOOKS_APP))
+    cfg = config()
+    cfg["handlers"]["all"]["backupCount"] = 0
+    cfg["handlers"]["errors"] = dict(cfg["handlers"]["all"], filename="logs/kept.log",
+                                     backupCount=2)
+    cfg["handlers"]["console"] = {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}
+    cfg["handlers"]["error_console"] = {"class": "logging.StreamHandler"}
+    (app_dir / "gunicorn_conf.py").write_text(f"logconfig_dict = {cfg!r}\n")
+    (app_dir / "logs" / "app.log").write_text("the previous deploy\n")
+    sent = serve(app_dir, lambda port: [
+        "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}", "-c", "gunicorn_conf.py",
+        "wsgi_app:app"])
+    logs = app_dir / "logs"
+    for name in ("app.log", "kept.log"):
+        assert wait_for(lambda: flusher_pid(logs / name) == 0, timeout=30), name
+    names = sorted(n for n in os.listdir(logs) if not n.endswith(".ringflush-errors"))
+    backups = {kind: [n for n in names if n.startswith(kind + ".log.")] for kind in ("app", "kept")}
+    assert all(HOOKED.fullmatch(n) for n in backups["app"] + backups["kept"]), names
+    assert len(backups["kept"]) == 2, names
+    texts = {n: gzip.open(logs / n, "rt").read() for n in backups["app"]}
+    # The deploy's one rollover: the previous file whole, no empty backup.
+    previous = [t for t in texts.values() if "previous deploy" in t]
+    assert previous == ["the previous deploy\n"], texts
+    assert all(texts.values()), texts
+    ids = []
+    for text in [*texts.values(), (logs / "app.log").read_text()]:
+        for line in text.splitlines():
+            m = LINE.fullmatch(line)
+            if m and m.group(2) != "0":
+                ids.append(int(m.group(2)))
+    assert sorted(ids) == list(range(1, sent + 1)), f"{len(ids)} lines for {sent} requests"
+    assert len(backups["app"]) >= 3, names

@@ -19,6 +19,7 @@ mod operations;
 mod options;
 mod producer_api;
 mod python_rotation;
+mod requests;
 mod rotation;
 mod shipping;
 mod tracing_layer;

@@ -475,6 +475,7 @@ mod tests {
             task_name: b"",
             extra: br#"{"user":"ann"}"#,
             message: "héllo wörld".as_bytes(),
+            formatted: true,
         }
     }
 

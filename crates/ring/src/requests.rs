@@ -18,7 +18,10 @@
 //! to reach the number it got. The flusher, between batches, reads the
 //! request count, rolls the file over once, and stores that count as done:
 //! requests made while it was rolling (every worker of a deploy asking at
-//! boot) are served by the one rollover.
+//! boot) are served by the one rollover. [`join_rollover`] goes further for
+//! `doRollover()`: a request waiting is joined rather than added to, and a
+//! rollover made since the asker looked serves it, so that processes asking
+//! at once never roll a file twice.
 //!
 //! # Memory-ordering contract
 //! - (Q1) flusher: the file write, then `head` (SeqCst for the shared
@@ -73,6 +76,32 @@ fn lane_count(header: &SegmentHeader) -> usize {
 pub fn request_rollover(header: &SegmentHeader) -> u64 {
     let requests = &header.producers.rollover_requests;
     requests.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// Ask for a rollover unless one serves already: `None` when a rollover
+/// was made since the asker saw `seen_done` rollovers done; the number of
+/// a request that waits, if one does; else a new request's.
+pub fn join_rollover(header: &SegmentHeader, seen_done: u64) -> Option<u64> {
+    let p = &header.producers;
+    loop {
+        let requests = p.rollover_requests.load(Ordering::Relaxed);
+        if p.rollovers_done.load(Ordering::Acquire) > seen_done {
+            return None;
+        }
+        if requests > seen_done {
+            return Some(requests);
+        }
+        let next = requests + 1;
+        let swapped = p.rollover_requests.compare_exchange(
+            requests,
+            next,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        if swapped.is_ok() {
+            return Some(next);
+        }
+    }
 }
 
 /// Whether the rollover asked for as `request` has been made.
@@ -137,5 +166,18 @@ mod tests {
         assert!(!rollover_done(&h, c));
         assert_eq!(waiting_rollover(&h), Some(3));
         assert_eq!(last_rollover_ns(&h), 7);
+    }
+
+    #[test]
+    fn joining_never_adds_a_second_rollover() {
+        let h = SegmentHeader::default();
+        // Two askers that both saw 0 done: the second joins the first.
+        assert_eq!(join_rollover(&h, 0), Some(1));
+        assert_eq!(join_rollover(&h, 0), Some(1));
+        rolled_over(&h, 1, 5);
+        // One that looked before that rollover is served by it.
+        assert_eq!(join_rollover(&h, 0), None);
+        // One that looked after asks anew.
+        assert_eq!(join_rollover(&h, 1), Some(2));
     }
 }

@@ -342,9 +342,16 @@ impl<'a> Flusher<'a> {
 
     /// Rotate for `due` once the records before it are all written (else
     /// the next turn finds it due again). A failure is reported; the file
-    /// stays open and the schedule moves on.
+    /// stays open and the schedule moves on. An empty file is not rotated
+    /// for time (no empty backups; CPython 3.13 skips the rollover when the
+    /// name is taken, as it is after a `doRollover()` in the same period):
+    /// only the schedule moves on.
     fn rotate_if_written(&mut self, due: Due, now: Now) {
         if !self.batch.is_empty() {
+            return;
+        }
+        if due == Due::Time && self.out.size() == 0 {
+            self.out.skip_rotation(due, now);
             return;
         }
         if let Err(e) = self.out.rotate(now, due) {

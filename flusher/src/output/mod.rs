@@ -283,6 +283,12 @@ impl Output {
         result
     }
 
+    /// Move the schedule on as a rotation for `due` at `now` would, without
+    /// rotating (an empty file).
+    pub fn skip_rotation(&mut self, due: Due, now: Now) {
+        self.schedule.rotated(due, now);
+    }
+
     /// The rename of [`Output::rotate`], then the hand-over to the
     /// background worker and the reopen.
     fn rename_away(&mut self, now: Now, due: Due) -> Result<PathBuf, OutputError> {
