@@ -62,7 +62,10 @@ def worker(kind, directory, shm, calls, out, start):
         out.put((time.perf_counter() - t) / calls)
         return
     handler, listener = make(kind, directory, shm)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    if kind != "RingHandler":
+        # RingHandler's format is its flusher's --format (a formatter set on
+        # it would format in the worker instead, as a FileHandler does).
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     log = logging.getLogger(f"bench.{kind}.{os.getpid()}")
     log.handlers[:] = [handler]
     log.propagate = False
@@ -100,7 +103,9 @@ def main():
     shm = f"/rf-pybench-{os.getpid()}"
     directory = tempfile.mkdtemp(prefix="rf-pybench-")
     flusher = subprocess.Popen([sys.executable, "-m", "ringflush", "--shm", shm,
-                                "--file", os.path.join(directory, "ring.log")], stderr=subprocess.DEVNULL)
+                                "--file", os.path.join(directory, "ring.log"),
+                                "--format", "%(asctime)s %(levelname)s %(name)s %(message)s"],
+                               stderr=subprocess.DEVNULL)
     time.sleep(1)
     ctx = multiprocessing.get_context("fork")
     results = {}

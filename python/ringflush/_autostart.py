@@ -134,6 +134,8 @@ class Supervisor:
         self._wake = threading.Event()
         self._thread = None
         self._spawned = []  # the parent's, not ours to reap
+        for handler in list(self._handlers):
+            handler._after_fork_in_child()
         if len(self._handlers):
             self._ensure_thread()
             self._wake.set()

@@ -8,6 +8,7 @@ import codecs
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -151,6 +152,7 @@ class DropIn:
         self._last_start = float("-inf")
         self._no_flusher_since = None
         self._served = None
+        self._other_config = None
         self._first_done = False
         self._first_lock = threading.Lock()
         self._supervise_lock = threading.Lock()
@@ -161,6 +163,12 @@ class DropIn:
             self._open("w").close()
         self.stream = None if delay else self._open()
         _autostart.SUPERVISOR.watch(self)
+
+    def _after_fork_in_child(self):
+        """This thread's copy of a lock another thread of the parent held
+        at the fork would stay held: new ones (the supervisor calls this)."""
+        self._first_lock = threading.Lock()
+        self._supervise_lock = threading.Lock()
 
     def _open(self, mode="a"):
         """The log file as the standard library opens it (created with
@@ -332,16 +340,21 @@ class DropIn:
         status = self._status
         now = time.monotonic()
         # The flusher's lock, seen from any PID namespace (a sidecar's too).
-        if status.flusher_alive():
+        if status.flusher_alive() and not self._restarted_for_hooks(status):
             pid = status.flusher_pid()
             self._no_flusher_since = None
             running = status.flusher_args()
             mine = self._flusher_args()
             # Before its first record this handler's own arguments are not
-            # decided yet (hooks set after the config are read then).
+            # decided yet (hooks set after the config are read then). A
+            # flusher publishes its arguments just after taking the lock:
+            # a difference counts once seen on two looks in a row.
+            seen, self._other_config = self._other_config, None
             if (self._autostart and self._first_done and running
                     and output_args(running) != output_args(mine)):
-                self._report_other_config(pid, running, mine)
+                self._other_config = (pid, tuple(running))
+                if seen == self._other_config:
+                    self._report_other_config(pid, running, mine)
             return
         if self._autostart:
             # Nothing of this handler's to write yet, and nothing waiting:
@@ -363,6 +376,33 @@ class DropIn:
                 f"records are waiting in segment {self.shm} and no flusher has run for "
                 f"{_autostart.FORGOTTEN_AFTER:.0f} s: start one (ringflush --shm {self.shm} "
                 "--file ...), or check that its --shm matches"))
+
+    def _restarted_for_hooks(self, status):
+        """A namer, rotator or suffix set after this handler's first record
+        (its flusher already runs without ``--rotated-by-app``): stop that
+        flusher (it drains and exits; once only, and only one with exactly
+        this handler's other arguments, in this PID namespace) so that one
+        with them starts now. Returns whether it is gone."""
+        if not self._first_done or self._rotated_by_app or not self._hands_off():
+            return False
+        before = self._flusher_args()
+        self._rotated_by_app = True
+        running, pid = status.flusher_args(), status.flusher_pid()
+        if (not self._autostart or not status.flusher_here() or "restart" in self._said
+                or output_args(running) != output_args(before)):
+            return False
+        self._said.add("restart")
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            return False
+        deadline = time.monotonic() + _written.FLUSH_TIMEOUT
+        while status.flusher_alive() and status.flusher_pid() == pid:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_written.POLL)
+        self._last_start = float("-inf")
+        return True
 
     def _report_other_config(self, pid, running, mine):
         if "config" in self._said:

@@ -24,7 +24,6 @@ exists is never overwritten: ``.1``, ``.2``... is added before the namer.
 
 import fcntl
 import os
-import re
 import time
 
 PENDING = ".ringflush-pending."
@@ -123,56 +122,3 @@ def shift_numbered(handler):
     if os.path.exists(dfn):
         os.remove(dfn)
     return dfn
-
-
-def files_to_delete(handler):
-    """CPython 3.13's ``TimedRotatingFileHandler.getFilesToDelete``: the
-    backups beyond ``backupCount``, matched by ``extMatch`` (and, with a
-    namer, only names the namer would give), oldest first. A name that got
-    ``.N`` because its own was taken (``free_name``) counts as a backup of
-    its period too, just after the plain one."""
-    dirname, base = os.path.split(handler.baseFilename)
-    try:
-        names = os.listdir(dirname or ".")
-    except OSError:
-        return []
-    found = []
-    for name in names:
-        key = _backup_key(handler, base, name)
-        if key is not None:
-            found.append((key, os.path.join(dirname, name)))
-    if len(found) < handler.backupCount:
-        return []
-    found.sort()
-    return [path for _, path in found[:len(found) - handler.backupCount]]
-
-
-_INDEX = re.compile(r"\.(\d+)")
-
-
-def _backup_key(handler, base, name):
-    """(the name as the namer gives it for its period, N) for a backup of
-    ``handler`` (N 0 for the plain name), else None."""
-    if handler.namer is None:
-        prefix = base + "."
-        if name[:len(prefix)] != prefix:
-            return None
-        suffix = name[len(prefix):]
-        if handler.extMatch.fullmatch(suffix):
-            return (name, 0)
-        index = _INDEX.search(suffix)
-        while index:
-            if index.end() == len(suffix) and handler.extMatch.fullmatch(suffix[:index.start()]):
-                return (prefix + suffix[:index.start()], int(index[1]))
-            index = _INDEX.search(suffix, index.start() + 1)
-        return None
-    m = handler.extMatch.search(name)
-    while m:
-        default = handler.baseFilename + "." + m[0]
-        if os.path.basename(handler.namer(default)) == name:
-            return (name, 0)
-        index = _INDEX.match(name, m.end())
-        if index and os.path.basename(handler.namer(f"{default}{index[0]}")) == name:
-            return (os.path.basename(handler.namer(default)), int(index[1]))
-        m = handler.extMatch.search(name, m.start() + 1)
-    return None

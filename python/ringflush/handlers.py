@@ -24,6 +24,7 @@ The rest of the standard library's contract (``flush()``, ``doRollover()``,
 honoured as docs/PYTHON.md, "What the drop-in honours", lists.
 """
 
+import logging.handlers
 import math
 import os
 import re
@@ -49,6 +50,10 @@ _UNIT = {"S": 1, "M": 60, "H": 3600, "D": 86400, "MIDNIGHT": 86400}
 ROLLOVER_COALESCE = 5.0
 # How long doRollover waits for the flusher to roll over.
 ROLLOVER_TIMEOUT = 5.0
+
+
+# Taken at import, before anything may replace the stdlib's class by ours.
+_STDLIB_FILES_TO_DELETE = logging.handlers.TimedRotatingFileHandler.getFilesToDelete
 
 
 def _time_of_day(at):
@@ -95,6 +100,7 @@ class _Rotating(DropIn):
             return self._rolled_over()
         self._start_once()
         self.flush()
+        self._supervise()  # hooks set since the first record: their flusher
         deadline = time.monotonic() + ROLLOVER_TIMEOUT
         while not status.flusher_alive():
             if not self._flusher_coming() or time.monotonic() >= deadline:
@@ -198,8 +204,11 @@ class TimedRotatingFileHandler(_Rotating, RingHandler):
             self.rolloverAt = self.computeRollover(t)
 
     def getFilesToDelete(self):
-        """The backups beyond ``backupCount`` (CPython 3.13's matching)."""
-        return _rotated.files_to_delete(self)
+        """The backups beyond ``backupCount``, as the running interpreter's
+        logging finds them (its own code: the same ``extMatch`` and
+        ``namer`` keep the meaning they had with the stdlib handler; 3.13's
+        is namer-aware, gh-115809)."""
+        return _STDLIB_FILES_TO_DELETE(self)
 
     def _finish_rotated(self, path, rotated_at, rollover_at):
         if not rollover_at:

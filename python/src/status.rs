@@ -45,6 +45,14 @@ impl SegmentStatus {
         }
     }
 
+    /// Whether the running flusher lives in this process's PID namespace
+    /// (its published pid then names it here).
+    fn flusher_here(&self) -> bool {
+        let f = &self.segment.header().flusher;
+        self.segment.flusher_alive()
+            && f.pid_namespace.load(Ordering::Relaxed) == ringflush_ring::liveness::pid_namespace()
+    }
+
     /// The arguments the running (or last) flusher was started with.
     fn flusher_args(&self) -> Vec<String> {
         self.segment.header().flusher_args.load()

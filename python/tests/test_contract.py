@@ -267,30 +267,64 @@ def _gz_rotator(source, dest):
     os.remove(source)
 
 
-@pytest.mark.parametrize("cls", ["stdlib", "ringflush"])
-def test_suffix_ext_match_namer_rotator_retention_as_the_stdlib(tmp_path, segments, cls):
-    """One process, when='S', a custom suffix and extMatch, the cookbook's
-    gzip namer/rotator, backupCount=2: the same names and the same number
-    of backups from both."""
-    path = tmp_path / "app.log"
-    segments(path)
-    klass = (logging.handlers.TimedRotatingFileHandler if cls == "stdlib"
-             else ringflush.TimedRotatingFileHandler)
+def _hooked_run(directory, klass, ext):
+    """One process, when='S', a custom suffix and ``ext`` as extMatch, the
+    cookbook's gzip namer/rotator, backupCount=2, lines for ~4 s: the
+    backups left."""
+    path = directory / "app.log"
     h = klass(path, when="S", backupCount=2)
     h.suffix = "%Y%m%d-%H%M%S"
-    h.extMatch = re.compile(r"\d{8}-\d{6}")
+    h.extMatch = re.compile(ext)
     h.namer, h.rotator = _gz_namer, _gz_rotator
     h.setFormatter(logging.Formatter("%(message)s"))
-    log = _logger(f"contract.hooks.{cls}", h)
+    log = _logger(f"contract.hooks.{klass.__module__}", h)
     for i in range(9):
         log.info("line %d", i)
         h.flush()
         time.sleep(0.45)
     h.close()
-    names = sorted(os.listdir(tmp_path))
-    backups = _backups(tmp_path)
-    assert len(backups) == 2, names
-    for n in backups:
+    return _backups(directory)
+
+
+@pytest.mark.parametrize("ext", [
+    r"\d{8}-\d{6}",               # as 3.13 reads it
+    r"^\d{8}-\d{6}(\.gz)?$",       # as configs written for 3.11 have it
+])
+def test_suffix_ext_match_namer_rotator_retention_as_the_stdlib(tmp_path, segments, ext):
+    """The same names and the same retention as the running interpreter's
+    own TimedRotatingFileHandler gives with the same hooks."""
+    (tmp_path / "stdlib").mkdir()
+    (tmp_path / "ours").mkdir()
+    segments(tmp_path / "ours" / "app.log")
+    theirs = _hooked_run(tmp_path / "stdlib", logging.handlers.TimedRotatingFileHandler, ext)
+    ours = _hooked_run(tmp_path / "ours", ringflush.TimedRotatingFileHandler, ext)
+    assert len(theirs) >= 2 and len(ours) >= 2, (theirs, ours)
+    # Pruned to backupCount by both, or (an extMatch this interpreter's
+    # getFilesToDelete does not match) by neither.
+    assert (len(ours) == 2) == (len(theirs) == 2), (theirs, ours)
+    for n in ours:
         assert re.fullmatch(r"app\.log\.\d{8}-\d{6}\.gz", n), n
-        with gzip.open(tmp_path / n, "rt") as f:
+        with gzip.open(tmp_path / "ours" / n, "rt") as f:
             assert re.fullmatch(r"(line \d\n)+", f.read())
+
+
+def test_hooks_set_after_the_first_record_are_honoured(tmp_path, segments):
+    """A line logged before the hooks are set (a library's start-up line)
+    started the flusher without them: it is replaced by one with them."""
+    path = tmp_path / "app.log"
+    segments(path)
+    h = ringflush.TimedRotatingFileHandler(path, when="midnight", backupCount=3)
+    h.setFormatter(logging.Formatter("%(message)s"))
+    log = _logger("contract.late_hooks", h)
+    log.info("starting")
+    h.flush()
+    h.suffix = "%Y%m%d"
+    h.extMatch = re.compile(r"\d{8}")
+    h.namer, h.rotator = _gz_namer, _gz_rotator
+    h.doRollover()
+    log.info("after")
+    h.close()
+    assert _backups(tmp_path) == [f"app.log.{time.strftime('%Y%m%d')}.gz"]
+    with gzip.open(tmp_path / _backups(tmp_path)[0], "rt") as f:
+        assert f.read() == "starting\n"
+    assert path.read_text() == "after\n"

@@ -64,6 +64,11 @@ fn flush(a: &FlusherArgs, args: Vec<String>) -> Result<Exit> {
     let mut cfg = flusher_config(a)?;
     cfg.args = args;
     let signals = Signals::install()?;
-    drain::run(&cfg, &signals)?;
-    Ok(Exit::Ok)
+    match drain::run(&cfg, &signals) {
+        // A flusher an application started (several of its processes may
+        // try at once) has nothing to do when another runs: not an error.
+        Err(e) if cfg.exit_when_idle && e.is::<drain::AlreadyRunning>() => Ok(Exit::Ok),
+        Err(e) => Err(e),
+        Ok(_) => Ok(Exit::Ok),
+    }
 }

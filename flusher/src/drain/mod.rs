@@ -45,6 +45,7 @@ use fault::Faults;
 use health::WriteHealth;
 use notify::Notifier;
 pub use signals::Signals;
+pub use source::AlreadyRunning;
 use source::Source;
 
 use crate::config::FlusherConfig;

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ringflush_ring::frame::FLAG_TSC;
 use ringflush_ring::layout::{self, SegmentHeader, DEFAULT_CAPACITY, DEFAULT_LANES};
 use ringflush_ring::tsc::TscCalibration;
@@ -16,6 +16,18 @@ use ringflush_ring::{
 };
 
 use super::batch::Drain;
+
+/// Another flusher holds the segment (see [`Source::open`]).
+#[derive(Debug)]
+pub struct AlreadyRunning(String);
+
+impl std::fmt::Display for AlreadyRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AlreadyRunning {}
 use super::merge::{LaneDamage, Merge};
 use super::recovery::{self, Consumed, Recovered};
 use super::stuck::StuckTracker;
@@ -109,7 +121,11 @@ impl Source {
                 } else {
                     format!("pid {pid} in pid namespace {ns}")
                 };
-                bail!("a flusher is already running for {} ({pid})", cfg.shm)
+                return Err(AlreadyRunning(format!(
+                    "a flusher is already running for {} ({pid})",
+                    cfg.shm
+                ))
+                .into());
             }
             Err(e) => return Err(e).context(format!("segment {}", cfg.shm)),
         };
