@@ -328,3 +328,19 @@ def test_hooks_set_after_the_first_record_are_honoured(tmp_path, segments):
     with gzip.open(tmp_path / _backups(tmp_path)[0], "rt") as f:
         assert f.read() == "starting\n"
     assert path.read_text() == "after\n"
+
+
+def test_compress_gzip_keyword(tmp_path, segments):
+    path = tmp_path / "app.log"
+    h = _handler(ringflush.TimedRotatingFileHandler, path, segments, fmt="%(message)s",
+                 when="midnight", backupCount=2, compress="gzip")
+    log = _logger("contract.gzip", h)
+    log.info("to be compressed")
+    h.doRollover()
+    gz = tmp_path / f"app.log.{time.strftime('%Y-%m-%d')}.gz"
+    assert wait_for(gz.exists, timeout=30), os.listdir(tmp_path)
+    with gzip.open(gz, "rt") as f:
+        assert f.read() == "to be compressed\n"
+    h.close()
+    with pytest.raises(ValueError, match="compress='zip'"):
+        ringflush.TimedRotatingFileHandler(tmp_path / "b.log", compress="zip")
