@@ -271,14 +271,18 @@ class DropIn:
         """Return once the flusher has written every record this process
         committed before the call (at most ``FLUSH_TIMEOUT``, 2 s; at once
         with no flusher), and rotated files are named (``_rotated.py``)."""
-        if not self._first_done:
-            if self._status.pending_bytes() == 0:
-                return
+        if not self._first_done and self._status.pending_bytes() > 0:
             self._start_once()
-        staged = _written.staged_rotation(self.baseFilename) if self._stages_rotations() else None
-        _written.wait_written(self._status, self._flusher_coming, staged)
-        if self._rotated_by_app:
+        if self._first_done:
+            staged = _written.staged_rotation(self.baseFilename) if self._stages_rotations() else None
+            _written.wait_written(self._status, self._flusher_coming, staged)
+        if self._names_rotated_files():
             self._finish_pending(wait=_written.FLUSH_TIMEOUT)
+
+    def _names_rotated_files(self):
+        """Whether this process finishes rotated files (its hooks are set;
+        a crashed process may have left some even before it logs)."""
+        return self._rotated_by_app or self._hands_off()
 
     def _stages_rotations(self):
         """Whether the flusher finishes this handler's rotations in the
@@ -329,7 +333,7 @@ class DropIn:
         record): one caller at a time, so a flusher is started once."""
         with self._supervise_lock:
             self._supervise_locked()
-        if self._rotated_by_app:
+        if self._names_rotated_files():
             self._finish_pending()
         self._follow_schedule()
 

@@ -18,8 +18,10 @@ Exactly once: one process at a time holds an ``flock`` on the log's
 directory while it works through the pending files, oldest first. A
 process that dies mid-rotator releases the lock with its death; the
 pending file is still there (a rotator removes its source last), so the
-next process does it again and nothing is lost. A name that already
-exists is never overwritten: ``.1``, ``.2``... is added before the namer.
+next process does it again, to the same name (written down beside the
+pending file, ``<pending>.dest``, before the rotator runs), and nothing is
+lost. A name that already exists is never overwritten otherwise: ``.1``,
+``.2``... is added before the namer.
 """
 
 import fcntl
@@ -80,6 +82,32 @@ def _lock(fd, wait):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.005)
+
+
+def chosen_dest(path, choose):
+    """The name the pending file ``path`` goes to: the one an interrupted
+    attempt wrote down, else ``choose()``, written down first."""
+    note = path + ".dest"
+    try:
+        with open(note, encoding="utf-8") as f:
+            dest = f.read()
+        if dest:
+            return dest
+    except FileNotFoundError:
+        pass
+    dest = choose()
+    with open(note + ".tmp", "w", encoding="utf-8") as f:
+        f.write(dest)
+    os.replace(note + ".tmp", note)
+    return dest
+
+
+def finished(path):
+    """The pending file ``path`` is done: its note goes."""
+    try:
+        os.remove(path + ".dest")
+    except FileNotFoundError:
+        pass
 
 
 def free_name(handler, default_name):

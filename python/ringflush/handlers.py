@@ -122,7 +122,7 @@ class _Rotating(DropIn):
         return self._rolled_over()
 
     def _rolled_over(self):
-        if self._rotated_by_app:
+        if self._names_rotated_files():
             self._finish_pending(wait=ROLLOVER_TIMEOUT)
         if self.stream is not None:
             self.stream.close()
@@ -215,7 +215,9 @@ class TimedRotatingFileHandler(_Rotating, RingHandler):
             rollover_at = self.computeRollover(rotated_at)
         when = _rotated.period_time_tuple(self, rollover_at, rotated_at)
         default = self.baseFilename + "." + time.strftime(self.suffix, when)
-        self.rotate(path, _rotated.free_name(self, default))
+        dest = _rotated.chosen_dest(path, lambda: _rotated.free_name(self, default))
+        self.rotate(path, dest)
+        _rotated.finished(path)
         if self.backupCount > 0:
             for name in self.getFilesToDelete():
                 os.remove(name)
@@ -276,7 +278,9 @@ class RotatingFileHandler(_Rotating, RingHandler):
     def _finish_rotated(self, path, rotated_at, rollover_at):
         if self.backupCount <= 0:
             return
-        self.rotate(path, _rotated.shift_numbered(self))
+        # The shift happens once: a redo after a crash reuses its name.
+        self.rotate(path, _rotated.chosen_dest(path, lambda: _rotated.shift_numbered(self)))
+        _rotated.finished(path)
 
 
 class FileHandler(DropIn, RingHandler):

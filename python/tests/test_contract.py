@@ -344,3 +344,45 @@ def test_compress_gzip_keyword(tmp_path, segments):
     h.close()
     with pytest.raises(ValueError, match="compress='zip'"):
         ringflush.TimedRotatingFileHandler(tmp_path / "b.log", compress="zip")
+
+
+CRASHING = """
+import gzip, logging, os, sys
+import ringflush
+h = ringflush.TimedRotatingFileHandler(sys.argv[1], when="midnight", backupCount=3)
+h.setFormatter(logging.Formatter("%(message)s"))
+h.namer = lambda name: name + ".gz"
+def rotator(source, dest):
+    with open(source, "rb") as f, gzip.open(dest, "wb") as out:
+        out.write(f.read()[:3])
+        if sys.argv[2] == "crash":
+            os._exit(9)  # half-way: dest half-written, source still there
+    os.remove(source)
+h.rotator = rotator
+log = logging.getLogger("crash")
+log.addHandler(h)
+log.setLevel(logging.INFO)
+if sys.argv[2] == "crash":
+    log.info("kept whole")
+    h.doRollover()
+else:
+    h.flush()  # finishes what the crashed process left
+"""
+
+
+def test_a_crash_mid_rotator_loses_nothing(tmp_path, segments):
+    path = tmp_path / "app.log"
+    segments(path)
+    crashed = subprocess.run([sys.executable, "-c", CRASHING, str(path), "crash"], timeout=60)
+    assert crashed.returncode == 9
+    pending = sorted(n for n in os.listdir(tmp_path) if ".ringflush-pending." in n)
+    # The file, and the name its interrupted rotation was going to.
+    assert len(pending) == 2 and pending[0] + ".dest" in pending, os.listdir(tmp_path)
+    finished = subprocess.run([sys.executable, "-c", CRASHING.replace("[:3]", ""), str(path),
+                               "finish"], timeout=60)
+    assert finished.returncode == 0
+    assert not [n for n in os.listdir(tmp_path) if ".ringflush-pending." in n]
+    backups = _backups(tmp_path)
+    assert backups == [f"app.log.{time.strftime('%Y-%m-%d')}.gz"], backups
+    with gzip.open(tmp_path / backups[0], "rt") as f:
+        assert f.read() == "kept whole\n"
