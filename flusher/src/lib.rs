@@ -21,7 +21,7 @@ mod output;
 pub mod report;
 
 pub use commands::verify;
-pub use commands::Exit;
+pub use commands::{set_self_command, Exit};
 
 /// Run a command line as the binary does: the exit code, with any error
 /// printed once (`ringflush: what: why`). `args` are the arguments after the

@@ -280,6 +280,15 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         Ok(cli) => cli,
         Err(code) => return i32::from(code),
     };
+    // `demo` and `bench` start this program again: this interpreter, with
+    // `-m ringflush` (the pip-installed command has no binary of its own).
+    if let Ok(exe) = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("executable"))
+        .and_then(|e| e.extract::<std::path::PathBuf>())
+    {
+        ringflush::set_self_command(vec![exe.into(), "-m".into(), "ringflush".into()]);
+    }
     let args = argv.into_iter().skip(1).collect();
     py.detach(|| ringflush::main_with(cli, args) as i32)
 }

@@ -41,7 +41,7 @@ def test_cpython_own_handler_tests_pass_but_at_most_two():
     failed = set(re.findall(r"^FAILED (\S+)$", out.stdout, re.M))
     total = re.search(r"^all: (\d+) of (\d+) pass", out.stdout, re.M)
     assert total, out.stdout + out.stderr[-3000:]
-    assert int(total.group(2)) >= 20, out.stdout
+    assert int(total.group(2)) >= 16, out.stdout  # 3.8 has 16 of them, 3.11 20, 3.13 36
     assert failed <= NOT_PASSING, (failed - NOT_PASSING, out.stderr[-5000:])
     assert len(failed) <= 2, failed
 

@@ -3,7 +3,7 @@
 //! second, then records/s end to end (until the flusher has written
 //! everything), drops (must be 0) and the producers' per-call latency.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -24,12 +24,11 @@ pub fn run(args: &BenchArgs) -> Result<Exit> {
     if args.producers == 0 || args.seconds <= 0.0 {
         bail!("--producers and --seconds must be positive");
     }
-    let exe = std::env::current_exe().context("locating the ringflush binary")?;
     let dir = tempfile::Builder::new()
         .prefix("ringflush-bench-")
         .tempdir()?;
     let shm = format!("/ringflush-bench-{}", std::process::id());
-    let mut flusher = Command::new(&exe)
+    let mut flusher = super::self_command()?
         .args([
             "--shm",
             &shm,
@@ -43,7 +42,7 @@ pub fn run(args: &BenchArgs) -> Result<Exit> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting the flusher")?;
-    let result = measure(&exe, &shm, args);
+    let result = measure(&shm, args);
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(flusher.id() as libc::pid_t, libc::SIGTERM) };
     let _ = flusher.wait();
@@ -54,7 +53,7 @@ pub fn run(args: &BenchArgs) -> Result<Exit> {
 /// (name, (VmRSS, RssAnon, RssShmem)) per process.
 type Memory = Vec<(String, (u64, u64, u64))>;
 
-fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
+fn measure(shm: &str, args: &BenchArgs) -> Result<()> {
     let seg = wait_for_flusher(shm)?;
     let h = seg.header();
     println!(
@@ -68,7 +67,7 @@ fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
     let start = Instant::now();
     let workers: Vec<_> = (0..args.producers)
         .map(|id| {
-            Command::new(exe)
+            super::self_command()?
                 .args(["worker", "--latency", "--shm", shm, "--id", &id.to_string()])
                 .args([
                     "--seconds",
@@ -78,8 +77,9 @@ fn measure(exe: &std::path::Path, shm: &str, args: &BenchArgs) -> Result<()> {
                 ])
                 .stdout(Stdio::piped())
                 .spawn()
+                .context("starting a producer")
         })
-        .collect::<std::io::Result<_>>()?;
+        .collect::<Result<_>>()?;
     let memory = watch(h, &workers, start, args.seconds);
     let mut committed = 0u64;
     let mut rows = Vec::new();

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use anyhow::{bail, Context, Result};
 
@@ -25,7 +25,6 @@ fn terminate(child: &Child) {
 /// When a process cannot be started, a worker or the flusher fails, or the
 /// log files cannot be read.
 pub fn run(args: &DemoArgs) -> Result<Exit> {
-    let exe = std::env::current_exe().context("locating the ringflush binary")?;
     let dir = tempfile::Builder::new()
         .prefix("ringflush-demo-")
         .tempdir()
@@ -40,13 +39,13 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         log.display()
     );
     let flusher_err = std::fs::File::create(dir.join("flusher.stderr"))?;
-    let mut flusher = Command::new(&exe)
+    let mut flusher = super::self_command()?
         .args(["--shm", &shm, "--when", "S", "--file"])
         .arg(&log)
         .stderr(flusher_err)
         .spawn()
         .context("starting the flusher")?;
-    let result = run_workers(&exe, &shm, args);
+    let result = run_workers(&shm, args);
     terminate(&flusher);
     let status = flusher.wait()?;
     let _ = ringflush_ring::Segment::unlink(&shm);
@@ -62,10 +61,10 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     })
 }
 
-fn run_workers(exe: &Path, shm: &str, args: &DemoArgs) -> Result<BTreeMap<u64, u64>> {
+fn run_workers(shm: &str, args: &DemoArgs) -> Result<BTreeMap<u64, u64>> {
     let workers: Vec<(u64, Child)> = (0..args.workers as u64)
         .map(|id| {
-            let child = Command::new(exe)
+            let child = super::self_command()?
                 .args(["worker", "--shm", shm, "--id", &id.to_string()])
                 .args(["--seconds", &args.seconds.to_string(), "--pause-us", "50"])
                 .stdout(Stdio::piped())

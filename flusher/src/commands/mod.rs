@@ -12,9 +12,11 @@ mod stat;
 pub mod verify;
 mod worker;
 
-use std::process::ExitCode;
+use std::ffi::OsString;
+use std::process::{self, ExitCode};
+use std::sync::OnceLock;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cli::{Cli, Command, FlusherArgs};
 use crate::config::flusher_config;
@@ -35,6 +37,34 @@ pub enum Exit {
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> Self {
         ExitCode::from(e as u8)
+    }
+}
+
+/// How this program runs itself (`demo` and `bench` start a flusher and
+/// workers), when it is not its own binary: inside Python, the pip-installed
+/// command runs as the interpreter, which needs `-m ringflush`.
+static SELF_COMMAND: OnceLock<Vec<OsString>> = OnceLock::new();
+
+/// Say how to run this program again (the Python extension: its
+/// interpreter, `-m`, `ringflush`); the first call counts.
+pub fn set_self_command(argv: Vec<OsString>) {
+    let _ = SELF_COMMAND.set(argv);
+}
+
+/// A command that runs this program again, to add arguments to.
+///
+/// # Errors
+/// When the running binary cannot be located.
+fn self_command() -> Result<process::Command> {
+    match SELF_COMMAND.get().and_then(|argv| argv.split_first()) {
+        Some((program, args)) => {
+            let mut c = process::Command::new(program);
+            c.args(args);
+            Ok(c)
+        }
+        None => Ok(process::Command::new(
+            std::env::current_exe().context("locating the ringflush binary")?,
+        )),
     }
 }
 
