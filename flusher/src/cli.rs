@@ -25,8 +25,12 @@ pub enum Command {
     Pipe(PipeArgs),
     /// Show a segment's capacity, fill, flusher liveness and counters.
     Stat(StatArgs),
+    /// List the segments on this machine: log file, size, fill, flusher,
+    /// producers.
+    Ls(LsArgs),
     /// Remove a segment (refused while a flusher or producers use it, or
-    /// it holds unwritten records, unless --force).
+    /// it holds unwritten records, unless --force), or with --stale every
+    /// segment nobody uses that holds nothing.
     Rm(RmArgs),
     /// Roll the log file of a segment over now (as doRollover() does, and
     /// SIGUSR1 to its flusher); returns once its flusher has.
@@ -168,6 +172,11 @@ pub struct FlusherArgs {
     /// (for a flusher an application starts itself).
     #[arg(long)]
     pub exit_when_idle: bool,
+    /// Start each line this program prints on stderr with the local time
+    /// (for a stderr that goes to a file; journald and docker stamp their
+    /// own).
+    #[arg(long)]
+    pub timestamps: bool,
     /// Syntax of --format, as logging.Formatter's style: % (%(name)s), {
     /// (str.format: {name:>10}) or $ (string.Template: $name).
     #[arg(long, default_value = "%", value_parser = ["%", "{", "$"])]
@@ -231,15 +240,28 @@ pub struct StatArgs {
     pub prometheus: bool,
 }
 
+/// Arguments of `ringflush ls`.
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Print a JSON array of `stat --json` objects instead.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Arguments of `ringflush rm`.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["shm", "stale"])))]
 pub struct RmArgs {
     /// Shared-memory name, e.g. /applog (/dev/shm/applog).
     #[arg(long)]
-    pub shm: String,
+    pub shm: Option<String>,
     /// Remove it even while used or holding unwritten records.
-    #[arg(long)]
+    #[arg(long, requires = "shm")]
     pub force: bool,
+    /// Remove every segment with no flusher, no live producer and nothing
+    /// left to write (what `ls` shows with flusher none, 0 producers, 0%).
+    #[arg(long)]
+    pub stale: bool,
 }
 
 /// Arguments of `ringflush rotate`.

@@ -6,6 +6,26 @@
 
 use std::fmt::Display;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether stderr lines start with the local time (`--timestamps`).
+static TIMESTAMPS: AtomicBool = AtomicBool::new(false);
+
+/// Start every stderr line with the local time from now on: for a stderr
+/// that goes to a file (journald and docker stamp lines themselves).
+pub fn timestamp_stderr(on: bool) {
+    TIMESTAMPS.store(on, Ordering::Relaxed);
+}
+
+/// Print one line on stderr, stamped when asked.
+fn line(text: &str) {
+    if TIMESTAMPS.load(Ordering::Relaxed) {
+        let now = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%.3f%:z");
+        eprintln!("{now} {text}");
+    } else {
+        eprintln!("{text}");
+    }
+}
 
 /// Who must hear a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +41,7 @@ pub enum Audience {
 /// Print `message` once on stderr, prefixed `ringflush: `. For threads and
 /// commands with no log to write to.
 pub fn stderr(message: impl Display) {
-    eprintln!("ringflush: {message}");
+    line(&format!("ringflush: {message}"));
 }
 
 /// Print `text` on stdout. A reader that went away (`stat | head`) is not
@@ -63,7 +83,7 @@ impl Reporter {
     /// Tell `audience` about `message`.
     pub fn say(&mut self, audience: Audience, message: impl Display) {
         let text = format!("ringflush: {message}");
-        eprintln!("{text}");
+        line(&text);
         if audience == Audience::Log {
             self.for_log.push(text);
         }

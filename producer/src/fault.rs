@@ -6,8 +6,23 @@
 //! still zero), `after_header` (header says claimed), `mid_payload` (half the
 //! payload copied), `before_commit`. Read once when a producer opens; when
 //! unset it costs one predictable branch per point.
+//!
+//! `RINGFLUSH_FAULT=pause_before_register:<ms>` instead makes opening a
+//! producer sleep between mapping the segment and registering with it (the
+//! race window of `ringflush_ring::closing`, made wide).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Sleep as `pause_before_register:<ms>` asks (see the module docs).
+pub fn pause_before_register() {
+    let Ok(spec) = std::env::var("RINGFLUSH_FAULT") else {
+        return;
+    };
+    if let Some(("pause_before_register", ms)) = spec.split_once(':') {
+        let ms = ms.parse().unwrap_or(0);
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Point {

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ringflush_ring::closing;
 use ringflush_ring::codec::{Basic, Record};
 use ringflush_ring::frame::{self, FLAG_TSC, RECORD_HEADER_LEN};
 use ringflush_ring::lane::{LaneFull, LaneSlot, LaneWriter};
@@ -166,10 +167,23 @@ impl Builder {
     ///   [`OpenErrorKind::IncompatibleVersion`], [`OpenErrorKind::BadHeader`]: the
     ///   name holds something other than a segment this build can use.
     pub fn open(self) -> Result<Producer, OpenError> {
+        // A segment its idle flusher removes as we open it is left for the
+        // one the name leads to next (`ringflush_ring::closing`).
+        for _ in 0..MAX_REOPENS {
+            let producer = self.clone().open_once()?;
+            if producer.settle() == Settled::Ready {
+                return Ok(producer);
+            }
+        }
+        self.open_once()
+    }
+
+    fn open_once(self) -> Result<Producer, OpenError> {
         let segment = Segment::open(&self.name, &self.segment)?;
         let ring = segment.shared_ring();
         let sigbus = segment.watch_sigbus();
         let head = ring.header().head.0.load(Ordering::Acquire);
+        crate::fault::pause_before_register();
         let registration = Registration::new(&segment);
         let lanes = segment.shared_lanes().map(LaneSet::new);
         Ok(Producer {
@@ -211,6 +225,21 @@ pub struct Producer {
     name: String,
 }
 
+/// How often [`Builder::open`] follows a segment removed as it opened it.
+const MAX_REOPENS: usize = 8;
+/// How long a producer that found the closing flag raised waits for its
+/// flusher's decision (microseconds, unless the flusher is stopped).
+const CLOSING_WAIT: Duration = Duration::from_secs(1);
+
+/// Where a just-opened producer stands with its segment's idle flusher.
+#[derive(Debug, PartialEq, Eq)]
+enum Settled {
+    /// Write here: no flusher is removing the segment, or it has seen us.
+    Ready,
+    /// The segment was removed: open the name again.
+    Removed,
+}
+
 impl Drop for Producer {
     fn drop(&mut self) {
         self.registration.leave(&self.segment);
@@ -218,6 +247,28 @@ impl Drop for Producer {
 }
 
 impl Producer {
+    /// Registered: wait out an idle flusher's decision to remove the
+    /// segment (the producer side of `ringflush_ring::closing`). Past
+    /// [`CLOSING_WAIT`] it writes on, registered: a flusher that removed
+    /// the name drains on while anyone is registered.
+    fn settle(&self) -> Settled {
+        let h = self.segment.header();
+        if !closing::raised(h) {
+            return Settled::Ready;
+        }
+        let deadline = Instant::now() + CLOSING_WAIT;
+        while Instant::now() < deadline {
+            if !self.segment.still_named().unwrap_or(true) {
+                return Settled::Removed;
+            }
+            if !closing::raised(h) {
+                return Settled::Ready;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Settled::Ready
+    }
+
     /// Open (or create) the segment `name`, e.g. `/applog`, with defaults
     /// (see [`Producer::builder`]).
     ///

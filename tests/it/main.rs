@@ -3,6 +3,7 @@
 //! names, the real `ringflush` binary, bounded waits).
 
 mod chaos;
+mod cleanup;
 mod common;
 mod deployment;
 mod errors;

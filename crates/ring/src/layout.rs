@@ -1,4 +1,4 @@
-//! Shared-memory layout of a ringflush segment, layout version 4.0.
+//! Shared-memory layout of a ringflush segment, layout version 4.2.
 //!
 //! A segment is one POSIX shared-memory object: a [`HEADER_SIZE`]-byte
 //! [`SegmentHeader`] followed by `capacity` data bytes (a power of two): the
@@ -44,6 +44,11 @@
 //! - 4.1: rollover requests (`Producers::rollover_requests`, `rollovers_done`,
 //!   `rollover_done_ns`) in bytes 4.0 left zero: a 4.0 flusher ignores them
 //!   (a request then times out), so the minor changes.
+//! - 4.2: `Producers::closing`, the flag an idle flusher raises before it
+//!   removes the segment (`closing.rs`), in bytes 4.1 left zero: a 4.1
+//!   flusher never raises it, and a 4.1 producer that ignores it can only
+//!   lose the race `closing.rs` closes, so the minor changes; and
+//!   [`SegmentHeader::log_file`], after the pool, in bytes 4.1 left zero.
 
 use crate::sync::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -54,7 +59,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
 pub const VERSION_MAJOR: u32 = 4;
 /// Layout minor version: any minor of the same major is accepted, since a
 /// minor only gives meaning to bytes that older segments leave zero.
-pub const VERSION_MINOR: u32 = 1;
+pub const VERSION_MINOR: u32 = 2;
 /// The packed version as stored in [`Identity::version`].
 pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
 /// Bytes before the data ring; the ring therefore starts page-aligned.
@@ -298,8 +303,12 @@ pub struct Producers {
     pub rollovers_done: AtomicU64,
     /// (4.1) When that rollover was made (realtime ns).
     pub rollover_done_ns: AtomicU64,
+    /// (4.2) 1 while an idle flusher is deciding to remove the segment, and
+    /// for good once it has (see `closing.rs`): a producer that registered
+    /// and then reads 1 waits for the decision before it writes.
+    pub closing: AtomicU64,
     /// Reserved: zero.
-    pub _reserved: [AtomicU64; 11],
+    pub _reserved: [AtomicU64; 10],
     /// (3.0) One process each: `pid << 32 | registration`, 0 when free;
     /// the pid is for display (it means something only in the PID
     /// namespace beside it), the registration tells this process from a
@@ -319,6 +328,7 @@ impl Default for Producers {
             rollover_requests: AtomicU64::default(),
             rollovers_done: AtomicU64::default(),
             rollover_done_ns: AtomicU64::default(),
+            closing: AtomicU64::default(),
             _reserved: Default::default(),
             slots: std::array::from_fn(|_| AtomicU64::default()),
             namespaces: std::array::from_fn(|_| AtomicU64::default()),
@@ -535,6 +545,9 @@ pub struct SegmentHeader {
     pub lanes: [LaneControl; LANES],
     /// (4.0) The chunk pool.
     pub pool: Pool,
+    /// (4.2) The absolute path of the log file the last flusher wrote (one
+    /// "argument", cut to [`FLUSHER_ARGS_BYTES`]): `stat` and `ls` name it.
+    pub log_file: FlusherArgs,
 }
 
 impl Default for SegmentHeader {
@@ -552,6 +565,7 @@ impl Default for SegmentHeader {
             flusher_args: FlusherArgs::default(),
             lanes: std::array::from_fn(|_| LaneControl::default()),
             pool: Pool::default(),
+            log_file: FlusherArgs::default(),
         }
     }
 }
@@ -568,7 +582,7 @@ const _: () = {
     assert!(MAX_CHUNKS <= u8::MAX as usize);
     assert!(
         size_of::<SegmentHeader>()
-            == 8 * 128 + 128 + 2 * PRODUCER_SLOTS * 8 + 768 + LANES * 512 + MAX_CHUNKS * 4
+            == 8 * 128 + 128 + 2 * PRODUCER_SLOTS * 8 + 768 + LANES * 512 + MAX_CHUNKS * 4 + 768
     );
     assert!(offset_of!(SegmentHeader, lanes) == 8 * 128 + 128 + 2 * PRODUCER_SLOTS * 8 + 768);
     assert!(offset_of!(LaneControl, head) == 128);
@@ -579,6 +593,9 @@ const _: () = {
     assert!(offset_of!(Counters, late) == 72);
     assert!(align_of::<SegmentHeader>() == 128);
     assert!(offset_of!(SegmentHeader, identity) == 0);
+    assert!(
+        offset_of!(SegmentHeader, log_file) == offset_of!(SegmentHeader, pool) + MAX_CHUNKS * 4
+    );
     assert!(offset_of!(Identity, version) == 8);
     assert!(offset_of!(Identity, capacity) == 16);
     assert!(offset_of!(SegmentHeader, tail) == 128);
@@ -597,6 +614,7 @@ const _: () = {
     assert!(offset_of!(Producers, rollover_requests) == 16);
     assert!(offset_of!(Producers, rollovers_done) == 24);
     assert!(offset_of!(Producers, rollover_done_ns) == 32);
+    assert!(offset_of!(Producers, closing) == 40);
     assert!(offset_of!(Producers, slots) == 128);
     assert!(offset_of!(Producers, namespaces) == 128 + PRODUCER_SLOTS * 8);
     assert!(HEADER_SIZE % 4096 == 0);

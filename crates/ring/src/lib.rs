@@ -3,6 +3,7 @@
 //! ([`codec`]) and, outside loom, shared-memory segments ([`segment`]) and
 //! futex sleep/wake ([`wait`]).
 
+pub mod closing;
 pub mod codec;
 pub mod fields;
 pub mod frame;

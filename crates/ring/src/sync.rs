@@ -3,9 +3,9 @@
 //! exactly the code that runs across processes.
 
 #[cfg(loom)]
-pub use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+pub use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 #[cfg(not(loom))]
-pub use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+pub use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 /// Back-off inside a spin loop (lets loom schedule the other threads).
 #[inline]

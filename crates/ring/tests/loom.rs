@@ -252,3 +252,26 @@ fn a_released_lane_is_recycled_and_claimed_again() {
         assert_eq!(read_lane(&lanes, &mut r, 1), [(2, 0)]);
     });
 }
+
+/// `closing.rs` (C1/C1'): an idle flusher raising the closing flag and
+/// then looking at the registry, and a producer writing its registry word
+/// and then reading the flag, never both miss each other.
+#[test]
+fn closing_flag_and_a_registration_are_never_both_missed() {
+    loom::model(|| {
+        let h = Arc::new(SegmentHeader::default());
+        let producer = {
+            let h = Arc::clone(&h);
+            thread::spawn(move || {
+                let word = &h.producers.slots[0];
+                word.compare_exchange(0, 1 << 32 | 1, Ordering::Relaxed, Ordering::Relaxed)
+                    .unwrap();
+                ringflush_ring::closing::raised(&h)
+            })
+        };
+        ringflush_ring::closing::begin(&h);
+        let flusher_saw_producer = h.producers.slots[0].load(Ordering::Relaxed) != 0;
+        let producer_saw_flag = producer.join().unwrap();
+        assert!(flusher_saw_producer || producer_saw_flag);
+    });
+}

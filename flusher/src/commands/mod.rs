@@ -4,10 +4,12 @@
 
 mod bench;
 mod demo;
+mod ls;
 mod pipe;
 mod rm;
 mod rotate;
 mod schedule;
+mod segments;
 mod stat;
 pub mod verify;
 mod worker;
@@ -74,6 +76,7 @@ pub fn run(cli: Cli, args: Vec<String>) -> Result<Exit> {
     match (cli.command, cli.flusher) {
         (Some(Command::Pipe(a)), _) => pipe::run(&a, std::io::stdin().lock()),
         (Some(Command::Stat(a)), _) => stat::run(&a),
+        (Some(Command::Ls(a)), _) => ls::run(&a),
         (Some(Command::Rm(a)), _) => rm::run(&a),
         (Some(Command::Rotate(a)), _) => rotate::run(&a),
         (Some(Command::Bench(a)), _) => bench::run(&a),
@@ -91,6 +94,7 @@ pub fn run(cli: Cli, args: Vec<String>) -> Result<Exit> {
 /// Run the flusher until SIGTERM/SIGINT (or, with `--exit-when-idle`, until
 /// no producer is left).
 fn flush(a: &FlusherArgs, args: Vec<String>) -> Result<Exit> {
+    crate::report::timestamp_stderr(a.timestamps);
     let mut cfg = flusher_config(a)?;
     cfg.args = args;
     let signals = Signals::install()?;

@@ -1,4 +1,6 @@
-//! `ringflush rm --shm NAME`: remove a segment, refusing while it is used.
+//! `ringflush rm --shm NAME`: remove a segment, refusing while it is used;
+//! `ringflush rm --stale`: remove every segment nobody uses that holds
+//! nothing.
 //!
 //! A segment outlives every process (it lives in `/dev/shm` until removed
 //! or reboot). Removing one a flusher drains or producers write to would
@@ -8,6 +10,11 @@
 //! out of range) is removed only with `--force`, and only if it starts
 //! with a ringflush header and belongs to this user: another program's
 //! object, or another user's, never.
+//!
+//! `--stale` decides as an idle flusher does (`ringflush_ring::closing`),
+//! holding the segment's flusher lock so that no flusher starts meanwhile:
+//! a producer that opens the segment at that moment either is seen (the
+//! segment stays) or sees the closing flag and opens the name again.
 
 use std::sync::atomic::Ordering;
 
@@ -15,8 +22,13 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use anyhow::{bail, Context, Result};
-use ringflush_ring::{layout, registry, OpenError, OpenErrorKind, Segment, SegmentOptions};
+use ringflush_ring::liveness::{self, FLUSHER_BYTE};
+use ringflush_ring::requests::WrittenMark;
+use ringflush_ring::{
+    closing, layout, registry, OpenError, OpenErrorKind, Segment, SegmentOptions,
+};
 
+use super::segments;
 use super::Exit;
 use crate::cli::RmArgs;
 use crate::report;
@@ -26,14 +38,21 @@ use crate::report;
 /// # Errors
 /// When it does not exist, or is in use or holds records without `--force`.
 pub fn run(args: &RmArgs) -> Result<Exit> {
-    let seg = match Segment::open(&args.shm, &SegmentOptions::inspect()) {
+    match &args.shm {
+        Some(shm) => remove(shm, args.force),
+        None => remove_stale(),
+    }
+}
+
+fn remove(shm: &str, force: bool) -> Result<Exit> {
+    let seg = match Segment::open(shm, &SegmentOptions::inspect()) {
         Ok(seg) => seg,
         Err(e) if unopenable_ringflush_segment(&e) => {
-            if !args.force {
+            if !force {
                 bail!("{e}; pass --force to remove it without checking who uses it");
             }
-            ours_with_a_header(&args.shm)?;
-            return unlink(&args.shm).map(|()| Exit::Ok);
+            ours_with_a_header(shm)?;
+            return unlink(shm).map(|()| Exit::Ok);
         }
         Err(e) => return Err(e.into()),
     };
@@ -56,23 +75,65 @@ pub fn run(args: &RmArgs) -> Result<Exit> {
         .0
         .load(Ordering::Acquire)
         .saturating_sub(h.head.0.load(Ordering::Acquire));
-    if !args.force {
+    if !force {
         if !users.is_empty() {
             bail!(
-                "segment {} is in use by {}: stop them first, or pass --force (their records are then lost)",
-                args.shm,
+                "segment {shm} is in use by {}: stop them first, or pass --force (their records are then lost)",
                 users.join(" and ")
             );
         }
         if unread > 0 {
             bail!(
-                "segment {} holds {unread} bytes of records no flusher has written: run a flusher on it first, or pass --force to lose them",
-                args.shm
+                "segment {shm} holds {unread} bytes of records no flusher has written: run a flusher on it first, or pass --force to lose them"
             );
         }
     }
-    unlink(&args.shm)?;
+    unlink(shm)?;
     Ok(Exit::Ok)
+}
+
+/// Remove every stale segment (see the module docs); those this build
+/// cannot open are left, as `ls` shows them.
+fn remove_stale() -> Result<Exit> {
+    let mut removed = 0;
+    for found in segments::scan()? {
+        let Ok(seg) = found.segment else { continue };
+        if closed_if_stale(&seg) {
+            unlink(&found.name)?;
+            removed += 1;
+        }
+    }
+    if removed == 0 {
+        report::stderr(format_args!("no stale segment"));
+    }
+    Ok(Exit::Ok)
+}
+
+/// Taking its flusher lock: nobody uses `seg` and nothing is unread,
+/// looked at again under the raised closing flag (which then stays).
+fn closed_if_stale(seg: &Segment) -> bool {
+    // Holding the lock makes this process the segment's one consumer.
+    if !liveness::try_lock(seg.fd(), FLUSHER_BYTE).unwrap_or(false) {
+        return false;
+    }
+    let h = seg.header();
+    let unused = || {
+        !registry::overflowed(h)
+            && registry::registered(h, seg.fd()).iter().all(|p| !p.alive)
+            && WrittenMark::now(h).reached(h)
+    };
+    let stale = unused() && {
+        closing::begin(h);
+        unused() || {
+            closing::cancel(h);
+            false
+        }
+    };
+    if !stale {
+        liveness::unlock(seg.fd(), FLUSHER_BYTE);
+    }
+    // Stale: the lock goes when `seg` is dropped, after the unlink.
+    stale
 }
 
 /// A ringflush segment this build cannot use or check.

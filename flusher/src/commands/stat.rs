@@ -16,7 +16,9 @@ use crate::report;
 
 /// One look at a segment.
 #[derive(Debug)]
-struct Snapshot {
+pub(super) struct Snapshot {
+    /// The log file its last flusher wrote (`None`: no flusher ran yet).
+    file: Option<String>,
     capacity: u64,
     /// Bytes of the shared ring (all of `capacity` without lanes).
     shared: u64,
@@ -131,7 +133,7 @@ impl LanesView {
 }
 
 impl Snapshot {
-    fn take(seg: &Segment) -> Self {
+    pub(super) fn take(seg: &Segment) -> Self {
         let h = seg.header();
         let pid = h.flusher.pid.load(Ordering::Relaxed);
         let heartbeat = h.flusher.heartbeat_ns.load(Ordering::Relaxed);
@@ -141,6 +143,7 @@ impl Snapshot {
         let mut counters = vec![("written", c.written.load(Ordering::Relaxed))];
         counters.extend(c.losses().map(|(k, n)| (k, n.load(Ordering::Relaxed))));
         Snapshot {
+            file: h.log_file.load().into_iter().next(),
             capacity: seg.capacity(),
             shared: seg.geometry().shared,
             max_record: h.identity.max_record.load(Ordering::Relaxed),
@@ -169,8 +172,31 @@ impl Snapshot {
         }
     }
 
+    /// The log file its last flusher wrote.
+    pub(super) fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
+
+    pub(super) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Producers registered and alive.
+    pub(super) fn live_producers(&self) -> usize {
+        self.producers.iter().filter(|p| p.alive).count()
+    }
+
+    /// The flusher in a few words: `pid 12`, `pid 12 (paused?)`, `none`.
+    pub(super) fn flusher_state(&self) -> String {
+        match (self.flusher_locked, self.flusher_alive) {
+            (true, true) => format!("pid {}", self.flusher_pid),
+            (true, false) => format!("pid {} (paused?)", self.flusher_pid),
+            (false, _) => "none".into(),
+        }
+    }
+
     /// Bytes waiting to be written: in the shared ring and in the lanes.
-    fn used(&self) -> u64 {
+    pub(super) fn used(&self) -> u64 {
         let lanes = self.lanes.as_ref();
         let pending = lanes.map_or(0, |l| l.taken.iter().map(|l| l.pending).sum());
         self.tail.saturating_sub(self.head).min(self.shared) + pending.min(self.capacity)
@@ -199,9 +225,14 @@ pub fn run(args: &StatArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn json(shm: &str, s: &Snapshot) -> String {
+pub(super) fn json(shm: &str, s: &Snapshot) -> String {
+    json_value(shm, s).to_string()
+}
+
+pub(super) fn json_value(shm: &str, s: &Snapshot) -> serde_json::Value {
     let mut v = json!({
         "shm": shm,
+        "file": s.file,
         "capacity": s.capacity,
         "max_record": s.max_record,
         "used": s.used(),
@@ -219,7 +250,7 @@ fn json(shm: &str, s: &Snapshot) -> String {
     if let Some(lanes) = &s.lanes {
         v["lanes"] = lanes.json();
     }
-    v.to_string()
+    v
 }
 
 fn text(shm: &str, s: &Snapshot) -> String {
@@ -236,8 +267,12 @@ fn text(shm: &str, s: &Snapshot) -> String {
         }
         (_, false, _) => format!("{who}, not running (exited or died)"),
     };
+    let file = s
+        .file
+        .as_deref()
+        .unwrap_or("not known yet (no flusher ran)");
     let mut out = format!(
-        "segment   {shm}\ncapacity  {} bytes\nused      {used} bytes ({:.1}%)\nhead      {}\ntail      {}\nflusher   {flusher}\n",
+        "segment   {shm}\nfile      {file}\ncapacity  {} bytes\nused      {used} bytes ({:.1}%)\nhead      {}\ntail      {}\nflusher   {flusher}\n",
         s.capacity,
         100.0 * used as f64 / s.capacity as f64,
         s.head,

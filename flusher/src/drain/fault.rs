@@ -2,7 +2,10 @@
 //! life. `RINGFLUSH_FLUSHER_FAULT`:
 //! - `after_write:N`: SIGKILL after writing the N-th batch, before releasing it;
 //! - `mid_write:N`: write half of the N-th batch, then SIGKILL;
-//! - `eio:N`: the first N write attempts fail with EIO (a failing disk).
+//! - `eio:N`: the first N write attempts fail with EIO (a failing disk);
+//! - `closing_pause:MS`: an idle flusher that raised its segment's closing
+//!   flag waits MS ms before it looks at the registry (the race window of
+//!   `ringflush_ring::closing`, made wide).
 //!
 //! Unset, every hook is a branch on a constant.
 
@@ -15,6 +18,7 @@ enum Kind {
     KillAfterWrite,
     KillMidWrite,
     FailWrites,
+    PauseClosing,
 }
 
 /// The fault to inject, from `RINGFLUSH_FLUSHER_FAULT` (see the module
@@ -39,6 +43,7 @@ impl Faults {
             Some(("after_write", n)) => (Kind::KillAfterWrite, n),
             Some(("mid_write", n)) => (Kind::KillMidWrite, n),
             Some(("eio", n)) => (Kind::FailWrites, n),
+            Some(("closing_pause", n)) => (Kind::PauseClosing, n),
             _ => (Kind::None, "0"),
         };
         let n = n.parse().unwrap_or(0);
@@ -62,6 +67,7 @@ impl Faults {
                 self.n.set(left - 1);
                 Err(io::Error::from_raw_os_error(libc::EIO))
             }
+            Kind::PauseClosing => Ok(len),
             Kind::KillAfterWrite | Kind::KillMidWrite => {
                 if from == 0 {
                     self.batches.set(self.batches.get() + 1);
@@ -86,6 +92,15 @@ impl Faults {
     pub fn before_release(&self) {
         if self.kind == Kind::KillAfterWrite && self.batches.get() >= self.n.get() {
             kill_self();
+        }
+    }
+}
+
+impl Faults {
+    /// Between raising the closing flag and looking at the registry.
+    pub fn while_closing(&self) {
+        if self.kind == Kind::PauseClosing {
+            std::thread::sleep(std::time::Duration::from_millis(self.n.get()));
         }
     }
 }

@@ -31,6 +31,7 @@ mod batch;
 mod fault;
 mod health;
 mod idle;
+mod idle_exit;
 mod losses;
 mod merge;
 mod notify;
@@ -122,6 +123,8 @@ struct Flusher<'a> {
     idle_since: Option<Instant>,
     /// Set by `--exit-when-idle`: stop as on SIGTERM.
     idle_exit: bool,
+    /// `--exit-when-idle` removed the segment's name (`idle_exit.rs`).
+    removed_name: bool,
 }
 
 impl<'a> Flusher<'a> {
@@ -166,7 +169,11 @@ impl<'a> Flusher<'a> {
             started: now.mono,
             idle_since: None,
             idle_exit: false,
+            removed_name: false,
         };
+        // A flusher killed while deciding to remove the segment left the
+        // flag raised; this one is the segment's consumer now.
+        ringflush_ring::closing::cancel(f.sources[0].header());
         f.recover()?;
         f.out.resume_unfinished()?;
         let status = format!("flushing {name} to {file}");

@@ -155,6 +155,8 @@ impl Source {
         // Taking the lock announced us (pid, namespace, heartbeat); what this
         // flusher runs with is for a process that would start one.
         source.header().flusher_args.store(&cfg.args);
+        let file = std::path::absolute(&cfg.file).unwrap_or_else(|_| cfg.file.clone());
+        source.header().log_file.store(&[file.to_string_lossy()]);
         let started = &source.header().flusher.started_ns;
         started.store(ringflush_ring::now_ns(), Ordering::Relaxed);
         Ok(source)

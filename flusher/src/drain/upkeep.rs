@@ -1,19 +1,15 @@
 //! The flusher's upkeep between batches: heartbeats, SIGHUP, damage to a
 //! segment (every turn), and once a second the loss reports, the producer
-//! registry, a log file moved away and a segment whose name now leads
-//! elsewhere. Nothing here stops the flusher: what fails is reported and
+//! registry, `--exit-when-idle` (`idle_exit.rs`), a log file moved away
+//! and a segment whose name now leads elsewhere. Nothing here stops the flusher: what fails is reported and
 //! tried again.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use super::source::{Damage, Source};
 use super::Flusher;
 use crate::now::Now;
 use crate::report::{chain, Audience};
-
-/// How long no producer must be alive before `--exit-when-idle` exits.
-const IDLE_EXIT_AFTER: Duration = Duration::from_secs(2);
 
 impl Flusher<'_> {
     /// Every turn: heartbeats, damage, SIGHUP. Once a second, between
@@ -44,34 +40,10 @@ impl Flusher<'_> {
         self.report_lanes();
         self.check_idle_exit(now);
         self.report_losses(now);
-        self.follow_segment_name(now);
+        if !self.removed_name {
+            self.follow_segment_name(now);
+        }
         self.follow_moved_file();
-    }
-
-    /// With `--exit-when-idle`: once no registered producer has lived for
-    /// [`IDLE_EXIT_AFTER`] (and not in the first seconds, before the first
-    /// producer may have registered), stop as on SIGTERM: drain, write,
-    /// exit. The segment stays for the next start.
-    fn check_idle_exit(&mut self, now: Now) {
-        if !self.cfg.exit_when_idle || self.idle_exit {
-            return;
-        }
-        let single = self.sources.len() == 1;
-        let source = &self.sources[0];
-        let registry_known = !ringflush_ring::registry::overflowed(source.header());
-        let idle = single && registry_known && source.sweep_producers().is_empty();
-        if !idle {
-            self.idle_since = None;
-            return;
-        }
-        let since = *self.idle_since.get_or_insert(now.mono);
-        if now.mono - since >= IDLE_EXIT_AFTER && now.mono - self.started >= IDLE_EXIT_AFTER {
-            self.idle_exit = true;
-            self.reporter.say(
-                Audience::Operator,
-                "no producer of the segment is left: draining and exiting (--exit-when-idle)",
-            );
-        }
     }
 
     /// Report the damage the drains found in lanes (counted as they were
