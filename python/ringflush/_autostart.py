@@ -8,7 +8,8 @@ that it outlives the worker that started it, with the handler's rotation
 and format and ``--exit-when-idle``: it drains and exits once no process
 that uses the segment is alive. Several processes may try at once; the
 segment's lock lets one flusher run, and the others exit at once. The
-flusher's own messages go to ``<log file>.ringflush-errors``.
+flusher's own messages, each line with its time, go to
+``.<log file name>.ringflush-errors`` beside the log.
 
 The first record a process writes also checks at once (and starts a
 flusher if none runs), so that a short-lived process never leaves its
@@ -58,8 +59,10 @@ def segment_name(path):
 
 
 def errors_file(path):
-    """Where an auto-started flusher's stderr goes."""
-    return path + ".ringflush-errors"
+    """Where an auto-started flusher's stderr goes: beside the log, hidden,
+    so that globs like ``app.log*`` (log shippers, logrotate) leave it out."""
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}.ringflush-errors")
 
 
 def start_flusher(args, log_path):

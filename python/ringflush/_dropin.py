@@ -13,9 +13,10 @@ import sys
 import threading
 import time
 
-from . import _autostart, _rotated, _written
+from . import _autostart, _direct, _rotated, _written
 from ._native import Handle as _Handle
 from ._native import check_format as _check_format
+from ._native import RingflushError
 from ._ring import RingHandler
 
 _STANDARD_LEVELS = {0, 10, 20, 30, 40, 50}
@@ -63,6 +64,14 @@ def _umask():
     except (OSError, ValueError):
         pass
     return 0o022
+
+
+# Ring sizes a drop-in handler tries, largest first, when /dev/shm is short.
+RING_SIZES = [8 << 20, 4 << 20, 2 << 20, 1 << 20, 512 << 10, 256 << 10, 128 << 10, 64 << 10]
+
+
+def _size(n):
+    return f"a {n >> 20} MiB ring" if n >= 1 << 20 else f"a {n >> 10} KiB ring"
 
 
 def flusher_writes(record):
@@ -136,12 +145,50 @@ class DropIn:
     _rotated_by_app = False
 
     mode = "a"
+    # Set when no ring could be made: this process writes the file itself
+    # (``_direct.LockedFile``).
+    _direct = None
 
     @staticmethod
     def _check(mode, encoding, errors):
         """What cannot be honoured, refused before any segment is made."""
         check_encoding(encoding, errors)
         check_mode(mode)
+
+    def _join_ring(self, shm, on_full, timeout):
+        """``RingHandler.__init__`` with the largest ring /dev/shm has room
+        for. Returns None, or the error when no ring can be made."""
+        for capacity in RING_SIZES:
+            try:
+                RingHandler.__init__(self, shm, on_full, timeout, capacity=capacity)
+            except RingflushError as e:
+                # The segment module's own words for a full /dev/shm.
+                if "not enough room in /dev/shm" not in str(e):
+                    return e
+                failure = e
+                continue
+            if capacity != RING_SIZES[0]:
+                sys.stderr.write(f"ringflush: {shm}: /dev/shm has no room for a "
+                                 f"{RING_SIZES[0] >> 20} MiB ring; using {_size(capacity)}\n")
+            return None
+        return failure
+
+    def _write_directly(self, failure, kind, filename, kwargs):
+        """No ring could be made: write the file as the standard library
+        class would, under a lock shared with the other processes, and say
+        so once. The app starts and no record is lost."""
+        os.makedirs(os.path.dirname(filename) or ".", exist_ok=True)
+        inner = _direct.stdlib_handler(kind, filename, kwargs)
+        self.baseFilename = inner.baseFilename
+        self.encoding, self.delay = inner.encoding, inner.delay
+        self.errors = getattr(inner, "errors", None)
+        self._said = set()
+        self._direct = _direct.LockedFile(self, inner)
+        self.stream = inner.stream
+        self._emit_fast = self._direct.emit
+        sys.stderr.write(f"ringflush: {self.baseFilename}: no ring could be made ({failure}); "
+                         "this process writes the file itself, with a lock per record\n")
+        sys.stderr.flush()
 
     def _setup(self, filename, mode, encoding, errors, delay, autostart, rotation):
         self.baseFilename = os.path.abspath(os.fspath(filename))
@@ -187,6 +234,8 @@ class DropIn:
     # -- formatting --------------------------------------------------------
 
     def setFormatter(self, fmt):
+        if self._direct is not None:
+            return logging.Handler.setFormatter(self, fmt)
         super().setFormatter(fmt)
         self._configure_formatting(fmt)
 
@@ -271,6 +320,10 @@ class DropIn:
         """Return once the flusher has written every record this process
         committed before the call (at most ``FLUSH_TIMEOUT``, 2 s; at once
         with no flusher), and rotated files are named (``_rotated.py``)."""
+        if self._direct is not None:
+            return self._direct.flush()
+        if "_said" not in self.__dict__:  # its __init__ failed
+            return None
         if not self._first_done and self._status.pending_bytes() > 0:
             self._start_once()
         if self._first_done:
@@ -295,6 +348,10 @@ class DropIn:
     def close(self):
         if "_said" not in self.__dict__:  # its __init__ failed
             return super().close()
+        if self._direct is not None:
+            self._direct.close()
+            self._closed = True
+            return logging.Handler.close(self)
         _autostart.SUPERVISOR.forget(self)
         try:
             self.flush()
@@ -319,7 +376,7 @@ class DropIn:
         file_mode = f"{0o666 & ~_umask():o}"
         by_app = ["--rotated-by-app"] if self._rotated_by_app else []
         return ["--shm", self.shm, "--file", self.baseFilename, *self._rotation, *by_app,
-                *self._format_args, "--file-mode", file_mode, "--exit-when-idle"]
+                *self._format_args, "--file-mode", file_mode, "--exit-when-idle", "--timestamps"]
 
     def _say_once(self, key, message):
         if key in self._said:

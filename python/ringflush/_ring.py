@@ -91,10 +91,10 @@ class RingHandler(logging.Handler):
     __module__ = "ringflush"  # the path configs name it by
 
     def __init__(self, shm="/applog", on_full="block", timeout=1.0, level=logging.NOTSET,
-                 mode=0o600, allow_foreign=False):
+                 mode=0o600, allow_foreign=False, capacity=None):
         super().__init__(level)
         self.shm = shm
-        self._producer = _Producer(shm, on_full, timeout, mode, allow_foreign)
+        self._producer = _Producer(shm, on_full, timeout, mode, allow_foreign, capacity)
         self._status = _SegmentStatus(shm)
         self._write = self._producer.write
         self._emit_fast = self._producer.emit

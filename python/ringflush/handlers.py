@@ -89,6 +89,8 @@ class _Rotating(DropIn):
         request); this returns once it has, and the namer and rotator have
         run. Requests from other processes within ``ROLLOVER_COALESCE`` of
         one that was served are served by it (see docs/PYTHON.md)."""
+        if self._direct is not None:
+            return self._direct.do_rollover()
         status = self._status
         done, at_ns = status.last_rollover()
         if (at_ns and time.time_ns() - at_ns < ROLLOVER_COALESCE * 1e9
@@ -166,8 +168,13 @@ class TimedRotatingFileHandler(_Rotating, RingHandler):
         self._units = interval
         self._check("a", encoding, errors)
         path = os.path.abspath(os.fspath(filename))
-        RingHandler.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
-        self._setup(path, "a", encoding, errors, delay, autostart, rotation)
+        failure = self._join_ring(shm or _autostart.segment_name(path), on_full, timeout)
+        if failure is None:
+            self._setup(path, "a", encoding, errors, delay, autostart, rotation)
+        else:
+            self._write_directly(failure, "TimedRotatingFileHandler", path, _kwargs(
+                errors, when=when, interval=interval, backupCount=backupCount,
+                encoding=encoding, delay=delay, utc=utc, atTime=atTime))
         # As the flusher schedules it: from the file's mtime, or now.
         try:
             st = os.stat(path)
@@ -246,8 +253,13 @@ class RotatingFileHandler(_Rotating, RingHandler):
             rotation += ["--backup-count", str(backupCount), *_compress_args(compress)]
         self._check(mode, encoding, errors)
         path = os.path.abspath(os.fspath(filename))
-        RingHandler.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
-        self._setup(path, mode, encoding, errors, delay, autostart, rotation)
+        failure = self._join_ring(shm or _autostart.segment_name(path), on_full, timeout)
+        if failure is None:
+            self._setup(path, mode, encoding, errors, delay, autostart, rotation)
+        else:
+            self._write_directly(failure, "RotatingFileHandler", path, _kwargs(
+                errors, mode=mode, maxBytes=maxBytes, backupCount=backupCount,
+                encoding=encoding, delay=delay))
 
     def shouldRollover(self, record):
         """Whether the record would take the file to ``maxBytes`` (CPython
@@ -288,13 +300,18 @@ class FileHandler(DropIn, RingHandler):
     module docs)."""
 
     __module__ = "ringflush"  # the path configs name it by
+    _STDLIB_KIND = "FileHandler"
 
     def __init__(self, filename, mode="a", encoding=None, delay=False, errors=None, *,
                  shm=None, autostart=True, on_full="block", timeout=1.0):
         self._check(mode, encoding, errors)
         path = os.path.abspath(os.fspath(filename))
-        RingHandler.__init__(self, shm or _autostart.segment_name(path), on_full, timeout)
-        self._setup(path, mode, encoding, errors, delay, autostart, [])
+        failure = self._join_ring(shm or _autostart.segment_name(path), on_full, timeout)
+        if failure is None:
+            self._setup(path, mode, encoding, errors, delay, autostart, [])
+        else:
+            self._write_directly(failure, type(self)._STDLIB_KIND, path,
+                                 _kwargs(errors, mode=mode, encoding=encoding, delay=delay))
 
 
 class WatchedFileHandler(FileHandler):
@@ -303,9 +320,18 @@ class WatchedFileHandler(FileHandler):
     batch), which is what this handler is for."""
 
     __module__ = "ringflush"  # the path configs name it by
+    _STDLIB_KIND = "WatchedFileHandler"
 
     def reopenIfNeeded(self):
         """The flusher does this before every batch: nothing to do here."""
+
+
+def _kwargs(errors, **kwargs):
+    """The standard library class's arguments (``errors`` only where given:
+    Python 3.8 lacks it)."""
+    if errors is not None:
+        kwargs["errors"] = errors
+    return kwargs
 
 
 def _compress_args(compress):

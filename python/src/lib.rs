@@ -76,8 +76,10 @@ fn write_error(e: WriteError) -> PyErr {
 impl Producer {
     /// `on_full`: "block" (wait up to `timeout` seconds, then drop), "drop"
     /// (drop at once, counted) or "raise" (drop and raise RingFullError).
+    /// `capacity`: the ring's size in bytes if this producer creates the
+    /// segment (default 8 MiB).
     #[new]
-    #[pyo3(signature = (shm="/applog", on_full="block", timeout=1.0, mode=0o600, allow_foreign=false))]
+    #[pyo3(signature = (shm="/applog", on_full="block", timeout=1.0, mode=0o600, allow_foreign=false, capacity=None))]
     fn new(
         py: Python<'_>,
         shm: &str,
@@ -85,6 +87,7 @@ impl Producer {
         timeout: f64,
         mode: u32,
         allow_foreign: bool,
+        capacity: Option<u64>,
     ) -> PyResult<Self> {
         let on_full = match on_full {
             "block" => OnFull::Block,
@@ -110,7 +113,11 @@ impl Producer {
                 "invalid mode {mode:o}: expected permission bits like 0o600 or 0o660"
             )));
         }
-        let inner = RustProducer::builder(shm)
+        let mut builder = RustProducer::builder(shm);
+        if let Some(bytes) = capacity {
+            builder = builder.capacity(bytes);
+        }
+        let inner = builder
             .full_policy(policy)
             .mode(mode)
             .allow_foreign(allow_foreign)

@@ -151,8 +151,18 @@ def test_a_dictconfig_app_gets_its_format_and_a_flusher_that_ends_with_it(tmp_pa
     # The traceback follows the line, as logging.Formatter puts it.
     assert re.search(r"ERROR app\.web: failed\nTraceback \(most recent call last\):\n", text), text
     assert "ZeroDivisionError: division by zero" in text
-    errors = (tmp_path / "logs" / "app.log.ringflush-errors").read_text()
-    assert "flushing" in errors and "stopped after writing" in errors, errors
+    # It removed its segment on the way out, and says it stopped.
+    status = tmp_path / "logs" / ".app.log.ringflush-errors"
+    assert not os.path.exists("/dev/shm" + _autostart.segment_name(str(log)))
+    assert wait_for(lambda: "stopped after writing" in status.read_text(), timeout=30)
+    errors = status.read_text()
+    assert "flushing" in errors, errors
+    # Each line stamped with its time.
+    for line in errors.splitlines():
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d ringflush: ", line), line
+    assert "pid 0" not in errors
+    # `ls app.log*` (a shipper's glob) does not pick it up.
+    assert not any(n.startswith("app.log.ringflush") for n in os.listdir(tmp_path / "logs"))
 
 
 class Upper(logging.Formatter):
