@@ -90,3 +90,20 @@ def test_ls_names_the_log_file_and_rm_stale_removes_what_nobody_uses(tmp_path):
     assert out.returncode == 0, out.stderr
     assert f"removed /dev/shm{shm}" in out.stderr, out.stderr
     assert not os.path.exists("/dev/shm" + shm)
+
+
+def test_the_file_exists_with_0644_under_umask_022_right_after_dictconfig(tmp_path):
+    log = tmp_path / "logs" / "audit.log"
+    code = f"""
+import logging.config, os, stat
+os.umask(0o022)
+logging.config.dictConfig({{"version": 1, "handlers": {{"audit": {{
+    "class": "ringflush.RotatingFileHandler", "filename": {str(log)!r},
+    "maxBytes": 1 << 20, "backupCount": 3}}}}, "root": {{"handlers": ["audit"]}}}})
+st = os.stat({str(log)!r})
+assert st.st_size == 0, st
+print(oct(stat.S_IMODE(st.st_mode)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0o644"
