@@ -269,6 +269,16 @@ impl Producer {
         Settled::Ready
     }
 
+    /// Done with the segment, in the process that opened it: remove it if
+    /// no flusher holds it, no other producer lives and nothing is left to
+    /// write (`Segment::remove_if_unused`), so that a segment no flusher
+    /// ever took (nothing was logged) does not stay in /dev/shm. A process
+    /// that forked children which may still write must not call this: they
+    /// share its registration until they log.
+    pub fn remove_segment_if_unused(&self) -> bool {
+        self.registration.opened_here() && self.segment.remove_if_unused().unwrap_or(false)
+    }
+
     /// Open (or create) the segment `name`, e.g. `/applog`, with defaults
     /// (see [`Producer::builder`]).
     ///

@@ -111,6 +111,15 @@ impl Registration {
         }
     }
 
+    /// Whether this process registered through the segment's own
+    /// description: it opened the segment (rather than inheriting it).
+    pub fn opened_here(&self) -> bool {
+        self.held.try_lock().is_ok_and(|held| {
+            held.as_ref()
+                .is_some_and(|h| h.fd.is_none() && h.me.pid == crate::identity::pid())
+        })
+    }
+
     /// Leave the registry, if this process is the one registered (a forked
     /// child that never wrote leaves its parent's slot alone).
     pub fn leave(&self, segment: &Segment) {

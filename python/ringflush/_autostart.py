@@ -21,7 +21,9 @@ The supervisor is started again in a child after ``os.fork()`` (gunicorn's
 ``--preload``, multiprocessing's fork), by an ``os.register_at_fork`` hook.
 """
 
+import atexit
 import hashlib
+import logging
 import os
 import re
 import subprocess
@@ -115,6 +117,7 @@ class Supervisor:
             self._spawned.append(pid)
 
     def watch(self, handler):
+        _made.add(handler)
         with self._lock:
             self._handlers.add(handler)
             self._ensure_thread()
@@ -160,5 +163,39 @@ class Supervisor:
 
 
 SUPERVISOR = Supervisor()
+# Every drop-in handler made in this process, closed ones too.
+_made = weakref.WeakSet()
+# Set in a process that forked: its children share its registration until
+# they log, so it never removes its segments at exit.
+_forked = False
+
+
+def _mark_forked():
+    global _forked
+    _forked = True
+
+
+def _remove_unused_segments():
+    """At exit, after ``logging.shutdown``: a handler that logged nothing
+    never got a flusher, which would have removed its segment on leaving;
+    remove it here if nobody else uses it (see ``Producer::
+    remove_segment_if_unused``)."""
+    if _forked:
+        return
+    for handler in list(_made):
+        producer = handler.__dict__.get("_producer")
+        if producer is not None and handler._direct is None:
+            try:
+                producer.remove_segment_if_unused()
+            except Exception:  # at exit: never fail the interpreter's shutdown
+                pass
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=SUPERVISOR._after_fork_in_child)
+    os.register_at_fork(after_in_child=SUPERVISOR._after_fork_in_child,
+                        after_in_parent=_mark_forked)
+# atexit runs last-registered first: logging.shutdown (registered when
+# logging was imported) goes again on top, so that it runs first.
+atexit.register(_remove_unused_segments)
+atexit.unregister(logging.shutdown)
+atexit.register(logging.shutdown)

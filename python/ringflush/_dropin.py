@@ -155,7 +155,7 @@ class DropIn:
         check_encoding(encoding, errors)
         check_mode(mode)
 
-    def _join_ring(self, shm, on_full, timeout):
+    def _join_ring(self, shm, on_full, timeout, path):
         """``RingHandler.__init__`` with the largest ring /dev/shm has room
         for. Returns None, or the error when no ring can be made."""
         for capacity in RING_SIZES:
@@ -168,7 +168,7 @@ class DropIn:
                 failure = e
                 continue
             if capacity != RING_SIZES[0]:
-                sys.stderr.write(f"ringflush: {shm}: /dev/shm has no room for a "
+                sys.stderr.write(f"ringflush: {path}: /dev/shm has no room for an "
                                  f"{RING_SIZES[0] >> 20} MiB ring; using {_size(capacity)}\n")
             return None
         return failure

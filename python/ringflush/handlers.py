@@ -168,7 +168,7 @@ class TimedRotatingFileHandler(_Rotating, RingHandler):
         self._units = interval
         self._check("a", encoding, errors)
         path = os.path.abspath(os.fspath(filename))
-        failure = self._join_ring(shm or _autostart.segment_name(path), on_full, timeout)
+        failure = self._join_ring(shm or _autostart.segment_name(path), on_full, timeout, path)
         if failure is None:
             self._setup(path, "a", encoding, errors, delay, autostart, rotation)
         else:
@@ -253,7 +253,7 @@ class RotatingFileHandler(_Rotating, RingHandler):
             rotation += ["--backup-count", str(backupCount), *_compress_args(compress)]
         self._check(mode, encoding, errors)
         path = os.path.abspath(os.fspath(filename))
-        failure = self._join_ring(shm or _autostart.segment_name(path), on_full, timeout)
+        failure = self._join_ring(shm or _autostart.segment_name(path), on_full, timeout, path)
         if failure is None:
             self._setup(path, mode, encoding, errors, delay, autostart, rotation)
         else:
@@ -306,7 +306,7 @@ class FileHandler(DropIn, RingHandler):
                  shm=None, autostart=True, on_full="block", timeout=1.0):
         self._check(mode, encoding, errors)
         path = os.path.abspath(os.fspath(filename))
-        failure = self._join_ring(shm or _autostart.segment_name(path), on_full, timeout)
+        failure = self._join_ring(shm or _autostart.segment_name(path), on_full, timeout, path)
         if failure is None:
             self._setup(path, mode, encoding, errors, delay, autostart, [])
         else:

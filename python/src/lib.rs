@@ -140,6 +140,13 @@ impl Producer {
         })
     }
 
+    /// Remove the segment if no flusher holds it, no other producer lives
+    /// and nothing is left to write (at exit, for a handler that logged
+    /// nothing). Returns whether it was removed.
+    fn remove_segment_if_unused(&self) -> bool {
+        self.inner.remove_segment_if_unused()
+    }
+
     /// Whether this producer created the segment (rather than joining one).
     #[getter]
     fn created_segment(&self) -> bool {

@@ -107,3 +107,43 @@ print(oct(stat.S_IMODE(st.st_mode)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0o644"
+
+
+QUIET = """
+import logging, sys, ringflush
+handler = ringflush.FileHandler(sys.argv[1])
+logging.getLogger("quiet").addHandler(handler)
+if sys.argv[2] == "close":
+    handler.close()
+"""
+
+
+def test_a_handler_that_logs_nothing_leaves_no_segment(tmp_path):
+    paths = [str(tmp_path / f"quiet_{i}" / "errors.log") for i in range(20)]
+    for i, p in enumerate(paths):
+        subprocess.run([sys.executable, "-c", QUIET, p, "close" if i % 2 else "open"],
+                       check=True, timeout=60)
+    left = {_autostart.segment_name(p)[1:] for p in paths} & set(os.listdir("/dev/shm"))
+    assert not left, sorted(left)
+    assert all(os.path.exists(p) for p in paths)
+
+
+DAEMON = """
+import logging, os, sys, time, ringflush
+handler = ringflush.FileHandler(sys.argv[1])
+log = logging.getLogger("daemon")
+log.addHandler(handler)
+log.setLevel(logging.INFO)
+if os.fork():
+    os._exit(0) if sys.argv[2] == "hard" else sys.exit(0)
+time.sleep(0.5)  # the parent has exited, without a record
+log.info("from the child")
+handler.flush()
+"""
+
+
+def test_a_child_that_logs_after_its_quiet_parent_exited_keeps_its_records(tmp_path):
+    log = tmp_path / "daemon.log"
+    subprocess.run([sys.executable, "-c", DAEMON, str(log), "soft"], check=True, timeout=60)
+    assert wait_for(lambda: log.exists() and log.read_text().endswith("from the child\n"),
+                    timeout=30), log.read_text() if log.exists() else None

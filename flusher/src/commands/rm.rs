@@ -22,11 +22,7 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use anyhow::{bail, Context, Result};
-use ringflush_ring::liveness::{self, FLUSHER_BYTE};
-use ringflush_ring::requests::WrittenMark;
-use ringflush_ring::{
-    closing, layout, registry, OpenError, OpenErrorKind, Segment, SegmentOptions,
-};
+use ringflush_ring::{layout, registry, OpenError, OpenErrorKind, Segment, SegmentOptions};
 
 use super::segments;
 use super::Exit;
@@ -98,8 +94,8 @@ fn remove_stale() -> Result<Exit> {
     let mut removed = 0;
     for found in segments::scan()? {
         let Ok(seg) = found.segment else { continue };
-        if closed_if_stale(&seg) {
-            unlink(&found.name)?;
+        if seg.remove_if_unused()? {
+            report::stderr(format_args!("removed /dev/shm{}", found.name));
             removed += 1;
         }
     }
@@ -107,33 +103,6 @@ fn remove_stale() -> Result<Exit> {
         report::stderr(format_args!("no stale segment"));
     }
     Ok(Exit::Ok)
-}
-
-/// Taking its flusher lock: nobody uses `seg` and nothing is unread,
-/// looked at again under the raised closing flag (which then stays).
-fn closed_if_stale(seg: &Segment) -> bool {
-    // Holding the lock makes this process the segment's one consumer.
-    if !liveness::try_lock(seg.fd(), FLUSHER_BYTE).unwrap_or(false) {
-        return false;
-    }
-    let h = seg.header();
-    let unused = || {
-        !registry::overflowed(h)
-            && registry::registered(h, seg.fd()).iter().all(|p| !p.alive)
-            && WrittenMark::now(h).reached(h)
-    };
-    let stale = unused() && {
-        closing::begin(h);
-        unused() || {
-            closing::cancel(h);
-            false
-        }
-    };
-    if !stale {
-        liveness::unlock(seg.fd(), FLUSHER_BYTE);
-    }
-    // Stale: the lock goes when `seg` is dropped, after the unlink.
-    stale
 }
 
 /// A ringflush segment this build cannot use or check.

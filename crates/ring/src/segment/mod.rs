@@ -30,6 +30,7 @@ use crate::sigbus;
 use crate::sync::Ordering;
 
 mod error;
+mod unused;
 pub use error::{LockError, OpenError, OpenErrorKind};
 
 /// How to open or create a segment.
