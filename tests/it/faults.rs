@@ -22,7 +22,10 @@ pub fn worker(s: &Scratch, id: u64, count: u64, fault: Option<&str>) -> Child {
 /// Each worker's `seq=` numbers, in the order the log file has them.
 pub fn seqs(s: &Scratch) -> BTreeMap<u64, Vec<u64>> {
     let mut m: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for line in read(&s.path("app.log")).lines() {
+    let text = read(&s.path("app.log"));
+    // Only whole lines: a poll may read the file while a batch is written.
+    let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    for line in whole.lines() {
         let Some(rest) = line.strip_prefix("worker=") else {
             continue;
         };
