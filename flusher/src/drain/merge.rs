@@ -14,6 +14,11 @@
 //! large for its lane goes to the shared ring only once its lane is
 //! drained, and must not pass it).
 //!
+//! A record is ordered by its stamp, or by the time the merge first saw it
+//! if that is earlier: one stamped in the future (`Producer::write_at`,
+//! Python's `created`, a clock stepped back) waits one window, not until
+//! its time comes.
+//!
 //! A record that becomes visible only after the merge has written a newer
 //! one (its writer stalled between stamping and publishing for longer than
 //! the window) is written when it arrives, out of time order, into the file
@@ -50,8 +55,11 @@ pub struct LaneDamage {
 #[derive(Debug)]
 pub struct Merge {
     readers: Vec<LaneReader>,
-    /// Each lane's first record and its time (realtime ns), once peeked.
-    heads: Vec<Option<(Peeked, u64)>>,
+    /// Each lane's first record and its time, once peeked.
+    heads: Vec<Option<(Peeked, Timing)>>,
+    /// The shared ring's first record (its position) and its ordering key,
+    /// since it was first seen.
+    shared_seen: Option<(u64, u64)>,
     /// The time of the newest record handed out.
     newest: u64,
     /// Whether the last drain left records held back by the window.
@@ -60,6 +68,25 @@ pub struct Merge {
     pub late: u64,
     /// Lanes found damaged (and skipped to their tail) since last taken.
     pub damage: Vec<LaneDamage>,
+}
+
+/// A record's time as the merge sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Timing {
+    /// Its stamp (realtime ns): the file's period follows it.
+    ns: u64,
+    /// What it is ordered by: the stamp, or the time the merge first saw
+    /// it if that is earlier (a record stamped in the future).
+    key: u64,
+}
+
+impl Timing {
+    fn new(ns: u64, seen: u64) -> Self {
+        Self {
+            ns,
+            key: ns.min(seen),
+        }
+    }
 }
 
 /// Which queue goes next.
@@ -95,6 +122,7 @@ impl Merge {
         Self {
             readers,
             heads,
+            shared_seen: None,
             newest: 0,
             held: false,
             late: 0,
@@ -110,18 +138,37 @@ impl Merge {
 
     fn forget_heads(&mut self) {
         self.heads.iter_mut().for_each(|h| *h = None);
+        self.shared_seen = None;
+    }
+
+    /// The timing of the shared ring's first record, at `pos`, stamped `ns`:
+    /// its key is kept from when it was first seen.
+    fn shared_timing(&mut self, pos: u64, ns: u64, seen: u64) -> Timing {
+        match self.shared_seen {
+            Some((at, key)) if at == pos => Timing { ns, key },
+            _ => {
+                let t = Timing::new(ns, seen);
+                self.shared_seen = Some((pos, t.key));
+                t
+            }
+        }
     }
 
     /// Peek lane `i`'s first record into `heads`; a damaged lane is skipped
     /// to its tail and noted.
-    fn peek_lane<H, R>(&mut self, lanes: &Lanes<H, R>, i: usize, clock: &impl Fn(&Stamp) -> u64)
-    where
+    fn peek_lane<H, R>(
+        &mut self,
+        lanes: &Lanes<H, R>,
+        i: usize,
+        clock: &impl Fn(&Stamp) -> u64,
+        seen: u64,
+    ) where
         H: Deref<Target = SegmentHeader>,
         R: Region,
     {
         let r = &mut self.readers[i];
         self.heads[i] = match r.peek(lanes) {
-            Ok(found) => found.map(|p| (p, clock(&p.stamp))),
+            Ok(found) => found.map(|p| (p, Timing::new(clock(&p.stamp), seen))),
             Err(why) => {
                 let skipped = r.skip_to_tail(lanes);
                 self.damage.push(LaneDamage {
@@ -156,9 +203,11 @@ impl Merge {
         H: Deref<Target = SegmentHeader>,
         R: Region,
     {
+        // Now, as far as the merge knows: `until` is a window before it.
+        let seen = until.saturating_add(WINDOW.as_nanos() as u64);
         for i in 0..self.readers.len() {
             if self.heads[i].is_none() {
-                self.peek_lane(lanes, i, clock);
+                self.peek_lane(lanes, i, clock, seen);
             }
         }
         let mut read = 0;
@@ -167,24 +216,27 @@ impl Merge {
                 return Stop::Budget;
             }
             let next = shared.peek();
-            let shared_ns = next.as_ref().ok().map(|n| clock(&n.stamp));
+            let shared_t = match &next {
+                Ok(n) => Some(self.shared_timing(n.pos, clock(&n.stamp), seen)),
+                Err(_) => None,
+            };
             let candidates = self.heads.iter().enumerate();
-            let lane_heads = candidates.filter_map(|(i, h)| h.map(|(_, ns)| (i, ns)));
-            let Some(pick) = oldest(lane_heads, shared_ns, until) else {
-                self.held = shared_ns.is_some() || self.heads.iter().any(Option::is_some);
+            let lane_heads = candidates.filter_map(|(i, h)| h.map(|(_, t)| (i, t.key)));
+            let Some(pick) = oldest(lane_heads, shared_t.map(|t| t.key), until) else {
+                self.held = shared_t.is_some() || self.heads.iter().any(Option::is_some);
                 return next.err().unwrap_or(Stop::Empty);
             };
-            let (len, ns) = match pick {
+            let (len, t) = match pick {
                 Pick::Shared => {
-                    let (n, ns) = (next.expect("picked"), shared_ns.expect("picked"));
-                    if !shared.view(&n, |r| visit(r, ns)) {
+                    let (n, t) = (next.expect("picked"), shared_t.expect("picked"));
+                    if !shared.view(&n, |r| visit(r, t.ns)) {
                         return Stop::Visitor;
                     }
                     shared.advance(&n);
-                    (n.len, ns)
+                    (n.len, t)
                 }
                 Pick::Lane(i) => {
-                    let (p, ns) = self.heads[i].take().expect("picked");
+                    let (p, t) = self.heads[i].take().expect("picked");
                     let r = &mut self.readers[i];
                     let taken = r.view(lanes, &p, |payload| {
                         visit(
@@ -193,24 +245,25 @@ impl Merge {
                                 stamp: p.stamp,
                                 payload,
                             },
-                            ns,
+                            t.ns,
                         )
                     });
                     if !taken {
-                        self.heads[i] = Some((p, ns));
+                        self.heads[i] = Some((p, t));
                         return Stop::Visitor;
                     }
                     r.advance(&p);
-                    self.peek_lane(lanes, i, clock);
-                    (p.len, ns)
+                    self.peek_lane(lanes, i, clock, seen);
+                    (p.len, t)
                 }
             };
             read += align(len);
-            self.note(ns);
+            self.note(t.key);
         }
     }
 
-    /// A record stamped `ns` was handed out: late if a newer one was before.
+    /// A record ordered by `ns` was handed out: late if a newer one was
+    /// before.
     fn note(&mut self, ns: u64) {
         if ns < self.newest {
             self.late += 1;
@@ -330,6 +383,18 @@ mod tests {
     fn a_lane_wins_a_tie_with_the_shared_ring_and_a_lower_lane_with_a_higher() {
         let lanes = [(2, 10), (1, 10)].into_iter();
         assert_eq!(oldest(lanes, Some(10), 10), Some(Pick::Lane(1)));
+    }
+
+    #[test]
+    fn a_record_stamped_in_the_future_is_ordered_by_when_it_was_seen() {
+        assert_eq!(Timing::new(5, 9), Timing { ns: 5, key: 5 });
+        assert_eq!(Timing::new(500, 9), Timing { ns: 500, key: 9 });
+        // The shared ring's first record keeps the key of its first sight,
+        // so that the window passes for it; a new first record gets its own.
+        let mut m = Merge::new(Vec::new());
+        assert_eq!(m.shared_timing(64, 500, 9).key, 9);
+        assert_eq!(m.shared_timing(64, 500, 20).key, 9);
+        assert_eq!(m.shared_timing(128, 500, 20).key, 20);
     }
 
     #[test]
