@@ -176,8 +176,9 @@ pub struct LaneWriter {
     pos: u64,
     /// Where the current chunk ends (== `pos` before the first chunk).
     chunk_end: u64,
-    /// The current chunk's byte offset in the pool.
-    chunk_base: usize,
+    /// Added (wrapping) to a position in the current chunk, gives its byte
+    /// offset in the region: the chunk's offset minus its first position.
+    to_offset: u64,
 }
 
 impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
@@ -240,7 +241,9 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
     }
 
     fn control(&self, lane: usize) -> &LaneControl {
-        &self.header.lanes[lane]
+        // A lane index is below `LANES` (a power of two): the mask makes
+        // the bounds check go away on the write path.
+        &self.header.lanes[lane % crate::layout::LANES]
     }
     fn mask(&self) -> u64 {
         self.chunk_size() - 1
@@ -308,7 +311,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
                     owner: word,
                     pos,
                     chunk_end: pos,
-                    chunk_base: 0,
+                    to_offset: 0,
                 });
             }
         }
@@ -399,7 +402,7 @@ impl LaneWriter {
         if self.pos + aligned > self.chunk_end {
             self.next_chunk(lanes, len as u64)?;
         }
-        let off = self.chunk_base + (self.pos & lanes.mask()) as usize;
+        let off = self.pos.wrapping_add(self.to_offset) as usize;
         Ok(LaneSlot {
             pos: self.pos,
             off,
@@ -419,27 +422,33 @@ impl LaneWriter {
         if len > lanes.max_record() || len < RECORD_HEADER_LEN as u64 {
             return Err(LaneFull::TooLarge);
         }
+        // The next stretch starts at the current chunk's end (the writer's
+        // position, before its first chunk).
+        let next = self.chunk_end;
+        let c = lanes.control(self.lane);
+        let shift = lanes.chunk_shift;
+        // (L3') Acquire: pairs with the flusher's head store (L3).
+        let head = c.head.head.load(Ordering::Acquire);
+        if (next >> shift) + 1 - (head >> shift) > lanes.share() {
+            return Err(LaneFull::Share);
+        }
+        let chunk = lanes.alloc_chunk(self.lane).ok_or(LaneFull::NoChunk)?;
+        // Only with the next chunk in hand: a padding frame left past the
+        // tail by a writer that then found none (and went on in the shared
+        // ring, or exited) would read as a record it left half-written.
         if self.pos < self.chunk_end {
             // A padding frame to the chunk's end (word 0 only), published
             // with the next record.
             let pad = self.chunk_end - self.pos;
             let word = frame::encode_word0(self.pos, pad, State::Padding);
-            let off = self.chunk_base + (self.pos & lanes.mask()) as usize;
+            let off = self.pos.wrapping_add(self.to_offset) as usize;
             lanes.region.word(off).store(word, Ordering::Relaxed);
-            self.pos = self.chunk_end;
+            self.pos = next;
         }
-        let c = lanes.control(self.lane);
-        let shift = lanes.chunk_shift;
-        // (L3') Acquire: pairs with the flusher's head store (L3).
-        let head = c.head.head.load(Ordering::Acquire);
-        if (self.pos >> shift) + 1 - (head >> shift) > lanes.share() {
-            return Err(LaneFull::Share);
-        }
-        let chunk = lanes.alloc_chunk(self.lane).ok_or(LaneFull::NoChunk)?;
         let stretch = (self.pos >> shift) as usize % MAX_CHUNKS;
         // Published by the next tail store (L1).
         c.owner.chunks[stretch].store(chunk as u8, Ordering::Relaxed);
-        self.chunk_base = lanes.chunk_at(chunk);
+        self.to_offset = (lanes.chunk_at(chunk) as u64).wrapping_sub(self.pos);
         self.chunk_end = self.pos + lanes.chunk_size();
         Ok(())
     }
@@ -452,12 +461,11 @@ impl LaneWriter {
         H: Deref<Target = SegmentHeader>,
         R: Region,
     {
-        let r = &lanes.region;
-        let off = slot.off;
-        r.word(off + 8).store(slot.pos, Ordering::Relaxed);
         let word2 = frame::encode_word2(stamp.pid, stamp.flags);
-        r.word(off + 16).store(word2, Ordering::Relaxed);
-        r.word(off + 24).store(stamp.timestamp, Ordering::Relaxed);
+        let words = [slot.pos, word2, stamp.timestamp];
+        lanes
+            .region
+            .store_words(slot.off + 8, words, Ordering::Relaxed);
     }
 
     /// Let `fill` write the payload of the record reserved as `slot`.
@@ -588,13 +596,15 @@ impl LaneReader {
         self.tail
     }
 
-    /// Whether nothing published is left to read.
+    /// Whether nothing published is left to read. Always loads the tail:
+    /// a recycler that has just seen the owner released (L4') must see the
+    /// writer's last tail, not one it loaded before.
     pub fn is_empty<H, R>(&mut self, lanes: &Lanes<H, R>) -> bool
     where
         H: Deref<Target = SegmentHeader>,
         R: Region,
     {
-        self.pos == self.tail || self.pos == self.tail(lanes)
+        self.pos == self.tail(lanes)
     }
 
     /// The next published record, passing padding; `None` when there is
@@ -938,6 +948,26 @@ mod tests {
         assert_eq!(lanes.owner(0), Owner::Owned { registration: 8 });
         write(&mut w2, &lanes, 2, 40).unwrap();
         assert_eq!(drain(&mut r, &lanes), [2]);
+    }
+
+    #[test]
+    fn records_published_before_the_release_are_read_before_recycling() {
+        let h = header(1, 4);
+        let region = HeapRegion::new(4 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        let mut w = lanes.claim(7, 1, 100).unwrap();
+        // SAFETY: the test is the one consumer.
+        let mut r = unsafe { lanes.reader(0) };
+        write(&mut w, &lanes, 1, 40).unwrap();
+        assert_eq!(drain(&mut r, &lanes), [1]);
+        // The reader's tail is now the writer's; the writer publishes one
+        // more, then releases the lane.
+        write(&mut w, &lanes, 2, 40).unwrap();
+        w.release(&lanes);
+        assert_eq!(lanes.owner(0), Owner::Released { registration: 7 });
+        assert!(!r.is_empty(&lanes), "the last record is still to read");
+        assert_eq!(drain(&mut r, &lanes), [2]);
+        assert!(r.is_empty(&lanes));
     }
 
     #[test]
