@@ -112,8 +112,10 @@ pub struct FlusherArgs {
     #[arg(long, value_parser = parse_size)]
     pub size: Option<u64>,
     /// Per-writer lanes if the flusher creates the segment (0 to 64; default
-    /// 0: every writer claims space in the one shared ring). With lanes, a
-    /// stalled writer holds up only its own records (docs/ARCHITECTURE.md).
+    /// 64, fewer on a small ring: half its chunks). Each thread writes its
+    /// own lane with no atomic read-modify-write, and a stalled writer holds
+    /// up only its own records; 0: every writer claims space in the one
+    /// shared ring (docs/ARCHITECTURE.md).
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=64))]
     pub lanes: Option<u64>,
     /// Permission bits of the segment (octal), e.g. 660 to let a group in.

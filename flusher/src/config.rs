@@ -71,7 +71,13 @@ pub fn flusher_config(a: &FlusherArgs) -> Result<FlusherConfig> {
     // directories behind.
     if let Some(size) = a.size {
         use ringflush_ring::OpenErrorKind;
-        ringflush_ring::check_sizes(size, a.lanes.unwrap_or(0), None).map_err(|e| match e {
+        ringflush_ring::check_sizes(
+            size,
+            a.lanes
+                .unwrap_or_else(|| ringflush_ring::layout::default_lanes(size)),
+            None,
+        )
+        .map_err(|e| match e {
             OpenErrorKind::InvalidOption { reason } => anyhow::anyhow!("invalid --size: {reason}"),
             other => anyhow::anyhow!("invalid --size: {other:?}"),
         })?;

@@ -12,11 +12,14 @@
 //! not, the producer released every lane it handed out when it was dropped.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use ringflush_ring::lane::LaneWriter;
 use ringflush_ring::SharedLanes;
+
+use crate::identity::{self, ThreadInfo};
 
 /// Producers made in this process so far: each gets the next number.
 static PRODUCERS: AtomicU64 = AtomicU64::new(1);
@@ -39,7 +42,7 @@ struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let pid = crate::identity::pid();
+        let pid = identity::pid();
         let claimed = self.claimed.get_mut().map_or(Vec::new(), std::mem::take);
         for (_, writer) in claimed.iter().filter(|(p, _)| *p == pid) {
             writer.release(&self.lanes);
@@ -48,18 +51,21 @@ impl Drop for Shared {
 }
 
 /// A thread's lane of one producer.
-struct ThreadLane {
+pub(crate) struct ThreadLane {
     producer: u64,
     pid: u32,
     /// The registration tag its records carry.
-    tag: u16,
-    writer: LaneWriter,
+    pub tag: u16,
+    pub writer: LaneWriter,
+    /// The thread's id and name, so that the log call looks up one
+    /// thread-local entry, not two.
+    pub thread: Rc<ThreadInfo>,
     owner: Weak<Shared>,
 }
 
 impl Drop for ThreadLane {
     fn drop(&mut self) {
-        if self.pid != crate::identity::pid() {
+        if self.pid != identity::pid() {
             return;
         }
         if let Some(shared) = self.owner.upgrade() {
@@ -87,6 +93,38 @@ impl LaneSet {
     /// The segment's lanes.
     pub fn lanes(&self) -> &SharedLanes {
         &self.shared.lanes
+    }
+
+    /// The log call's fast path: run `f` with this thread's lane of this
+    /// producer, if the thread has claimed one (in this process: `pid`).
+    /// `None` when it has not, or `f` gives `None`: the caller takes
+    /// [`LaneSet::with_writer`]'s path then, which claims one.
+    #[inline]
+    pub fn with_own<T>(&self, pid: u32, f: impl FnOnce(&mut ThreadLane) -> Option<T>) -> Option<T> {
+        THREAD_LANES
+            .try_with(|cell| {
+                let mut lanes = cell.try_borrow_mut().ok()?;
+                let first = lanes.first_mut()?;
+                if first.producer == self.id && first.pid == pid {
+                    return f(first);
+                }
+                Self::to_front(&mut lanes, self.id, pid);
+                None
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Move this producer's entry to the front, where the fast path looks.
+    #[cold]
+    #[inline(never)]
+    fn to_front(lanes: &mut [ThreadLane], producer: u64, pid: u32) {
+        if let Some(i) = lanes
+            .iter()
+            .position(|t| t.producer == producer && t.pid == pid)
+        {
+            lanes.swap(0, i);
+        }
     }
 
     /// Run `f` with this thread's lane writer and the tag its records
@@ -143,6 +181,7 @@ impl LaneSet {
             pid,
             tag,
             writer,
+            thread: identity::current_thread(),
             owner: Arc::downgrade(&self.shared),
         });
         Some(lanes.len() - 1)

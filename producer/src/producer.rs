@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringflush_ring::closing;
-use ringflush_ring::codec::{Basic, Record};
+use ringflush_ring::codec::{Basic, Record, FIXED_LEN, MAX_SHORT_FIELD};
 use ringflush_ring::frame::{self, FLAG_TSC, RECORD_HEADER_LEN};
 use ringflush_ring::lane::{LaneFull, LaneSlot, LaneWriter};
 use ringflush_ring::{
@@ -14,7 +14,7 @@ use ringflush_ring::{
 
 use crate::fault::{Fault, Point};
 use crate::identity;
-use crate::lanes::LaneSet;
+use crate::lanes::{LaneSet, ThreadLane};
 use crate::registration::Registration;
 #[cfg(doc)]
 use crate::OpenErrorKind;
@@ -111,13 +111,15 @@ impl Builder {
         self.segment.capacity = bytes;
         self
     }
-    /// Per-writer lanes if this producer creates the segment (default 0:
-    /// every thread claims space in the shared ring with a CAS). With lanes,
-    /// each thread takes a lane of its own on its first record and writes
+    /// Per-writer lanes if this producer creates the segment (default: 64,
+    /// fewer on a small ring, see `ringflush_ring::layout::default_lanes`).
+    /// Each thread takes a lane of its own on its first record and writes
     /// there with no atomic read-modify-write; a stalled thread holds up
-    /// only its own records. At most 64; an existing segment keeps its own.
+    /// only its own records; threads beyond the lanes share the ring with a
+    /// CAS. 0: every thread shares the ring. At most 64; an existing
+    /// segment keeps its own.
     pub fn lanes(mut self, lanes: u64) -> Self {
-        self.segment.lanes = lanes;
+        self.segment.lanes = Some(lanes);
         self
     }
     /// Permission bits of a segment this producer creates, and the most an
@@ -337,6 +339,59 @@ impl Producer {
     /// by the flusher: most callers ignore the error.
     #[inline]
     pub fn log(&self, level: u8, logger: &str, message: &str) -> Result<(), WriteError> {
+        let Some(lanes) = &self.lanes else {
+            return self.log_general(level, logger, message);
+        };
+        let pid = identity::pid();
+        let fast = lanes.with_own(pid, |t| {
+            self.log_in_lane(lanes, t, pid, level, logger, message)
+        });
+        match fast {
+            Some(written) => written,
+            None => self.log_general(level, logger, message),
+        }
+    }
+
+    /// [`Producer::log`]'s common case, in a lane the thread holds: `None`
+    /// when anything is out of the ordinary (a long record, a new chunk
+    /// needed, fault injection), for [`Producer::log_general`] to handle.
+    #[inline(always)]
+    fn log_in_lane(
+        &self,
+        lanes: &LaneSet,
+        t: &mut ThreadLane,
+        pid: u32,
+        level: u8,
+        logger: &str,
+        message: &str,
+    ) -> Option<Result<(), WriteError>> {
+        let basic = Basic {
+            level,
+            thread_id: t.thread.id,
+            thread_name: &t.thread.name,
+            logger: logger.as_bytes(),
+            message: message.as_bytes(),
+        };
+        let len = FIXED_LEN + logger.len() + t.thread.name.len() + message.len();
+        let short = logger.len() | t.thread.name.len();
+        if short > MAX_SHORT_FIELD || len > self.max_payload() || self.fault.is_some() {
+            return None;
+        }
+        let l = lanes.lanes();
+        let slot = t.writer.reserve(l, RECORD_HEADER_LEN + len).ok()?;
+        let (timestamp, flags) = self.now();
+        let stamp = Stamp {
+            pid,
+            flags: frame::flags_with_tag(flags, t.tag),
+            timestamp,
+        };
+        Some(self.commit_lane(l, &mut t.writer, &slot, stamp, |buf| basic.encode(buf)))
+    }
+
+    /// The general path of [`Producer::log`]: claims a lane first if the
+    /// thread has none, cuts a long message.
+    #[inline(never)]
+    fn log_general(&self, level: u8, logger: &str, message: &str) -> Result<(), WriteError> {
         let thread = identity::current_thread();
         let basic = Basic {
             level,
@@ -496,8 +551,9 @@ impl Producer {
     }
 
     /// Write into this thread's lane: `None` when the record must go to the
-    /// shared ring instead (it is larger than a chunk; the lane is drained
-    /// first, so that it does not overtake the writer's earlier records).
+    /// shared ring instead (it is larger than a chunk, or no chunk is free;
+    /// the lane is drained first, so that it does not overtake the writer's
+    /// earlier records).
     #[inline]
     fn write_lane<E: FnOnce(&mut [u8])>(
         &self,
@@ -512,7 +568,10 @@ impl Producer {
         let total = RECORD_HEADER_LEN + record.len;
         let slot = match w.reserve(l, total) {
             Ok(slot) => slot,
-            Err(LaneFull::TooLarge) => {
+            // Larger than a chunk, or no chunk free (the other lanes hold
+            // them: a quiet thread keeps the one it last wrote in): the
+            // shared ring takes it, once the lane's records are written.
+            Err(LaneFull::TooLarge | LaneFull::NoChunk) => {
                 self.wait_lane_drained(l, w, record.wait);
                 return None;
             }
@@ -533,11 +592,24 @@ impl Producer {
         if let Some(f) = &self.fault {
             return Some(self.write_lane_faulty(l, w, &slot, stamp, encode, f));
         }
-        w.stamp(l, &slot, stamp);
-        w.fill(l, &slot, encode);
-        w.publish(l, &slot);
+        Some(self.commit_lane(l, w, &slot, stamp, encode))
+    }
+
+    /// Write the record reserved as `slot` in a lane and publish it.
+    #[inline(always)]
+    fn commit_lane(
+        &self,
+        l: &SharedLanes,
+        w: &mut LaneWriter,
+        slot: &LaneSlot,
+        stamp: Stamp,
+        encode: impl FnOnce(&mut [u8]),
+    ) -> Result<(), WriteError> {
+        w.stamp(l, slot, stamp);
+        w.fill(l, slot, encode);
+        w.publish(l, slot);
         wait::wake_after_publish(l.header());
-        Some(self.check_segment())
+        self.check_segment()
     }
 
     /// [`Producer::write_lane`]'s steps with the fault injection points.

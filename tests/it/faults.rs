@@ -47,7 +47,10 @@ pub fn stat(s: &Scratch) -> serde_json::Value {
 /// get all its records through, and the killed one's first 499 are kept.
 fn killed_at(point: &str, unblock_timeout: &str) {
     let s = Scratch::new(point);
+    // The shared ring's fault points (lanes.rs kills a writer in its lane).
     let f = s.flusher_ready(&[
+        "--lanes",
+        "0",
         "--unblock-timeout",
         unblock_timeout,
         "--format",
@@ -112,7 +115,15 @@ fn killed_after_reserving_space() {
 #[test]
 fn stalled_writer_is_abandoned_and_its_late_commit_refused() {
     let s = Scratch::new("stall");
-    let f = s.flusher_ready(&["--unblock-timeout", "1", "--format", "%(message)s"]);
+    // The shared ring's abandonment (lanes.rs stalls a writer in its lane).
+    let f = s.flusher_ready(&[
+        "--lanes",
+        "0",
+        "--unblock-timeout",
+        "1",
+        "--format",
+        "%(message)s",
+    ]);
     let a = worker(&s, 0, 1000, Some("stop_before_commit:500"));
     let pid = a.id();
     let stopped = || {

@@ -29,10 +29,15 @@ fn ring_wrapped(s: &Scratch) {
     let stat = s.run(&["stat", "--shm", &s.shm, "--json"]);
     assert!(stat.status.success());
     let v: serde_json::Value = serde_json::from_slice(&stat.stdout).unwrap();
-    assert!(
-        v["tail"].as_u64().unwrap() > 50 * (1 << 20),
-        "ring did not wrap enough: {v}"
-    );
+    // With lanes the records went through the lanes' chunks (and the
+    // shared ring when no chunk was free): 800k records of some 100 bytes
+    // through a 1 MiB segment reuse its memory 80 times over either way.
+    if v["lanes"]["count"] == 0 {
+        assert!(
+            v["tail"].as_u64().unwrap() > 50 * (1 << 20),
+            "ring did not wrap enough: {v}"
+        );
+    }
     assert_eq!(v["written"], PROCS * PER);
     assert_eq!(v["dropped"], 0);
 }

@@ -82,7 +82,12 @@ fn log_facade_records_carry_level_target_file_and_line() {
 #[test]
 fn fields_too_large_for_the_ring_are_cut_and_counted() {
     let s = Scratch::new("cutfields");
-    let p = Producer::builder(&s.shm).capacity(1 << 16).open().unwrap();
+    // Read back from the shared ring below.
+    let p = Producer::builder(&s.shm)
+        .capacity(1 << 16)
+        .lanes(0)
+        .open()
+        .unwrap();
     let extra = format!(r#"{{"blob":"{}"}}"#, "z".repeat(1 << 16));
     p.write(&ringflush_producer::Record {
         level: level::INFO,
@@ -194,7 +199,9 @@ fn dropped(s: &Scratch) -> u64 {
 #[test]
 fn block_policy_waits_its_timeout_for_a_live_but_slow_flusher() {
     let s = Scratch::new("slow");
-    let f = s.flusher_ready(&["--size", "64K"]);
+    // The shared ring filled (with lanes a writer finds room in another
+    // lane's share; the lanes' own blocking is in lanes.rs).
+    let f = s.flusher_ready(&["--size", "64K", "--lanes", "0"]);
     f.signal(libc::SIGSTOP);
     let timeout = Duration::from_millis(1500);
     let p = full_ring(&s, ringflush_producer::FullPolicy::Block { timeout });
@@ -217,7 +224,7 @@ fn block_policy_waits_its_timeout_for_a_live_but_slow_flusher() {
 #[test]
 fn block_policy_drops_at_once_when_the_flusher_died() {
     let s = Scratch::new("died");
-    let f = s.flusher_ready(&["--size", "64K"]);
+    let f = s.flusher_ready(&["--size", "64K", "--lanes", "0"]);
     f.signal(libc::SIGKILL);
     let (_, _) = f.wait();
     let stale = wait_until(Duration::from_secs(30), || {

@@ -237,6 +237,11 @@ fn bare_messages_keep_fields_in_extra_only() {
 #[test]
 fn a_bare_message_has_no_entries_and_messages_join() {
     let s = Scratch::new("tl-raw");
+    // Read back from the shared ring below: a segment without lanes.
+    let _made = ringflush_producer::Producer::builder(&s.shm)
+        .lanes(0)
+        .open()
+        .unwrap();
     let layer = RingLayer::open(&s.shm).unwrap();
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {

@@ -78,10 +78,19 @@ pub const DEFAULT_CAPACITY: u64 = 8 << 20;
 /// lowered to a quarter of the capacity for smaller rings.
 pub const DEFAULT_MAX_RECORD: u64 = 1 << 20;
 
-/// Lanes a segment gets when none is asked for: none yet, every writer
-/// shares the ring. Lanes are opt-in (`--lanes`, `Builder::lanes`) until
-/// the loom model and the fuzzer cover them as they cover the ring.
-pub const DEFAULT_LANES: u64 = 0;
+/// Lanes a segment gets when none is asked for, at most: every lane there
+/// is, fewer on a small ring ([`default_lanes`]).
+pub const DEFAULT_LANES: u64 = LANES as u64;
+
+/// Lanes a segment of `capacity` bytes gets when none is asked for: up to
+/// [`DEFAULT_LANES`], and no more than half its chunks, since a lane whose
+/// thread is quiet keeps the chunk it last wrote in (the other half stays
+/// for the busy ones). 64 for the default 8 MiB (192 chunks), 6 for the
+/// smallest ring of 64 KiB (12 chunks).
+pub fn default_lanes(capacity: u64) -> u64 {
+    let chunks = Geometry::new(capacity, 1).chunk_count;
+    (chunks / 2).clamp(1, DEFAULT_LANES)
+}
 /// The smallest chunk of the lanes' pool.
 pub const MIN_CHUNK: u64 = 4096;
 

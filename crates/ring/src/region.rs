@@ -23,6 +23,16 @@ pub unsafe trait Region {
     /// out of range, never reads outside the ring.
     fn word(&self, offset: usize) -> &AtomicU64;
 
+    /// Store `words` into the consecutive words from byte `offset` (as
+    /// [`Region::word`]'s), each with `order`. An implementation may check
+    /// the range once rather than for each word.
+    #[inline]
+    fn store_words<const N: usize>(&self, offset: usize, words: [u64; N], order: Ordering) {
+        for (i, w) in words.into_iter().enumerate() {
+            self.word(offset + 8 * i).store(w, order);
+        }
+    }
+
     /// Let `f` write `len` bytes at `offset` in place.
     ///
     /// # Safety
@@ -101,6 +111,23 @@ unsafe impl Region for RawRegion {
         // contract), the masked offset is 8-aligned and at most capacity - 8,
         // and AtomicU64 has u64's layout.
         unsafe { &*(self.base.add(offset) as *const AtomicU64) }
+    }
+
+    #[inline]
+    fn store_words<const N: usize>(&self, offset: usize, words: [u64; N], order: Ordering) {
+        let span = 8 * N;
+        debug_assert!(offset % 8 == 0 && (offset + span) as u64 <= self.capacity);
+        // As in `word`, once for the whole range: 8-aligned, and clamped so
+        // that all N words lie inside the mapping.
+        let offset = (offset & (self.capacity as usize - 8)).min(self.capacity as usize - span);
+        // SAFETY: `base` is 8-aligned and valid for `capacity` bytes, and
+        // offset + 8 * N <= capacity (the clamp; N words fit in a ring of at
+        // least 64 bytes for the N used); AtomicU64 has u64's layout.
+        let first = unsafe { self.base.add(offset) as *const AtomicU64 };
+        for (i, w) in words.into_iter().enumerate() {
+            // SAFETY: word i of the checked range.
+            unsafe { &*first.add(i) }.store(w, order);
+        }
     }
 
     #[inline]
@@ -261,6 +288,9 @@ unsafe impl<T: Region> Region for &T {
     }
     fn word(&self, offset: usize) -> &AtomicU64 {
         (**self).word(offset)
+    }
+    fn store_words<const N: usize>(&self, offset: usize, words: [u64; N], order: Ordering) {
+        (**self).store_words(offset, words, order)
     }
     unsafe fn fill(&self, offset: usize, len: usize, f: impl FnOnce(&mut [u8])) {
         // SAFETY: the caller upholds fill's contract for us.

@@ -60,7 +60,13 @@ static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 #[derive(Debug)]
 pub struct Guard {
     slot: Option<usize>,
+    /// The slot's `lost` flag (or one never raised): the write path reads
+    /// it with one load.
+    lost: &'static AtomicBool,
 }
+
+/// The `lost` flag of a guard that watches nothing.
+static NEVER_LOST: AtomicBool = AtomicBool::new(false);
 
 impl Guard {
     /// Watch the `len` bytes mapped at `base` from the object `fd`, which
@@ -73,7 +79,10 @@ impl Guard {
     /// guard is dropped.
     pub unsafe fn watch(base: *mut u8, len: usize, fd: RawFd, size: u64) -> Self {
         if std::env::var_os("RINGFLUSH_NO_SIGBUS_HANDLER").is_some() || !install() {
-            return Self { slot: None };
+            return Self {
+                slot: None,
+                lost: &NEVER_LOST,
+            };
         }
         // Take a free slot (0) by marking it reserved, fill it, then publish
         // its base: the handler never sees a base with another slot's length.
@@ -91,14 +100,14 @@ impl Guard {
             // Release: pairs with the handler's Acquire load of `base`.
             w.base.store(base as usize, Ordering::Release);
         }
-        Self { slot }
+        let lost = slot.map_or(&NEVER_LOST, |i| &WATCHED[i].lost);
+        Self { slot, lost }
     }
 
     /// Whether a fault inside the mapping replaced it with private pages.
     #[inline]
     pub fn lost(&self) -> bool {
-        self.slot
-            .is_some_and(|i| WATCHED[i].lost.load(Ordering::Relaxed))
+        self.lost.load(Ordering::Relaxed)
     }
 }
 

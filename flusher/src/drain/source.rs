@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ringflush_ring::frame::FLAG_TSC;
-use ringflush_ring::layout::{self, SegmentHeader, DEFAULT_CAPACITY, DEFAULT_LANES};
+use ringflush_ring::layout::{self, SegmentHeader, DEFAULT_CAPACITY};
 use ringflush_ring::tsc::TscCalibration;
 use ringflush_ring::{
     liveness, registry, wait, LockError, RecordRef, Repair, Segment, SegmentConsumer,
@@ -98,7 +98,7 @@ impl Source {
         let opts = SegmentOptions {
             create: true,
             capacity: cfg.size.unwrap_or(DEFAULT_CAPACITY),
-            lanes: cfg.lanes.unwrap_or(DEFAULT_LANES),
+            lanes: cfg.lanes,
             require_capacity,
             mode: cfg.mode,
             allow_foreign: cfg.allow_foreign,

@@ -41,9 +41,10 @@ pub struct SegmentOptions {
     /// Data bytes for a segment this call creates (power of two): the
     /// shared ring and, with lanes, the lanes' pool (see [`Geometry`]).
     pub capacity: u64,
-    /// Lanes for a segment this call creates (at most
-    /// [`layout::LANES`]; 0: every writer shares the ring).
-    pub lanes: u64,
+    /// Lanes for a segment this call creates (at most [`layout::LANES`];
+    /// 0: every writer shares the ring); `None`:
+    /// [`layout::default_lanes`] of its capacity.
+    pub lanes: Option<u64>,
     /// When set, an existing segment must have exactly this capacity.
     pub require_capacity: bool,
     /// Longest record, header included; defaults to min(1 MiB, a quarter
@@ -75,7 +76,7 @@ impl Default for SegmentOptions {
         Self {
             create: true,
             capacity: layout::DEFAULT_CAPACITY,
-            lanes: layout::DEFAULT_LANES,
+            lanes: None,
             require_capacity: false,
             max_record: None,
             mode: 0o600,
@@ -233,7 +234,12 @@ impl Segment {
 
     fn open_kind(name: &str, opts: &SegmentOptions) -> Result<Self, OpenErrorKind> {
         check_name(name)?;
-        let (geometry, max_record) = check_sizes(opts.capacity, opts.lanes, opts.max_record)?;
+        let (geometry, max_record) = check_sizes(
+            opts.capacity,
+            opts.lanes
+                .unwrap_or_else(|| layout::default_lanes(opts.capacity)),
+            opts.max_record,
+        )?;
         let io_err = |op, source: rustix::io::Errno| OpenErrorKind::Io {
             op,
             source: source.into(),
@@ -747,6 +753,15 @@ unsafe impl Region for MappedRegion {
     #[inline]
     fn word(&self, offset: usize) -> &crate::sync::AtomicU64 {
         self.raw.word(offset)
+    }
+    #[inline]
+    fn store_words<const N: usize>(
+        &self,
+        offset: usize,
+        words: [u64; N],
+        order: crate::sync::Ordering,
+    ) {
+        self.raw.store_words(offset, words, order)
     }
     #[inline]
     unsafe fn fill(&self, offset: usize, len: usize, f: impl FnOnce(&mut [u8])) {
