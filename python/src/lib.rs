@@ -77,9 +77,12 @@ impl Producer {
     /// `on_full`: "block" (wait up to `timeout` seconds, then drop), "drop"
     /// (drop at once, counted) or "raise" (drop and raise RingFullError).
     /// `capacity`: the ring's size in bytes if this producer creates the
-    /// segment (default 8 MiB).
+    /// segment (default 8 MiB). `lanes`: its lanes if this producer creates
+    /// it (default 64, fewer on a small ring; 0: the shared ring alone).
     #[new]
-    #[pyo3(signature = (shm="/applog", on_full="block", timeout=1.0, mode=0o600, allow_foreign=false, capacity=None))]
+    #[pyo3(signature = (shm="/applog", on_full="block", timeout=1.0, mode=0o600, allow_foreign=false, capacity=None, lanes=None))]
+    // The Python keyword arguments, one parameter each.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         shm: &str,
@@ -88,6 +91,7 @@ impl Producer {
         mode: u32,
         allow_foreign: bool,
         capacity: Option<u64>,
+        lanes: Option<u64>,
     ) -> PyResult<Self> {
         let on_full = match on_full {
             "block" => OnFull::Block,
@@ -116,6 +120,9 @@ impl Producer {
         let mut builder = RustProducer::builder(shm);
         if let Some(bytes) = capacity {
             builder = builder.capacity(bytes);
+        }
+        if let Some(lanes) = lanes {
+            builder = builder.lanes(lanes);
         }
         let inner = builder
             .full_policy(policy)

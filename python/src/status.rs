@@ -93,11 +93,10 @@ impl SegmentStatus {
         (done, requests::last_rollover_ns(h))
     }
 
-    /// Bytes claimed in the ring and not yet written by a flusher.
+    /// Bytes published in the ring or its lanes and not yet written by a
+    /// flusher.
     fn pending_bytes(&self) -> u64 {
-        let h = self.segment.header();
-        let head = h.head.0.load(Ordering::Acquire);
-        h.tail.0.load(Ordering::Acquire).saturating_sub(head)
+        self.segment.unwritten_bytes()
     }
 }
 

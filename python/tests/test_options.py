@@ -123,8 +123,12 @@ def test_drop_policy_never_raises_and_counts_every_record_that_did_not_fit(flush
     assert any(l.startswith(f"ringflush: {dropped} {records} dropped") for l in lines)
 
 
+# The full-ring policies on the shared ring alone (--lanes 0): with lanes the
+# handler's thread would find room in a lane of its own.
+
+
 def test_drop_policy_does_not_wait_even_while_a_flusher_is_alive(flusher, shm, logger):
-    f = flusher("--size", "64K")
+    f = flusher("--size", "64K", "--lanes", "0")
     ring = ringflush.RingHandler(shm=shm, on_full="drop", timeout=5.0)
     errors = _collect_errors(ring)
     log = logger("dropping", ring)
@@ -146,7 +150,7 @@ def test_drop_policy_does_not_wait_even_while_a_flusher_is_alive(flusher, shm, l
 
 def test_block_policy_waits_the_timeout_for_a_live_but_stopped_flusher_then_drops(flusher, shm, logger):
     timeout = 1.0
-    f = flusher("--size", "64K", "--format", "%(message)s")
+    f = flusher("--size", "64K", "--lanes", "0", "--format", "%(message)s")
     ring = ringflush.RingHandler(shm=shm, on_full="block", timeout=timeout)
     errors = _collect_errors(ring)
     log = logger("blocking", ring)
@@ -167,7 +171,8 @@ def test_block_policy_waits_the_timeout_for_a_live_but_stopped_flusher_then_drop
 
 
 def test_block_policy_drops_at_once_when_no_flusher_ever_ran(shm, logger):
-    ring = ringflush.RingHandler(shm=shm, on_full="block", timeout=5.0)  # creates the segment
+    made = _native.Producer(shm, "raise", 0.0, lanes=0)  # creates the segment
+    ring = ringflush.RingHandler(shm=shm, on_full="block", timeout=5.0)
     errors = _collect_errors(ring)
     log = logger("blocking", ring)
     _fill(shm, size=60_000)
@@ -179,6 +184,7 @@ def test_block_policy_drops_at_once_when_no_flusher_ever_ran(shm, logger):
     stat = _stat(shm)
     assert stat["flusher"]["pid"] == 0
     assert stat["dropped"] == FILL_DROPS + 1
+    del made
 
 
 # --- timeout and on_full validation --------------------------------------

@@ -65,14 +65,7 @@ fn remove(shm: &str, force: bool) -> Result<Exit> {
     if !producers.is_empty() {
         users.push(format!("producers (pids {})", producers.join(", ")));
     }
-    let h = seg.header();
-    let shared = h.tail.0.load(Ordering::Acquire);
-    let shared_unread = shared.saturating_sub(h.head.0.load(Ordering::Acquire));
-    // The lanes' records count as much as the shared ring's.
-    let lanes_unread: u64 = seg
-        .lanes()
-        .map_or(0, |l| (0..l.count()).map(|i| l.pending(i)).sum());
-    let unread = shared_unread + lanes_unread;
+    let unread = seg.unwritten_bytes();
     if !force {
         if !users.is_empty() {
             bail!(

@@ -450,6 +450,18 @@ impl Segment {
         Some(Lanes::new(self.header(), self.raw_region(at, len)))
     }
 
+    /// Bytes of records published and not yet written by a flusher: the
+    /// shared ring's and every lane's.
+    pub fn unwritten_bytes(&self) -> u64 {
+        let h = self.header();
+        let head = h.head.0.load(Ordering::Acquire);
+        let shared = h.tail.0.load(Ordering::Acquire).saturating_sub(head);
+        let lanes = self
+            .lanes()
+            .map_or(0, |l| (0..l.count()).map(|i| l.pending(i)).sum());
+        shared + lanes
+    }
+
     /// The segment's lanes, keeping the mapping alive by themselves.
     pub fn shared_lanes(&self) -> Option<SharedLanes> {
         let (at, len) = self.pool_range()?;
