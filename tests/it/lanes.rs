@@ -24,8 +24,9 @@ fn lanes_taken(s: &Scratch) -> usize {
 }
 
 /// One writer stopped between writing a record and publishing it (what a
-/// paused container or a debugger does), while three others write far more
-/// than the segment holds: with lanes they never wait for it, none of their
+/// paused container or a debugger does) for at least 5 s, while three
+/// others, then three more, write far more than the segment holds, on the
+/// default segment: with lanes they never wait for it, none of their
 /// records is dropped, and once it resumes its record arrives too (nothing
 /// is abandoned: a lane's unpublished record holds up no one, so there is
 /// nothing to give up, even with a 1 s unblock timeout). The same run on
@@ -33,27 +34,35 @@ fn lanes_taken(s: &Scratch) -> usize {
 #[test]
 fn a_stalled_writer_holds_up_only_its_own_lane() {
     let s = Scratch::new("lane-stall");
-    let f = s.flusher_ready(&[
-        "--lanes",
-        "8",
-        "--unblock-timeout",
-        "1",
-        "--format",
-        "%(message)s",
-    ]);
+    let f = s.flusher_ready(&["--unblock-timeout", "1", "--format", "%(message)s"]);
     let a = worker(&s, 0, 1000, Some("stop_before_commit:500"));
     let pid = a.id();
     assert!(wait_until(Duration::from_secs(30), || stopped(pid)));
-    let others: Vec<_> = (1..=3).map(|id| worker(&s, id, 100_000, None)).collect();
-    for (id, w) in (1..).zip(others) {
-        let status = wait_child(w, Duration::from_secs(120));
-        assert!(status.success(), "worker {id} lost records: {status}");
+    let stalled_at = std::time::Instant::now();
+    let stall = Duration::from_secs(5);
+    for round in [1..=3, 4..=6] {
+        let others: Vec<_> = round
+            .clone()
+            .map(|id| worker(&s, id, 100_000, None))
+            .collect();
+        for (id, w) in round.clone().zip(others) {
+            let status = wait_child(w, Duration::from_secs(120));
+            assert!(status.success(), "worker {id} lost records: {status}");
+        }
+        assert!(
+            wait_until(Duration::from_secs(30), || round
+                .clone()
+                .all(|id| seqs(&s).get(&id).map(Vec::len) == Some(100_000))),
+            "the others' records reach the file while one writer is stopped"
+        );
+        // The second round writes on into the fifth second of the stall.
+        if let Some(left) = (stall / 2).checked_sub(stalled_at.elapsed()) {
+            std::thread::sleep(left);
+        }
     }
-    assert!(
-        wait_until(Duration::from_secs(30), || (1..=3)
-            .all(|id| seqs(&s).get(&id).map(Vec::len) == Some(100_000))),
-        "the others' records reach the file while one writer is stopped"
-    );
+    if let Some(left) = stall.checked_sub(stalled_at.elapsed()) {
+        std::thread::sleep(left);
+    }
     assert!(stopped(pid), "the stalled writer stayed stopped throughout");
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
@@ -67,12 +76,12 @@ fn a_stalled_writer_holds_up_only_its_own_lane() {
     assert!(ok, "{err}");
     let got = seqs(&s);
     assert_eq!(got[&0], (0..1000).collect::<Vec<_>>());
-    for id in 1..=3 {
+    for id in 1..=6 {
         assert_eq!(got[&id], (0..100_000).collect::<Vec<_>>(), "worker {id}");
     }
     assert_eq!(v["dropped"], 0, "{v}");
     assert_eq!(v["abandoned"], 0, "{v}");
-    assert_eq!(v["lanes"]["count"], 8, "{v}");
+    assert_eq!(v["lanes"]["count"], 64, "lanes by default: {v}");
 }
 
 /// Kill a writer at `point` of its 500th record, in its lane: a second
