@@ -145,17 +145,29 @@ enum Fill {
     TracingEvent,
 }
 
-/// Records/s of the real flusher draining a pre-filled ring with `format`.
-fn flusher_throughput(format: &str, records: u64, fill: Fill) -> (f64, u64) {
+/// Records/s of the real flusher draining a pre-filled segment with
+/// `format`: the shared ring alone with `lanes` 0, else that many lanes,
+/// each filled by a thread of its own (the merge across them).
+fn flusher_throughput(format: &str, records: u64, fill: Fill, lanes: u64) -> (f64, u64) {
     let mut b = common::Bench::new("tput");
     let msg = common::message_100();
     {
         let p = Producer::builder(&b.shm)
             .capacity(512 << 20)
+            .lanes(lanes)
             .full_policy(FullPolicy::Drop)
             .open()
             .unwrap();
         match fill {
+            Fill::Log if lanes > 0 => std::thread::scope(|scope| {
+                for _ in 0..lanes {
+                    scope.spawn(|| {
+                        for _ in 0..records / lanes {
+                            p.log(level::INFO, "bench", &msg).unwrap();
+                        }
+                    });
+                }
+            }),
             Fill::Log => {
                 for _ in 0..records {
                     p.log(level::INFO, "bench", &msg).unwrap();
@@ -307,6 +319,15 @@ fn latency(quick: bool) {
     for _ in 0..100_000 {
         producer.log(level::INFO, "bench", &msg).unwrap();
     }
+    // The same call on a segment without lanes: every thread claims its
+    // space in the shared ring with a CAS.
+    let mut shared_bench = common::Bench::new("latency-shared");
+    shared_bench.start_flusher_with(
+        "64M",
+        "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+        &["--lanes", "0"],
+    );
+    let shared_producer = Producer::open(&shared_bench.shm).unwrap();
     let (m16, m1024) = ("m".repeat(16), "m".repeat(1024));
 
     let path = bench.dir.path().join("append.log");
@@ -437,6 +458,10 @@ fn latency(quick: bool) {
                 })
             }),
         ),
+        (
+            "ringflush producer, shared ring (--lanes 0)",
+            Box::new(|| shared_producer.log(level::INFO, "bench", &msg).unwrap()),
+        ),
     ];
     let mut hists: Vec<Histogram<u64>> = contenders
         .iter()
@@ -454,33 +479,36 @@ fn latency(quick: bool) {
     for (name, h) in names.iter().zip(&hists).take(3) {
         println!("{}", row(name, h));
     }
-    {
-        // A second producer process writing at the same time.
-        let mut other = std::process::Command::new(common::BIN)
-            .args([
-                "worker",
-                "--shm",
-                &bench.shm,
-                "--id",
-                "1",
-                "--seconds",
-                "600",
-                "--pause-us",
-                "2",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(200));
-        let two = timer.measure(n, || producer.log(level::INFO, "bench", &msg).unwrap());
-        println!("{}", row("ringflush producer, 2 processes", &two));
-        let _ = other.kill();
-        let _ = other.wait();
+    for processes in [2, 4, 16] {
+        // Other producer processes writing at the same time, each pausing
+        // between records the longer the more there are (about the same
+        // rate between them), so that the row shows the caller's cost, not
+        // the flusher falling behind on 2 cores.
+        let pause = (2 * (processes - 1)).to_string();
+        let mut others: Vec<_> = (1..processes)
+            .map(|id| {
+                std::process::Command::new(common::BIN)
+                    .args(["worker", "--shm", &bench.shm, "--id", &id.to_string()])
+                    .args(["--seconds", "600", "--pause-us", &pause])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let h = timer.measure(n, || producer.log(level::INFO, "bench", &msg).unwrap());
+        let name = format!("ringflush producer, {processes} processes");
+        println!("{}", row(&name, &h));
+        for other in &mut others {
+            let _ = other.kill();
+            let _ = other.wait();
+        }
     }
     for (name, h) in names.iter().zip(&hists).skip(3) {
         println!("{}", row(name, h));
     }
     bench.stop_flusher();
+    shared_bench.stop_flusher();
     drop(default_guard);
     drop(tracing_guard);
     let ours = hists[2].clone();
@@ -544,7 +572,7 @@ fn flusher_tables(quick: bool) {
     ] {
         // Best of three: the machine is shared and noisy.
         let (rate, bytes) = (0..3)
-            .map(|_| flusher_throughput(format, records, fill))
+            .map(|_| flusher_throughput(format, records, fill, 0))
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .unwrap();
         if name == "%(message)s" {
@@ -556,6 +584,33 @@ fn flusher_tables(quick: bool) {
             rate * bytes as f64 / records as f64 / 1e6
         );
     }
+    // The merge: the same records through the shared ring alone, one lane
+    // and sixteen (1M records: what one lane's share of the 512 MiB segment
+    // holds), taking turns in three rounds (the VM changes speed by up to
+    // 2x from one minute to the next), best of each.
+    let merged = 1_000_000;
+    let counts = [0, 1, 16];
+    let mut best = [(0.0f64, 0u64); 3];
+    for _ in 0..3 {
+        for (k, &lanes) in counts.iter().enumerate() {
+            let got = flusher_throughput("%(message)s", merged, Fill::Log, lanes);
+            if got.0 > best[k].0 {
+                best[k] = got;
+            }
+        }
+    }
+    for (&lanes, &(rate, bytes)) in counts.iter().zip(&best) {
+        let name = match lanes {
+            0 => format!("%(message)s, shared ring, {merged}"),
+            n => format!("%(message)s, {n} lane(s), {merged}"),
+        };
+        println!(
+            "| {name:<34} | {:>9.0} | {:>12.1} |",
+            rate,
+            rate * bytes as f64 / merged as f64 / 1e6
+        );
+    }
+    let by_lanes = [best[1].0, best[2].0];
     let limit = preformatted_limit(limit_bytes, records);
     let secs = if quick { 2.5 } else { 5.0 };
     let (stall, rotations) = rotation_stall(secs, true);
@@ -564,6 +619,10 @@ fn flusher_tables(quick: bool) {
         "| pre-formatted %(message)s, 1 MiB writes | {:>9.0} | {:>12.1} |",
         limit,
         limit * limit_bytes as f64 / records as f64 / 1e6
+    );
+    println!(
+        "\n16 lanes merged against 1: {:.2}x the records/s",
+        by_lanes[1] / by_lanes[0]
     );
     println!(
         "\nlongest time the ring went undrained: {:.2} ms rotating every second with gzip, starting from a 100 MB file ({rotations} rotated files); {:.2} ms in the same run without rotation",

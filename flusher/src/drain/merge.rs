@@ -25,6 +25,8 @@
 //! open then, and counted as `late`: never held, never dropped. A stalled
 //! writer holds back nobody: its lane simply has nothing to offer.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::ops::Deref;
 use std::time::Duration;
 
@@ -57,6 +59,10 @@ pub struct Merge {
     readers: Vec<LaneReader>,
     /// Each lane's first record and its time, once peeked.
     heads: Vec<Option<(Peeked, Timing)>>,
+    /// The lanes that have a first record in `heads`, by its key, then
+    /// lane (a min-heap: the merge's cost per record grows with the log of
+    /// the lanes, not with their number).
+    order: BinaryHeap<Reverse<(u64, usize)>>,
     /// The shared ring's first record (its position) and its ordering key,
     /// since it was first seen.
     shared_seen: Option<(u64, u64)>,
@@ -122,6 +128,7 @@ impl Merge {
         Self {
             readers,
             heads,
+            order: BinaryHeap::new(),
             shared_seen: None,
             newest: 0,
             held: false,
@@ -138,6 +145,7 @@ impl Merge {
 
     fn forget_heads(&mut self) {
         self.heads.iter_mut().for_each(|h| *h = None);
+        self.order.clear();
         self.shared_seen = None;
     }
 
@@ -179,6 +187,9 @@ impl Merge {
                 None
             }
         };
+        if let Some((_, t)) = self.heads[i] {
+            self.order.push(Reverse((t.key, i)));
+        }
     }
 
     /// Hand records to `visit` oldest first (see the module docs), from the
@@ -220,10 +231,9 @@ impl Merge {
                 Ok(n) => Some(self.shared_timing(n.pos, clock(&n.stamp), seen)),
                 Err(_) => None,
             };
-            let candidates = self.heads.iter().enumerate();
-            let lane_heads = candidates.filter_map(|(i, h)| h.map(|(_, t)| (i, t.key)));
-            let Some(pick) = oldest(lane_heads, shared_t.map(|t| t.key), until) else {
-                self.held = shared_t.is_some() || self.heads.iter().any(Option::is_some);
+            let lane_first = self.order.peek().map(|&Reverse((key, i))| (i, key));
+            let Some(pick) = oldest(lane_first.into_iter(), shared_t.map(|t| t.key), until) else {
+                self.held = shared_t.is_some() || !self.order.is_empty();
                 return next.err().unwrap_or(Stop::Empty);
             };
             let (len, t) = match pick {
@@ -235,31 +245,50 @@ impl Merge {
                     shared.advance(&n);
                     (n.len, t)
                 }
-                Pick::Lane(i) => {
-                    let (p, t) = self.heads[i].take().expect("picked");
-                    let r = &mut self.readers[i];
-                    let taken = r.view(lanes, &p, |payload| {
-                        visit(
-                            RecordRef {
-                                pos: p.pos,
-                                stamp: p.stamp,
-                                payload,
-                            },
-                            t.ns,
-                        )
-                    });
-                    if !taken {
-                        self.heads[i] = Some((p, t));
-                        return Stop::Visitor;
-                    }
-                    r.advance(&p);
-                    self.peek_lane(lanes, i, clock, seen);
-                    (p.len, t)
-                }
+                Pick::Lane(i) => match self.take_lane(lanes, i, clock, seen, &mut visit) {
+                    Some(taken) => taken,
+                    None => return Stop::Visitor,
+                },
             };
             read += align(len);
             self.note(t.key);
         }
+    }
+
+    /// Hand lane `i`'s first record (the first in `order`) to `visit` and
+    /// peek its next one:
+    /// its length and timing, or `None` when `visit` declined it.
+    fn take_lane<H, R>(
+        &mut self,
+        lanes: &Lanes<H, R>,
+        i: usize,
+        clock: &impl Fn(&Stamp) -> u64,
+        seen: u64,
+        visit: &mut impl FnMut(RecordRef<'_>, u64) -> bool,
+    ) -> Option<(u64, Timing)>
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        self.order.pop();
+        let (p, t) = self.heads[i].take().expect("a first record");
+        let r = &mut self.readers[i];
+        let taken = r.view(lanes, &p, |payload| {
+            let record = RecordRef {
+                pos: p.pos,
+                stamp: p.stamp,
+                payload,
+            };
+            visit(record, t.ns)
+        });
+        if !taken {
+            self.heads[i] = Some((p, t));
+            self.order.push(Reverse((t.key, i)));
+            return None;
+        }
+        r.advance(&p);
+        self.peek_lane(lanes, i, clock, seen);
+        Some((p.len, t))
     }
 
     /// A record ordered by `ns` was handed out: late if a newer one was
