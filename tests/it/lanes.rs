@@ -29,8 +29,9 @@ fn lanes_taken(s: &Scratch) -> usize {
 /// default segment: with lanes they never wait for it, none of their
 /// records is dropped, and once it resumes its record arrives too (nothing
 /// is abandoned: a lane's unpublished record holds up no one, so there is
-/// nothing to give up, even with a 1 s unblock timeout). The same run on
-/// the shared ring alone (`--lanes 0`) drops the others' records.
+/// nothing to give up, even with a 1 s unblock timeout). On the shared ring
+/// alone (`--lanes 0`) a stall like it drops the others' records once the
+/// ring fills behind the stalled one (7 and 8 in two runs of 1.5 s).
 #[test]
 fn a_stalled_writer_holds_up_only_its_own_lane() {
     let s = Scratch::new("lane-stall");
