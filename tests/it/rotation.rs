@@ -319,3 +319,42 @@ fn a_record_goes_into_the_file_of_its_timestamps_period() {
     );
     assert_eq!(crate::common::read(&s.path("app.log")), "after\n");
 }
+
+/// A record stamped an hour ahead (a stepped clock, Python's
+/// `makeLogRecord(created=...)`) on a file that rolls every 2 s: it is
+/// written at once into the open file, the records after it too, and the
+/// flusher stops when asked. Rolling for it would loop: the next rollover
+/// counts from the flusher's clock, so the record would be due again at
+/// once, and the flusher would roll on and on (spinning, deaf to SIGTERM)
+/// without writing anything for an hour.
+#[test]
+fn a_record_stamped_far_ahead_is_written_at_once_and_rolls_nothing_by_itself() {
+    use ringflush_producer::{level, Producer, Record};
+    let s = Scratch::new("far-ahead");
+    let f = s.flusher_ready(&["--when", "S", "--interval", "2", "--format", "%(message)s"]);
+    let p = Producer::open(&s.shm).unwrap();
+    let now_ns = ringflush_ring::now_ns();
+    let ahead = Record {
+        level: level::INFO,
+        message: b"an hour ahead",
+        ..Record::default()
+    };
+    p.write_at(&ahead, now_ns + 3600 * 1_000_000_000).unwrap();
+    for i in 0..20 {
+        p.log(level::INFO, "t", &format!("now {i}")).unwrap();
+    }
+    let all_there = || {
+        let text: String = file_names(&s)
+            .iter()
+            .map(|n| crate::common::read(&s.path(n)))
+            .collect();
+        text.contains("an hour ahead") && text.contains("now 19")
+    };
+    assert!(
+        crate::common::wait_until(Duration::from_secs(10), all_there),
+        "{:?}",
+        file_names(&s)
+    );
+    let (ok, err) = f.stop();
+    assert!(ok, "{err}");
+}

@@ -9,7 +9,7 @@
 //! bytes.len()`; records are added only while nothing of the batch is
 //! written, so a batch is never extended under a write.
 
-use std::time::Instant;
+use crate::now::Now;
 
 use ringflush_format::{Entry, Formatter};
 use ringflush_ring::codec::{level, Record};
@@ -130,7 +130,7 @@ impl Batch {
         source: &mut impl Drain,
         formatter: &mut Formatter,
         out: &Output,
-        now: Instant,
+        now: Now,
         until: u64,
     ) -> Filled {
         let mut filled = Filled {
@@ -162,7 +162,8 @@ impl Batch {
                 created_secs: (created_ns / 1_000_000_000) as i64,
                 file_bytes: out.size() + before as u64,
                 len: (bytes.len() - before) as u64,
-                now,
+                now: now.mono,
+                now_secs: now.unix_secs(),
             };
             if let Some(due) = out.due(&next) {
                 bytes.truncate(before);

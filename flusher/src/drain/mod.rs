@@ -249,7 +249,7 @@ impl<'a> Flusher<'a> {
         let source = &mut self.sources[self.turn];
         let filled = self
             .batch
-            .fill(source, &mut self.formatter, &self.out, now.mono, until);
+            .fill(source, &mut self.formatter, &self.out, now, until);
         if filled.undecodable > 0 {
             let counters = &source.header().counters;
             counters

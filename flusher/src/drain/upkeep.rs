@@ -64,7 +64,7 @@ impl Flusher<'_> {
             if late > 0 {
                 let what = if late == 1 { "record" } else { "records" };
                 self.reporter.say(Audience::Operator, format_args!(
-                    "{prefix}{late} {what} arrived after newer ones were written (their writer stalled past the {} ms merge window): written out of time order",
+                    "{prefix}{late} {what} became visible more than {} ms after newer ones of other writers were written (a writer descheduled or stopped between stamping and publishing a record; on a busy machine this is normal): written out of time order across writers, each writer's own order kept",
                     super::merge::WINDOW.as_millis()
                 ));
             }

@@ -361,6 +361,7 @@ mod tests {
             file_bytes: out.size() + pending,
             len,
             now,
+            now_secs: i64::MAX,
         })
     }
 

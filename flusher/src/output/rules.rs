@@ -69,6 +69,8 @@ pub struct Next {
     pub len: u64,
     /// The flusher's clock.
     pub now: Instant,
+    /// The flusher's clock in Unix seconds.
+    pub now_secs: i64,
 }
 
 /// The rules applied to the file being written.
@@ -111,7 +113,10 @@ impl Schedule {
     #[inline]
     fn fires(&self, due: Due, next: &Next) -> bool {
         match due {
-            Due::Time => self.rollover_at.is_some_and(|at| next.created_secs >= at),
+            Due::Time => self.rollover_at.is_some_and(|at| {
+                next.created_secs >= at
+                    && (next.now_secs >= at || self.within_next_period(at, next.created_secs))
+            }),
             // RotatingFileHandler's rule: roll when the file is not empty and
             // would reach max_bytes, unless a failed rotation put it on hold.
             Due::Size => self.rules.max_bytes.is_some_and(|max| {
@@ -121,6 +126,20 @@ impl Schedule {
             }),
             Due::Requested => false,
         }
+    }
+
+    /// Whether a record stamped `created`, at or after the rollover `at`
+    /// that the flusher's clock has not reached, falls in the period that
+    /// starts there. A record stamped before the rollover by the clock
+    /// rolls the file into its period (its file); one stamped further ahead
+    /// (a stepped clock, `makeLogRecord(created=...)`) goes into the file
+    /// open now. Rolling for it would not help: the next rollover counts
+    /// from now, it would be due again at once, and the flusher would roll
+    /// on and on without writing it.
+    fn within_next_period(&self, at: i64, created: i64) -> bool {
+        self.rules
+            .timed
+            .is_some_and(|t| created < t.next_rollover(at))
     }
 
     /// The file was rotated for `due` at `now`.
@@ -158,8 +177,10 @@ mod tests {
     /// 2024-03-06 10:00:00 UTC.
     const T: i64 = 1_709_719_200;
 
+    /// A record as the rules see it, the flusher's clock past any rollover.
     fn next(created_secs: i64, file_bytes: u64, len: u64, now: Instant) -> Next {
         Next {
+            now_secs: i64::MAX,
             created_secs,
             file_bytes,
             len,
@@ -193,6 +214,31 @@ mod tests {
         assert_eq!(s.due(&next(T, 60, 39, now)), None);
         assert_eq!(s.due(&next(T, 60, 40, now)), Some(Due::Size));
         assert_eq!(s.due(&next(T, 100, 0, now)), Some(Due::Size));
+    }
+
+    #[test]
+    fn a_record_stamped_beyond_the_next_period_does_not_roll_the_file() {
+        let rules = Rules {
+            timed: Some(Timed::new(When::Second, 2, None, Clock::Utc).unwrap()),
+            max_bytes: None,
+        };
+        let mut s = Schedule::new(rules, T);
+        let at = s.rollover_at().unwrap();
+        let ahead = |created: i64, now_secs: i64| Next {
+            now_secs,
+            ..next(created, 0, 10, Instant::now())
+        };
+        // The flusher's clock before the rollover: a record of the next
+        // period rolls the file, one stamped further ahead does not.
+        assert_eq!(s.due(&ahead(at, T)), Some(Due::Time));
+        assert_eq!(s.due(&ahead(at + 1, T)), Some(Due::Time));
+        assert_eq!(s.due(&ahead(at + 2, T)), None);
+        assert_eq!(s.due(&ahead(T + 3600, T)), None);
+        // Once the clock is there, it rolls as any; after that rotation the
+        // same record is beyond the next period again: written, no loop.
+        assert_eq!(s.due(&ahead(T + 3600, at)), Some(Due::Time));
+        s.rotated(Due::Time, Now::at(at));
+        assert_eq!(s.due(&ahead(T + 3600, at)), None);
     }
 
     #[test]
