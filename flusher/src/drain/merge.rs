@@ -15,9 +15,12 @@
 //! drained, and must not pass it).
 //!
 //! A record is ordered by its stamp, or by the time the merge first saw it
-//! if that is earlier: one stamped in the future (`Producer::write_at`,
-//! Python's `created`, a clock stepped back) waits one window, not until
-//! its time comes.
+//! plus a second ([`FUTURE_NS`]) if that is earlier: one stamped in the
+//! future (`Producer::write_at`, Python's `created`, a clock stepped back)
+//! waits a second and a window, not until its time comes. (Without the
+//! second, records published during a drain, stamped just after its clock
+//! reading, would be clamped too, and a writer's record in the shared ring
+//! could pass its earlier ones in its lane.)
 //!
 //! A record that becomes visible only after the merge has written a newer
 //! one (its writer stalled between stamping and publishing for longer than
@@ -40,6 +43,14 @@ use ringflush_ring::{Consumer, Corruption, RecordRef, Region, SegmentHeader, Sta
 /// writer descheduled between stamping and publishing for a scheduler tick
 /// or two.
 pub const WINDOW: Duration = Duration::from_millis(10);
+
+/// How far ahead of the merge's clock a record must be stamped to be held
+/// by when it was seen rather than by its stamp. Records published during a
+/// drain are routinely stamped a little after the clock reading it started
+/// with; clamping those would let one writer's record in the shared ring
+/// pass its earlier ones in its lane. A second is far beyond any drain's
+/// length and the TSC calibration's error.
+const FUTURE_NS: u64 = 1_000_000_000;
 
 /// Damage found in a lane: its tail, chunk table or a frame clobbered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +93,8 @@ struct Timing {
     /// Its stamp (realtime ns): the file's period follows it.
     ns: u64,
     /// What it is ordered by: the stamp, or the time the merge first saw
-    /// it if that is earlier (a record stamped in the future).
+    /// it plus [`FUTURE_NS`] if that is earlier (a record stamped in the
+    /// future).
     key: u64,
 }
 
@@ -90,7 +102,7 @@ impl Timing {
     fn new(ns: u64, seen: u64) -> Self {
         Self {
             ns,
-            key: ns.min(seen),
+            key: ns.min(seen.saturating_add(FUTURE_NS)),
         }
     }
 }
@@ -416,14 +428,22 @@ mod tests {
 
     #[test]
     fn a_record_stamped_in_the_future_is_ordered_by_when_it_was_seen() {
-        assert_eq!(Timing::new(5, 9), Timing { ns: 5, key: 5 });
-        assert_eq!(Timing::new(500, 9), Timing { ns: 500, key: 9 });
+        let seen = 10 * FUTURE_NS;
+        assert_eq!(Timing::new(5, seen), Timing { ns: 5, key: 5 });
+        // Stamped a little after the clock reading: ordered by its stamp.
+        let soon = seen + FUTURE_NS / 2;
+        assert_eq!(Timing::new(soon, seen).key, soon);
+        let far = seen + 3600 * FUTURE_NS;
+        assert_eq!(Timing::new(far, seen).key, seen + FUTURE_NS);
         // The shared ring's first record keeps the key of its first sight,
         // so that the window passes for it; a new first record gets its own.
         let mut m = Merge::new(Vec::new());
-        assert_eq!(m.shared_timing(64, 500, 9).key, 9);
-        assert_eq!(m.shared_timing(64, 500, 20).key, 9);
-        assert_eq!(m.shared_timing(128, 500, 20).key, 20);
+        assert_eq!(m.shared_timing(64, far, seen).key, seen + FUTURE_NS);
+        assert_eq!(m.shared_timing(64, far, seen + 7).key, seen + FUTURE_NS);
+        assert_eq!(
+            m.shared_timing(128, far, seen + 7).key,
+            seen + 7 + FUTURE_NS
+        );
     }
 
     #[test]
