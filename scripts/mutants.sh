@@ -4,7 +4,7 @@
 # files, then kill or list every surviving mutant.
 #
 #   cargo install cargo-mutants --locked
-#   scripts/mutants.sh [ring|rotation|flusher|all]   # default all
+#   scripts/mutants.sh [ring|lanes|rotation|flusher|all]   # default all
 #
 # Each group runs in two passes. The first is cargo-mutants with the
 # mutated crate's own tests (about a second each): a mutant that makes them
@@ -32,6 +32,11 @@ if [[ $group == ring || $group == all ]]; then
     fast ring --workspace --file crates/ring/src/ring.rs --file crates/ring/src/codec.rs \
         --timeout 5
     slow ring -p ringflush --test it -- fuzz_ring:: producer_api:: faults:: hostile::
+fi
+if [[ $group == lanes || $group == all ]]; then
+    fast lanes --workspace --file crates/ring/src/lane.rs --file producer/src/lanes.rs \
+        --exclude-re 'tests::' --timeout 10
+    slow lanes -p ringflush --test it -- lanes:: multiprocess:: liveness::
 fi
 if [[ $group == rotation || $group == all ]]; then
     fast rotation --workspace --file crates/rotation/src/timed.rs --timeout 20
