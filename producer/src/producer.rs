@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringflush_ring::closing;
-use ringflush_ring::codec::{Basic, Record, FIXED_LEN, MAX_SHORT_FIELD};
+use ringflush_ring::codec::{Basic, Record};
 use ringflush_ring::frame::{self, FLAG_TSC, RECORD_HEADER_LEN};
 use ringflush_ring::lane::{LaneFull, LaneSlot, LaneWriter};
 use ringflush_ring::{
@@ -372,9 +372,8 @@ impl Producer {
             logger: logger.as_bytes(),
             message: message.as_bytes(),
         };
-        let len = FIXED_LEN + logger.len() + t.thread.name.len() + message.len();
-        let short = logger.len() | t.thread.name.len();
-        if short > MAX_SHORT_FIELD || len > self.max_payload() || self.fault.is_some() {
+        let len = basic.encoded_len()?;
+        if len > self.max_payload() || self.fault.is_some() {
             return None;
         }
         let l = lanes.lanes();
