@@ -16,6 +16,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+use ringflush_ring::frame;
 use ringflush_ring::lane::LaneWriter;
 use ringflush_ring::SharedLanes;
 
@@ -30,6 +31,9 @@ static CLAIMS: AtomicU32 = AtomicU32::new(1);
 #[derive(Debug)]
 pub struct LaneSet {
     id: u64,
+    /// The longest payload the log call's fast path writes (see
+    /// [`ThreadLane::limit`]).
+    fast_limit: usize,
     shared: Arc<Shared>,
 }
 
@@ -53,9 +57,17 @@ impl Drop for Shared {
 /// A thread's lane of one producer.
 pub(crate) struct ThreadLane {
     producer: u64,
-    pid: u32,
+    /// The process that claimed it, whose pid its records carry.
+    pub pid: u32,
     /// The registration tag its records carry.
     pub tag: u16,
+    /// The tag as frame flags (`frame::flags_with_tag`), ready for the log
+    /// call's stamp.
+    pub tag_flags: u32,
+    /// The longest payload the log call's fast path writes here: the
+    /// segment's maximum, or 0 when every record must take the general
+    /// path (fault injection).
+    pub limit: usize,
     pub writer: LaneWriter,
     /// The thread's id and name, so that the log call looks up one
     /// thread-local entry, not two.
@@ -79,10 +91,12 @@ thread_local! {
 }
 
 impl LaneSet {
-    /// The lanes of a segment, for a new producer.
-    pub fn new(lanes: SharedLanes) -> Self {
+    /// The lanes of a segment, for a new producer whose log call's fast
+    /// path writes payloads of up to `fast_limit` bytes.
+    pub fn new(lanes: SharedLanes, fast_limit: usize) -> Self {
         Self {
             id: PRODUCERS.fetch_add(1, Ordering::Relaxed),
+            fast_limit,
             shared: Arc::new(Shared {
                 lanes,
                 claimed: Mutex::new(Vec::new()),
@@ -180,6 +194,8 @@ impl LaneSet {
             producer: self.id,
             pid,
             tag,
+            tag_flags: frame::flags_with_tag(0, tag),
+            limit: self.fast_limit,
             writer,
             thread: identity::current_thread(),
             owner: Arc::downgrade(&self.shared),

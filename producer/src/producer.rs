@@ -187,7 +187,13 @@ impl Builder {
         let head = ring.header().head.0.load(Ordering::Acquire);
         crate::fault::pause_before_register();
         let registration = Registration::new(&segment);
-        let lanes = segment.shared_lanes().map(LaneSet::new);
+        let fault = Fault::from_env();
+        // Fault injection takes the general path, where its points are.
+        let fast_limit = match fault {
+            Some(_) => 0,
+            None => ring.max_record() as usize - RECORD_HEADER_LEN,
+        };
+        let lanes = segment.shared_lanes().map(|l| LaneSet::new(l, fast_limit));
         Ok(Producer {
             segment,
             ring,
@@ -198,7 +204,7 @@ impl Builder {
             name: self.name,
             policy: self.policy,
             tsc: tsc::tsc_usable(),
-            fault: Fault::from_env(),
+            fault,
         })
     }
 }
@@ -343,8 +349,10 @@ impl Producer {
             return self.log_general(level, logger, message);
         };
         let pid = identity::pid();
+        // The clock first: fewer values are live across its call.
+        let now = self.now();
         let fast = lanes.with_own(pid, |t| {
-            self.log_in_lane(lanes, t, pid, level, logger, message)
+            self.log_in_lane(lanes, t, now, level, logger, message)
         });
         match fast {
             Some(written) => written,
@@ -360,7 +368,7 @@ impl Producer {
         &self,
         lanes: &LaneSet,
         t: &mut ThreadLane,
-        pid: u32,
+        (timestamp, flags): (u64, u32),
         level: u8,
         logger: &str,
         message: &str,
@@ -373,18 +381,26 @@ impl Producer {
             message: message.as_bytes(),
         };
         let len = basic.encoded_len()?;
-        if len > self.max_payload() || self.fault.is_some() {
+        if len > t.limit {
             return None;
         }
         let l = lanes.lanes();
-        let slot = t.writer.reserve(l, RECORD_HEADER_LEN + len).ok()?;
-        let (timestamp, flags) = self.now();
         let stamp = Stamp {
-            pid,
-            flags: frame::flags_with_tag(flags, t.tag),
+            pid: t.pid,
+            flags: flags | t.tag_flags,
             timestamp,
         };
-        Some(self.commit_lane(l, &mut t.writer, &slot, stamp, |buf| basic.encode(buf)))
+        // SAFETY: the thread's entry of this producer (`with_own` matched
+        // it) holds a writer claimed from this producer's lanes.
+        let appended = unsafe {
+            t.writer
+                .append(l, RECORD_HEADER_LEN + len, stamp, |buf| basic.encode(buf))
+        };
+        if !appended {
+            return None;
+        }
+        wait::wake_after_publish(l.header());
+        Some(self.check_segment())
     }
 
     /// The general path of [`Producer::log`]: claims a lane first if the

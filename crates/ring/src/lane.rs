@@ -410,6 +410,64 @@ impl LaneWriter {
         })
     }
 
+    /// The log call's path in one step: a record of `len` bytes (header
+    /// included, at least [`RECORD_HEADER_LEN`]) stamped `stamp`, its
+    /// payload written by `fill`, then published, if it fits in the current
+    /// chunk. `false`, with nothing written, when it does not: the caller
+    /// takes [`LaneWriter::reserve`]'s path, which moves to a new chunk or
+    /// says why it cannot.
+    ///
+    /// The same stores as `reserve`, `stamp`, `fill` and `publish` in turn,
+    /// without the region's range checks: the chunk was checked when it was
+    /// taken.
+    ///
+    /// # Safety
+    /// `lanes` are the lanes this writer was claimed from (its chunk and
+    /// positions are theirs).
+    #[inline(always)]
+    pub unsafe fn append<H, R>(
+        &mut self,
+        lanes: &Lanes<H, R>,
+        len: usize,
+        stamp: Stamp,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
+        debug_assert!(len >= RECORD_HEADER_LEN);
+        let end = self.pos + frame::align(len as u64);
+        if end > self.chunk_end {
+            return false;
+        }
+        let off = self.pos.wrapping_add(self.to_offset) as usize;
+        let word2 = frame::encode_word2(stamp.pid, stamp.flags);
+        let word0 = frame::encode_word0(self.pos, len as u64, State::Committed);
+        // SAFETY: [off, off + len) lies in the writer's current chunk (pos to
+        // end <= chunk_end), a chunk of these lanes' pool (the caller's
+        // contract), which `Lanes::new` checked lies inside the region; and
+        // at or beyond the published tail, which only this writer writes.
+        unsafe {
+            let region = &lanes.region;
+            region.store_words_in_range(
+                off + 8,
+                [self.pos, word2, stamp.timestamp],
+                Ordering::Relaxed,
+            );
+            region.fill(off + RECORD_HEADER_LEN, len - RECORD_HEADER_LEN, fill);
+            region.store_words_in_range(off, [word0], Ordering::Relaxed);
+        }
+        self.pos = end;
+        // (L1) Release: pairs with the flusher's Acquire (L1').
+        lanes
+            .control(self.lane)
+            .tail
+            .tail
+            .store(end, Ordering::Release);
+        true
+    }
+
     /// Pad the rest of the current chunk, and take a new one for the next
     /// stretch.
     #[cold]
@@ -875,6 +933,50 @@ mod tests {
         }
         r.release(lanes);
         seen
+    }
+
+    /// `append` (the log call's one step) stores what reserve, stamp, fill
+    /// and publish store, and declines, writing nothing, where the current
+    /// chunk ends: at the first record, and when the next one does not fit.
+    #[test]
+    fn append_writes_as_the_steps_do_and_declines_at_a_chunk_end() {
+        let (ha, hb) = (header(2, 8), header(2, 8));
+        let (ra, rb) = (HeapRegion::new(8 * CHUNK), HeapRegion::new(8 * CHUNK));
+        let (la, lb) = (Lanes::new(&*ha, &ra), Lanes::new(&*hb, &rb));
+        let mut wa = la.claim(7, 1, 100).unwrap();
+        let mut wb = lb.claim(7, 1, 100).unwrap();
+        let fill = |b: &mut [u8]| b.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8 + 1);
+        // SAFETY (each append): `wb` was claimed from `lb`.
+        assert!(!unsafe { wb.append(&lb, RECORD_HEADER_LEN + 60, STAMP, fill) });
+        let mut appended = 0;
+        for len in [60, 61, 3, 100, 64, 90] {
+            let total = RECORD_HEADER_LEN + len;
+            let slot = wa.reserve(&la, total).unwrap();
+            wa.stamp(&la, &slot, STAMP);
+            wa.fill(&la, &slot, fill);
+            wa.publish(&la, &slot);
+            if !unsafe { wb.append(&lb, total, STAMP, fill) } {
+                // Past the chunk: the steps' path moves to the next one.
+                assert!(
+                    wb.pos + frame::align(total as u64) > wb.chunk_end,
+                    "declined with room"
+                );
+                let slot = wb.reserve(&lb, total).unwrap();
+                wb.stamp(&lb, &slot, STAMP);
+                wb.fill(&lb, &slot, fill);
+                wb.publish(&lb, &slot);
+            } else {
+                appended += 1;
+            }
+            assert_eq!(wa.pos, wb.pos);
+        }
+        assert!(appended >= 3, "{appended}");
+        let view = |r: &HeapRegion| {
+            // SAFETY: nothing writes the regions any more.
+            unsafe { r.view(0, 8 * CHUNK as usize, |b| b.to_vec()) }
+        };
+        assert_eq!(view(&ra), view(&rb));
+        assert_eq!(la.tail(wa.lane()), lb.tail(wb.lane()));
     }
 
     #[test]

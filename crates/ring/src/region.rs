@@ -33,6 +33,21 @@ pub unsafe trait Region {
         }
     }
 
+    /// [`Region::store_words`] for a range the caller has checked, without
+    /// the implementation's own range check (the log call's path).
+    ///
+    /// # Safety
+    /// `offset` is 8-aligned and `offset + 8 * N <= capacity()`.
+    #[inline]
+    unsafe fn store_words_in_range<const N: usize>(
+        &self,
+        offset: usize,
+        words: [u64; N],
+        order: Ordering,
+    ) {
+        self.store_words(offset, words, order)
+    }
+
     /// Let `f` write `len` bytes at `offset` in place.
     ///
     /// # Safety
@@ -126,6 +141,24 @@ unsafe impl Region for RawRegion {
         let first = unsafe { self.base.add(offset) as *const AtomicU64 };
         for (i, w) in words.into_iter().enumerate() {
             // SAFETY: word i of the checked range.
+            unsafe { &*first.add(i) }.store(w, order);
+        }
+    }
+
+    #[inline]
+    unsafe fn store_words_in_range<const N: usize>(
+        &self,
+        offset: usize,
+        words: [u64; N],
+        order: Ordering,
+    ) {
+        debug_assert!(offset % 8 == 0 && (offset + 8 * N) as u64 <= self.capacity);
+        // SAFETY: `base` is 8-aligned and valid for `capacity` bytes (new's
+        // contract), the range lies inside it (this function's contract), and
+        // AtomicU64 has u64's layout.
+        let first = unsafe { self.base.add(offset) as *const AtomicU64 };
+        for (i, w) in words.into_iter().enumerate() {
+            // SAFETY: word i of the range.
             unsafe { &*first.add(i) }.store(w, order);
         }
     }
@@ -291,6 +324,15 @@ unsafe impl<T: Region> Region for &T {
     }
     fn store_words<const N: usize>(&self, offset: usize, words: [u64; N], order: Ordering) {
         (**self).store_words(offset, words, order)
+    }
+    unsafe fn store_words_in_range<const N: usize>(
+        &self,
+        offset: usize,
+        words: [u64; N],
+        order: Ordering,
+    ) {
+        // SAFETY: the caller upholds the contract for us.
+        unsafe { (**self).store_words_in_range(offset, words, order) }
     }
     unsafe fn fill(&self, offset: usize, len: usize, f: impl FnOnce(&mut [u8])) {
         // SAFETY: the caller upholds fill's contract for us.

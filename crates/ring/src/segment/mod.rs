@@ -776,6 +776,16 @@ unsafe impl Region for MappedRegion {
         self.raw.store_words(offset, words, order)
     }
     #[inline]
+    unsafe fn store_words_in_range<const N: usize>(
+        &self,
+        offset: usize,
+        words: [u64; N],
+        order: crate::sync::Ordering,
+    ) {
+        // SAFETY: the caller upholds the contract for us.
+        unsafe { self.raw.store_words_in_range(offset, words, order) }
+    }
+    #[inline]
     unsafe fn fill(&self, offset: usize, len: usize, f: impl FnOnce(&mut [u8])) {
         // SAFETY: the caller upholds fill's contract for us.
         unsafe { self.raw.fill(offset, len, f) }
