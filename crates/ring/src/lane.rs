@@ -888,14 +888,16 @@ pub fn tail_word(h: &SegmentHeader, lane: usize) -> &AtomicU64 {
 }
 
 #[cfg(all(test, not(loom)))]
+mod edges;
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::HeapRegion;
 
-    const CHUNK: u64 = 256;
+    pub(super) const CHUNK: u64 = 256;
 
     /// A header with `lanes` lanes over `chunks` chunks of 256 bytes.
-    fn header(lanes: u64, chunks: u64) -> Box<SegmentHeader> {
+    pub(super) fn header(lanes: u64, chunks: u64) -> Box<SegmentHeader> {
         let h = Box::<SegmentHeader>::default();
         h.identity.chunk_size.store(CHUNK, Ordering::Relaxed);
         h.identity.chunk_count.store(chunks, Ordering::Relaxed);
@@ -904,13 +906,13 @@ mod tests {
         h
     }
 
-    const STAMP: Stamp = Stamp {
+    pub(super) const STAMP: Stamp = Stamp {
         pid: 9,
         flags: 0,
         timestamp: 5,
     };
 
-    fn write(
+    pub(super) fn write(
         w: &mut LaneWriter,
         lanes: &Lanes<&SegmentHeader, &HeapRegion>,
         byte: u8,
@@ -998,7 +1000,10 @@ mod tests {
         assert_eq!(lanes.chunks_held(), 1);
         assert_eq!(lanes.pending(w.lane()), 0);
         write(&mut w, &lanes, 5, 100).unwrap();
+        assert_eq!(lanes.chunks_held(), 2);
         assert_eq!(drain(&mut r, &lanes), [5]);
+        // Freed from a head inside a chunk too.
+        assert_eq!(lanes.chunks_held(), 1);
     }
 
     #[test]

@@ -212,9 +212,8 @@ fn lane_writer_reuses_freed_chunks() {
 /// A writer publishes and releases its lane while the flusher drains it;
 /// the flusher recycles it once released, and a new writer that claims it
 /// starts clean: nothing of the first writer is lost or read twice (L4).
-/// The claimer here runs after the recycling on the flusher's thread, so
-/// L5 (recycling against a concurrent claim) is not modelled: a spinning
-/// claimer thread takes loom past 20,000 branches and minutes.
+/// The claimer here runs after the recycling on the flusher's thread; the
+/// next model races the two.
 #[test]
 fn a_released_lane_is_recycled_and_claimed_again() {
     loom::model(|| {
@@ -250,6 +249,46 @@ fn a_released_lane_is_recycled_and_claimed_again() {
         let mut w2 = lanes.claim(2, 2, 2).expect("the recycled lane");
         write_lane(&lanes, &mut w2, 2, 1, 40);
         assert_eq!(read_lane(&lanes, &mut r, 1), [(2, 0)]);
+    });
+}
+
+/// L5: the flusher recycles a released lane while another writer tries to
+/// claim it (once: a spinning claimer takes loom past its branch limit).
+/// A claim that succeeds must see the recycled positions, so that its
+/// record lands where the flusher reads next; one that fails leaves the
+/// lane free.
+#[test]
+fn a_claim_racing_the_recycling_sees_the_recycled_lane() {
+    loom::model(|| {
+        let shared = lanes_of(1);
+        {
+            let lanes = Lanes::new(&shared.header, &shared.region);
+            let mut w = lanes.claim(1, 1, 1).expect("a free lane");
+            write_lane(&lanes, &mut w, 1, 1, 40);
+            w.release(&lanes);
+        }
+        let s2 = shared.clone();
+        let t2 = thread::spawn(move || {
+            let lanes = Lanes::new(&s2.header, &s2.region);
+            let mut w = lanes.claim(2, 2, 2)?;
+            write_lane(&lanes, &mut w, 2, 1, 40);
+            Some(())
+        });
+        let lanes = Lanes::new(&shared.header, &shared.region);
+        // SAFETY: the model has exactly one reader of the lane.
+        let mut r = unsafe { lanes.reader(0) };
+        assert_eq!(read_lane(&lanes, &mut r, 1), [(1, 0)]);
+        // SAFETY: its writer released it.
+        assert!(!unsafe { r.recycle(&lanes) }, "nothing half-written");
+        let claimed = t2.join().unwrap().is_some();
+        if claimed {
+            // Joined: its record is published; one look must find it.
+            let p = r.peek(&lanes).expect("no corruption");
+            let p = p.expect("the claimer's record where the flusher reads next");
+            assert_eq!(r.view(&lanes, &p, |b| (b[0] / 16, b[0] % 16)), (2, 0));
+        } else {
+            assert_eq!(lanes.owner(0), Owner::Free);
+        }
     });
 }
 
