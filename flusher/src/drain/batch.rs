@@ -195,3 +195,185 @@ impl Batch {
         self.consumed = Consumed::default();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{OutputConfig, Rules};
+    use ringflush_format::FormatSpec;
+    use ringflush_ring::frame::RECORD_HEADER_LEN;
+    use ringflush_ring::{HeapRegion, Ring, Stamp};
+    use ringflush_rotation::{Clock, Timed, When};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// 2024-03-06 10:00:00 UTC.
+    const T: i64 = 1_709_719_200;
+
+    type TestRing = Ring<Box<SegmentHeader>, HeapRegion>;
+
+    fn ring() -> TestRing {
+        let h = Box::<SegmentHeader>::default();
+        h.identity.max_record.store(1024, Ordering::Relaxed);
+        Ring::new(h, HeapRegion::new(4096))
+    }
+
+    /// Commit a record with `message` (or, with `None`, a payload that does
+    /// not decode), stamped `secs`.
+    fn put(ring: &TestRing, message: Option<&str>, secs: i64) {
+        let record = message.map(|m| Record {
+            message: m.as_bytes(),
+            ..Record::default()
+        });
+        let payload = match &record {
+            Some(r) => r.fit(1 << 20).unwrap().len,
+            None => 8,
+        };
+        let stamp = Stamp {
+            pid: 1,
+            flags: 0,
+            timestamp: secs as u64 * 1_000_000_000,
+        };
+        let cache = AtomicU64::new(0);
+        let claim = ring
+            .try_claim(RECORD_HEADER_LEN + payload, stamp, &cache)
+            .unwrap();
+        ring.fill(&claim, |buf| match &record {
+            Some(r) => r.encode(&r.fit(1 << 20).unwrap(), buf),
+            None => buf.fill(0xff),
+        });
+        ring.commit(claim).unwrap();
+    }
+
+    fn formatter() -> Formatter {
+        let spec = FormatSpec {
+            format: Some("%(message)s".into()),
+            ..FormatSpec::default()
+        };
+        Formatter::new(&spec, 0).unwrap()
+    }
+
+    fn output(dir: &std::path::Path, rules: Rules) -> Output {
+        std::fs::create_dir_all(dir).unwrap();
+        let cfg = OutputConfig {
+            rules,
+            file_mode: 0o640,
+            ..OutputConfig::default()
+        };
+        Output::open(&dir.join("app.log"), cfg, T).unwrap()
+    }
+
+    #[test]
+    fn a_batch_formats_in_order_is_written_in_steps_and_starts_over_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = output(dir.path(), Rules::default());
+        let ring = ring();
+        for m in [Some("a"), None, Some("bb"), Some("ccc")] {
+            put(&ring, m, T);
+        }
+        // SAFETY: the test is the one consumer.
+        let mut c = unsafe { ring.consumer() };
+        let (mut f, mut batch) = (formatter(), Batch::default());
+        assert!(batch.is_empty() && batch.fully_written());
+        let filled = batch.fill(&mut c, &mut f, &out, Now::at(T), u64::MAX);
+        assert_eq!(
+            (filled.stop, filled.rotate, filled.undecodable),
+            (Stop::Empty, None, 1)
+        );
+        assert_eq!(batch.unwritten(), b"a\nbb\nccc\n");
+        assert_eq!((batch.records(), batch.progress()), (4, (0, 9)));
+        assert_eq!(batch.consumed().shared, 0..c.position());
+        assert!(c.position() > 0 && !batch.is_empty());
+        // Nothing more goes in while the batch holds records: a record
+        // committed meanwhile stays in the ring.
+        put(&ring, Some("late"), T);
+        let position = c.position();
+        batch.fill(&mut c, &mut f, &out, Now::at(T), u64::MAX);
+        assert_eq!((batch.records(), c.position()), (4, position));
+        batch.wrote(5);
+        assert_eq!(
+            (batch.unwritten(), batch.progress()),
+            (&b"ccc\n"[..], (5, 9))
+        );
+        assert!(!batch.fully_written());
+        batch.wrote(4);
+        assert!(batch.fully_written());
+        batch.clear();
+        assert!(batch.is_empty());
+        assert_eq!((batch.records(), batch.progress()), (0, (0, 0)));
+        assert_eq!(batch.consumed().shared, 0..0);
+    }
+
+    #[test]
+    fn a_notice_partly_written_keeps_records_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = output(dir.path(), Rules::default());
+        let ring = ring();
+        put(&ring, Some("a"), T);
+        // SAFETY: the test is the one consumer.
+        let mut c = unsafe { ring.consumer() };
+        let (mut f, mut batch) = (formatter(), Batch::default());
+        batch.push_notice(&mut f, T as u64 * 1_000_000_000, "lost 3 records");
+        let notice = batch.progress().1;
+        assert!(String::from_utf8_lossy(batch.unwritten()).contains("lost 3 records"));
+        batch.wrote(3);
+        batch.fill(&mut c, &mut f, &out, Now::at(T), u64::MAX);
+        assert_eq!((batch.records(), batch.progress()), (0, (3, notice)));
+        assert_eq!(c.position(), 0);
+    }
+
+    /// A record that would take the file past `--max-bytes`, or is stamped
+    /// in the next period, ends the batch before it, and stays in the ring.
+    #[test]
+    fn a_record_due_for_the_next_file_stays_in_the_ring() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = Rules {
+            max_bytes: Some(10),
+            timed: None,
+        };
+        let mut sized = output(&dir.path().join("s"), rules);
+        let ring = ring();
+        for m in ["abc", "def", "ghi"] {
+            put(&ring, Some(m), T);
+        }
+        // SAFETY: the test is the one consumer.
+        let mut c = unsafe { ring.consumer() };
+        let (mut f, mut batch) = (formatter(), Batch::default());
+        let filled = batch.fill(&mut c, &mut f, &sized, Now::at(T), u64::MAX);
+        assert!(filled.rotate.is_some());
+        assert_eq!(
+            (batch.unwritten(), batch.records()),
+            (&b"abc\ndef\n"[..], 2)
+        );
+        // With 4 bytes in the file already, only one fits.
+        let ring = ring_with(&["abc", "def"]);
+        sized.write(b"xyz\n").unwrap();
+        // SAFETY: as above.
+        let mut c = unsafe { ring.consumer() };
+        let mut batch = Batch::default();
+        batch.fill(&mut c, &mut f, &sized, Now::at(T), u64::MAX);
+        assert_eq!(batch.unwritten(), b"abc\n");
+
+        let daily = Rules {
+            max_bytes: None,
+            timed: Some(Timed::new(When::Day, 1, None, Clock::Utc).unwrap()),
+        };
+        let timed = output(&dir.path().join("t"), daily);
+        let ring = ring_with(&[]);
+        put(&ring, Some("today"), T);
+        put(&ring, Some("tomorrow"), T + 86_400);
+        // SAFETY: as above.
+        let mut c = unsafe { ring.consumer() };
+        let mut batch = Batch::default();
+        let filled = batch.fill(&mut c, &mut f, &timed, Now::at(T + 86_400), u64::MAX);
+        assert!(filled.rotate.is_some());
+        assert_eq!((batch.unwritten(), batch.records()), (&b"today\n"[..], 1));
+    }
+
+    fn ring_with(messages: &[&str]) -> TestRing {
+        let ring = ring();
+        for m in messages {
+            put(&ring, Some(m), T);
+        }
+        ring
+    }
+}

@@ -170,6 +170,8 @@ pub fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringflush_ring::{HeapRegion, Ring};
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     const STAMP: Stamp = Stamp {
         pid: 42,
@@ -263,5 +265,83 @@ mod tests {
                 or_to_tail: true
             }
         );
+    }
+
+    /// A ring whose first record (48 bytes) is committed and read, and whose
+    /// second (64 bytes, at 48) is left as `second` says.
+    fn ring_stuck_at_48<'a>(
+        region: &'a HeapRegion,
+        second: &str,
+    ) -> Ring<Box<SegmentHeader>, &'a HeapRegion> {
+        let h = Box::<SegmentHeader>::default();
+        h.identity.max_record.store(256, Ordering::Relaxed);
+        let ring = Ring::new(h, region);
+        let cache = AtomicU64::new(0);
+        let first = ring.try_claim(48, STAMP, &cache).unwrap();
+        ring.commit(first).unwrap();
+        let reserved = ring.try_reserve(64, &cache).unwrap();
+        match second {
+            // The writer stops before its commit, or before its header.
+            "claimed" => {
+                ring.stamp(reserved, STAMP);
+            }
+            "unwritten" => {}
+            _ => {
+                let claim = ring.stamp(reserved, STAMP);
+                ring.commit(claim).unwrap();
+                // A length no record has.
+                let word = region.word(48).load(Ordering::Relaxed);
+                region.word(48).store(word | 1 << 28, Ordering::Relaxed);
+            }
+        }
+        ring
+    }
+
+    /// Each verdict moves the read position past the record, and says so.
+    #[test]
+    fn applying_a_verdict_gives_the_record_up_and_reports_it() {
+        let cases = [
+            (
+                "claimed",
+                Verdict::AbandonClaimed {
+                    pid: 42,
+                    writer_died: true,
+                },
+                "abandoned the record of pid 42 at position 48 (64 bytes): its writer died",
+            ),
+            (
+                "claimed",
+                Verdict::AbandonClaimed {
+                    pid: 42,
+                    writer_died: false,
+                },
+                "abandoned the record of pid 42 at position 48 (64 bytes): its writer stalled",
+            ),
+            (
+                "unwritten",
+                Verdict::AbandonUnwritten,
+                "abandoned 64 claimed bytes at position 48 whose header was never written",
+            ),
+            (
+                "corrupt",
+                Verdict::SkipCorrupt {
+                    why: Corruption::BadLength,
+                    or_to_tail: true,
+                },
+                "corrupt record at position 48 (invalid length); skipped 64 bytes",
+            ),
+        ];
+        for (second, verdict, line) in cases {
+            let region = HeapRegion::new(1024);
+            let ring = ring_stuck_at_48(&region, second);
+            // SAFETY: the test is the one consumer.
+            let mut c = unsafe { ring.consumer() };
+            let stop = c.drain(1 << 20, |_| true);
+            assert_ne!(stop, Stop::Budget, "{second}");
+            assert_eq!(c.position(), 48);
+            assert_eq!(Verdict::Wait.apply(&mut c, 48), None);
+            assert_eq!(verdict.apply(&mut c, 48).as_deref(), Some(line), "{second}");
+            assert_eq!(c.position(), 112, "{second}");
+        }
     }
 }
