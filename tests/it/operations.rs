@@ -217,6 +217,43 @@ fn rm_refuses_a_segment_in_use_unless_forced() {
     assert_eq!(out.status.code(), Some(2), "a missing segment is an error");
 }
 
+/// `ringflush rm --stale` in a private /dev/shm (it looks at every
+/// segment, so not in the shared one other tests use): an idle, empty
+/// segment goes; one holding records stays, and it says why and how to
+/// drop them.
+#[test]
+fn rm_stale_removes_idle_empty_segments_and_names_the_ones_it_keeps() {
+    let test = "rm_stale_removes_idle_empty_segments_and_names_the_ones_it_keeps";
+    if !is_root() {
+        return crate::common::not_run(test, "mounting a private /dev/shm needs root", true);
+    }
+    let script = r#"mount -t tmpfs -o size=64M tmpfs /dev/shm || exit 97
+"$0" pipe --shm /idle </dev/null || exit 98
+echo unwritten | "$0" pipe --shm /full || exit 99
+"$0" rm --stale; echo "exit $?"
+ls /dev/shm"#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .arg(crate::common::BIN)
+        .output()
+        .unwrap();
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(text.contains("exit 0"), "{text} {err}");
+    assert!(err.contains("removed /dev/shm/idle"), "{err}");
+    assert!(
+        err.contains("kept /dev/shm/full: ")
+            && err.contains("bytes of records not yet written")
+            && err.contains("ringflush rm --shm /full --force"),
+        "{err}"
+    );
+    assert!(!err.contains("no stale segment"), "{err}");
+    assert_eq!(text.lines().filter(|l| *l == "full").count(), 1, "{text}");
+    assert!(!text.lines().any(|l| l == "idle"), "{text}");
+}
+
 /// A segment of another layout version (left by an older build) cannot be
 /// checked for users: `rm` says so and removes it only with `--force`; a
 /// file that is not a ringflush segment is never removed.

@@ -92,6 +92,17 @@ fn remove_stale() -> Result<Exit> {
         if seg.remove_if_unused()? {
             report::stderr(format_args!("removed /dev/shm{}", found.name));
             removed += 1;
+            continue;
+        }
+        // Say why it stays: one holding records is not stale even if
+        // nobody uses it, and its owner may want them.
+        match seg.unwritten_bytes() {
+            0 => report::stderr(format_args!("kept /dev/shm{}: in use", found.name)),
+            n => report::stderr(format_args!(
+                "kept /dev/shm{name}: {n} bytes of records not yet written \
+                 (run its flusher, or `ringflush rm --shm {name} --force` to drop them)",
+                name = found.name
+            )),
         }
     }
     if removed == 0 {
