@@ -328,7 +328,14 @@ class DropIn:
             self._start_once()
         if self._first_done:
             staged = _written.staged_rotation(self.baseFilename) if self._stages_rotations() else None
-            _written.wait_written(self._status, self._flusher_coming, staged)
+            written = _written.wait_written(self._status, self._flusher_coming, staged)
+            if not written and self._status.flusher_alive():
+                # Not lost: they stay in the segment until the flusher
+                # catches up. But a caller reading the file next must know.
+                self._say_once("flush-timeout", (
+                    f"flush() gave up after {_written.FLUSH_TIMEOUT:g} s with records not yet "
+                    "in the file: the flusher is behind or stopped; they are written when "
+                    "it catches up"))
         if self._names_rotated_files():
             self._finish_pending(wait=_written.FLUSH_TIMEOUT)
 

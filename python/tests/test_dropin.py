@@ -274,6 +274,41 @@ def test_a_forgotten_flusher_is_said_once(tmp_path, segments):
     assert _autostart.segment_name(str(path)) in said[0]
 
 
+def test_a_flush_that_times_out_says_so_once_and_loses_nothing(tmp_path, segments):
+    """The flusher stopped (SIGSTOP, as a paused container): flush() returns
+    after its 2 s bound and says so; once resumed, everything is written."""
+    path = tmp_path / "app.log"
+    segments(path)
+    result = run_app(tmp_path, f"""
+        import logging, os, signal, time
+        import ringflush
+        from ringflush import _autostart
+        from ringflush._native import SegmentStatus
+        h = ringflush.FileHandler({str(path)!r})
+        h.setFormatter(logging.Formatter("%(message)s"))
+        log = logging.getLogger("t"); log.addHandler(h); log.setLevel(logging.INFO)
+        log.info("first"); h.flush()
+        pid = SegmentStatus(_autostart.segment_name({str(path)!r})).flusher_pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for i in range(3):
+                log.info("while stopped %d", i)
+            t = time.monotonic(); h.flush(); took = time.monotonic() - t
+            print(f"took {{took:.1f}}")
+            h.flush()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        h.flush()
+    """)
+    assert result.returncode == 0, result.stderr
+    said = [l for l in result.stderr.splitlines() if "flush() gave up after 2 s" in l]
+    assert len(said) == 1, result.stderr
+    assert str(path) in said[0]
+    assert all(float(l.split()[1]) >= 1.9 for l in result.stdout.splitlines()), result.stdout
+    assert wait_for(lambda: "while stopped 2" in path.read_text())
+    assert path.read_text().splitlines() == ["first"] + [f"while stopped {i}" for i in range(3)]
+
+
 def test_the_console_script_is_the_cli_and_ctrl_c_drains_and_exits_0(tmp_path, segments):
     out = subprocess.run(["ringflush", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--shm" in out.stdout
