@@ -186,6 +186,24 @@ impl Merge {
         H: Deref<Target = SegmentHeader>,
         R: Region,
     {
+        if let Some(key) = self.peek_head(lanes, i, clock, seen) {
+            self.order.push(Reverse((key, i)));
+        }
+    }
+
+    /// Peek lane `i`'s first record into `heads` (not into `order`): its
+    /// key, if it has one.
+    fn peek_head<H, R>(
+        &mut self,
+        lanes: &Lanes<H, R>,
+        i: usize,
+        clock: &impl Fn(&Stamp) -> u64,
+        seen: u64,
+    ) -> Option<u64>
+    where
+        H: Deref<Target = SegmentHeader>,
+        R: Region,
+    {
         let r = &mut self.readers[i];
         self.heads[i] = match r.peek(lanes) {
             Ok(found) => found.map(|p| (p, Timing::new(clock(&p.stamp), seen))),
@@ -199,9 +217,7 @@ impl Merge {
                 None
             }
         };
-        if let Some((_, t)) = self.heads[i] {
-            self.order.push(Reverse((t.key, i)));
-        }
+        self.heads[i].map(|(_, t)| t.key)
     }
 
     /// Hand records to `visit` oldest first (see the module docs), from the
@@ -267,7 +283,7 @@ impl Merge {
         }
     }
 
-    /// Hand lane `i`'s first record (the first in `order`) to `visit` and
+    /// Hand lane `i`'s first record (the top of `order`) to `visit` and
     /// peek its next one:
     /// its length and timing, or `None` when `visit` declined it.
     fn take_lane<H, R>(
@@ -282,7 +298,6 @@ impl Merge {
         H: Deref<Target = SegmentHeader>,
         R: Region,
     {
-        self.order.pop();
         let (p, t) = self.heads[i].take().expect("a first record");
         let r = &mut self.readers[i];
         let taken = r.view(lanes, &p, |payload| {
@@ -294,12 +309,19 @@ impl Merge {
             visit(record, t.ns)
         });
         if !taken {
+            // Still first in `order`.
             self.heads[i] = Some((p, t));
-            self.order.push(Reverse((t.key, i)));
             return None;
         }
         r.advance(&p);
-        self.peek_lane(lanes, i, clock, seen);
+        // The lane's next record takes its place at the top of `order`:
+        // one sift down, not a pop and a push.
+        match self.peek_head(lanes, i, clock, seen) {
+            Some(key) => *self.order.peek_mut().expect("the lane's entry") = Reverse((key, i)),
+            None => {
+                self.order.pop();
+            }
+        }
         Some((p.len, t))
     }
 
@@ -454,5 +476,65 @@ mod tests {
         }
         assert_eq!(m.late, 2);
         assert_eq!(m.newest, 30);
+    }
+
+    /// Four lanes whose records' stamps interleave (lane k holds k, k + 4,
+    /// k + 8, ...), drained in budgets that cut through them: every record
+    /// once, in stamp order (the heap's top is replaced as lanes advance).
+    #[test]
+    fn records_of_many_lanes_come_out_in_stamp_order_once() {
+        use ringflush_ring::frame::RECORD_HEADER_LEN;
+        use ringflush_ring::{HeapRegion, Ring};
+        use std::sync::atomic::Ordering;
+        let h = SegmentHeader::default();
+        let id = &h.identity;
+        id.chunk_size.store(256, Ordering::Relaxed);
+        id.chunk_count.store(32, Ordering::Relaxed);
+        id.lanes.store(4, Ordering::Relaxed);
+        id.max_record.store(256, Ordering::Relaxed);
+        let (pool, ring) = (
+            HeapRegion::new(32 * 256),
+            Ring::new(&h, HeapRegion::new(1024)),
+        );
+        let lanes = Lanes::new(&h, &pool);
+        let mut writers: Vec<_> = (0..4)
+            .map(|t| lanes.claim(7, t + 1, t as u64).unwrap())
+            .collect();
+        for (k, w) in writers.iter_mut().enumerate() {
+            for n in 0..12u64 {
+                let stamp = Stamp {
+                    pid: 1,
+                    flags: 0,
+                    timestamp: 4 * n + k as u64,
+                };
+                let slot = w.reserve(&lanes, RECORD_HEADER_LEN + 8).unwrap();
+                w.stamp(&lanes, &slot, stamp);
+                w.fill(&lanes, &slot, |b| {
+                    b.copy_from_slice(&stamp.timestamp.to_le_bytes())
+                });
+                w.publish(&lanes, &slot);
+            }
+        }
+        // SAFETY: the test is the one consumer of the ring and the lanes.
+        let (mut shared, readers) =
+            unsafe { (ring.consumer(), (0..4).map(|i| lanes.reader(i)).collect()) };
+        let mut merge = Merge::new(readers);
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            merge.drain(
+                &mut shared,
+                &lanes,
+                &|s: &Stamp| s.timestamp,
+                5 * 40,
+                1 << 40,
+                |r, ns| {
+                    assert_eq!(r.payload, ns.to_le_bytes());
+                    seen.push(ns);
+                    true
+                },
+            );
+        }
+        assert_eq!(seen, (0..48).collect::<Vec<_>>());
+        assert_eq!(merge.late, 0);
     }
 }
