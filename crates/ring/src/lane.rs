@@ -948,8 +948,9 @@ mod tests {
         let mut wa = la.claim(7, 1, 100).unwrap();
         let mut wb = lb.claim(7, 1, 100).unwrap();
         let fill = |b: &mut [u8]| b.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8 + 1);
-        // SAFETY (each append): `wb` was claimed from `lb`.
-        assert!(!unsafe { wb.append(&lb, RECORD_HEADER_LEN + 60, STAMP, fill) });
+        // SAFETY: `wb` was claimed from `lb`.
+        let first = unsafe { wb.append(&lb, RECORD_HEADER_LEN + 60, STAMP, fill) };
+        assert!(!first, "appended before the lane had a chunk");
         let mut appended = 0;
         for len in [60, 61, 3, 100, 64, 90] {
             let total = RECORD_HEADER_LEN + len;
@@ -957,6 +958,7 @@ mod tests {
             wa.stamp(&la, &slot, STAMP);
             wa.fill(&la, &slot, fill);
             wa.publish(&la, &slot);
+            // SAFETY: as above.
             if !unsafe { wb.append(&lb, total, STAMP, fill) } {
                 // Past the chunk: the steps' path moves to the next one.
                 assert!(

@@ -2,7 +2,7 @@
 //! chunk exactly, and the reader's checks of a hostile tail, chunk table or
 //! frame. Each test pins a bound a mutation run found unguarded.
 
-use super::tests::{header, write, CHUNK, STAMP};
+use super::tests::{header, write, CHUNK};
 use super::*;
 use crate::HeapRegion;
 
@@ -16,7 +16,9 @@ fn recycle(lanes: &TestLanes<'_>, lane: usize) {
         r.advance(&p);
     }
     r.release(lanes);
-    assert!(!unsafe { r.recycle(lanes) });
+    // SAFETY: the lane's writer is done (the caller's word).
+    let abandoned = unsafe { r.recycle(lanes) };
+    assert!(!abandoned);
 }
 
 #[test]
