@@ -12,15 +12,14 @@
 //! not, the producer released every lane it handed out when it was dropped.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use ringflush_ring::frame;
-use ringflush_ring::lane::LaneWriter;
+use ringflush_ring::lane::{self, LaneWriter};
 use ringflush_ring::SharedLanes;
 
-use crate::identity::{self, ThreadInfo};
+use crate::identity;
 
 /// Producers made in this process so far: each gets the next number.
 static PRODUCERS: AtomicU64 = AtomicU64::new(1);
@@ -34,6 +33,9 @@ pub struct LaneSet {
     /// The longest payload the log call's fast path writes (see
     /// [`ThreadLane::limit`]).
     fast_limit: usize,
+    /// The producer's clock flag (`frame::FLAG_TSC` or 0), for
+    /// [`ThreadLane::word2`].
+    clock_flags: u32,
     shared: Arc<Shared>,
 }
 
@@ -61,17 +63,16 @@ pub(crate) struct ThreadLane {
     pub pid: u32,
     /// The registration tag its records carry.
     pub tag: u16,
-    /// The tag as frame flags (`frame::flags_with_tag`), ready for the log
-    /// call's stamp.
-    pub tag_flags: u32,
+    /// Header word 2 of the log call's records (`frame::encode_word2`):
+    /// the pid, the clock flag, `FLAG_LANE_THREAD` and the tag, which stay
+    /// the same for every record of the lane.
+    pub word2: u64,
     /// The longest payload the log call's fast path writes here: the
     /// segment's maximum, or 0 when every record must take the general
-    /// path (fault injection).
+    /// path (fault injection, or a thread name too long for the lane to
+    /// hold: each record carries it then).
     pub limit: usize,
     pub writer: LaneWriter,
-    /// The thread's id and name, so that the log call looks up one
-    /// thread-local entry, not two.
-    pub thread: Rc<ThreadInfo>,
     owner: Weak<Shared>,
 }
 
@@ -93,10 +94,13 @@ thread_local! {
 impl LaneSet {
     /// The lanes of a segment, for a new producer whose log call's fast
     /// path writes payloads of up to `fast_limit` bytes.
-    pub fn new(lanes: SharedLanes, fast_limit: usize) -> Self {
+    /// `clock_flags` say how its records' timestamps are taken
+    /// (`frame::FLAG_TSC` or 0).
+    pub fn new(lanes: SharedLanes, fast_limit: usize, clock_flags: u32) -> Self {
         Self {
             id: PRODUCERS.fetch_add(1, Ordering::Relaxed),
             fast_limit,
+            clock_flags,
             shared: Arc::new(Shared {
                 lanes,
                 claimed: Mutex::new(Vec::new()),
@@ -184,20 +188,26 @@ impl LaneSet {
         lanes.retain(|t| t.owner.strong_count() > 0);
         let (registration, tag) = registered()?;
         let claim = CLAIMS.fetch_add(1, Ordering::Relaxed);
-        let tid = rustix::thread::gettid().as_raw_nonzero().get() as u64;
-        let writer = self.shared.lanes.claim(registration, claim, tid)?;
+        let thread = identity::current_thread();
+        let writer = self
+            .shared
+            .lanes
+            .claim_named(registration, claim, thread.id, &thread.name)?;
         if let Ok(mut claimed) = self.shared.claimed.lock() {
             claimed.retain(|(_, w)| w.still_owned(&self.shared.lanes));
             claimed.push((pid, writer.clone()));
         }
+        // The lane holds the thread's name, or the fast path (which
+        // leaves it out) is not for this thread.
+        let named = lane::holds_thread_name(&thread.name);
+        let flags = self.clock_flags | frame::FLAG_LANE_THREAD;
         lanes.push(ThreadLane {
             producer: self.id,
             pid,
             tag,
-            tag_flags: frame::flags_with_tag(0, tag),
-            limit: self.fast_limit,
+            word2: frame::encode_word2(pid, frame::flags_with_tag(flags, tag)),
+            limit: if named { self.fast_limit } else { 0 },
             writer,
-            thread: identity::current_thread(),
             owner: Arc::downgrade(&self.shared),
         });
         Some(lanes.len() - 1)

@@ -193,7 +193,11 @@ impl Builder {
             Some(_) => 0,
             None => ring.max_record() as usize - RECORD_HEADER_LEN,
         };
-        let lanes = segment.shared_lanes().map(|l| LaneSet::new(l, fast_limit));
+        let tsc = tsc::tsc_usable();
+        let clock_flags = if tsc { FLAG_TSC } else { 0 };
+        let lanes = segment
+            .shared_lanes()
+            .map(|l| LaneSet::new(l, fast_limit, clock_flags));
         Ok(Producer {
             segment,
             ring,
@@ -203,7 +207,7 @@ impl Builder {
             sigbus,
             name: self.name,
             policy: self.policy,
-            tsc: tsc::tsc_usable(),
+            tsc,
             fault,
         })
     }
@@ -349,10 +353,11 @@ impl Producer {
             return self.log_general(level, logger, message);
         };
         let pid = identity::pid();
-        // The clock first: fewer values are live across its call.
-        let now = self.now();
+        // The clock first: fewer values are live across its call. Its flag
+        // is in the lane's ready-made header word (`LaneSet::new`).
+        let (timestamp, _) = self.now();
         let fast = lanes.with_own(pid, |t| {
-            self.log_in_lane(lanes, t, now, level, logger, message)
+            self.log_in_lane(lanes, t, timestamp, level, logger, message)
         });
         match fast {
             Some(written) => written,
@@ -368,15 +373,17 @@ impl Producer {
         &self,
         lanes: &LaneSet,
         t: &mut ThreadLane,
-        (timestamp, flags): (u64, u32),
+        timestamp: u64,
         level: u8,
         logger: &str,
         message: &str,
     ) -> Option<Result<(), WriteError>> {
+        // The thread is the lane's (`FLAG_LANE_THREAD` in `t.word2`): the
+        // flusher gives it to the record.
         let basic = Basic {
             level,
-            thread_id: t.thread.id,
-            thread_name: &t.thread.name,
+            thread_id: 0,
+            thread_name: &[],
             logger: logger.as_bytes(),
             message: message.as_bytes(),
         };
@@ -385,11 +392,7 @@ impl Producer {
             return None;
         }
         let l = lanes.lanes();
-        let stamp = Stamp {
-            pid: t.pid,
-            flags: flags | t.tag_flags,
-            timestamp,
-        };
+        let stamp = (t.word2, timestamp);
         // SAFETY: the thread's entry of this producer (`with_own` matched
         // it) holds a writer claimed from this producer's lanes.
         let appended = unsafe {

@@ -48,6 +48,51 @@ fn one_producer_many_threads() {
     assert!(t.ok(), "{t:?}");
 }
 
+/// The log call's records in a lane leave their thread to the lane (layout
+/// 5.0): each line still names its own thread and id, for a name the lane
+/// holds, one too long for it (carried by each record), and threads that
+/// take a recycled lane one after another (one lane, so they must).
+#[test]
+fn each_line_names_its_thread_whether_the_lane_or_the_record_holds_it() {
+    let s = Scratch::new("lanethread");
+    let f = s.flusher_ready(&[
+        "--lanes",
+        "1",
+        "--format",
+        "%(thread)d|%(threadName)s|%(message)s",
+    ]);
+    let p = Arc::new(Producer::open(&s.shm).unwrap());
+    let long = format!("long-{}", "n".repeat(60));
+    let names = ["first".to_string(), long, "after-recycling".to_string()];
+    let mut expected = Vec::new();
+    for (t, name) in names.iter().enumerate() {
+        let p = p.clone();
+        let tid = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                for i in 0..2_000 {
+                    p.log(level::INFO, "t", &format!("{t}/{i}")).unwrap();
+                }
+                rustix::thread::gettid().as_raw_nonzero().get()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        expected.extend((0..2_000).map(|i| format!("{tid}|{name}|{t}/{i}")));
+        // The next thread finds the lane recycled, or writes into the
+        // shared ring: its lines must name it either way.
+        let drained = || read(&s.path("app.log")).lines().count() == expected.len();
+        assert!(wait_until(Duration::from_secs(30), drained));
+    }
+    let (ok, err) = f.stop();
+    assert!(ok, "{err}");
+    let log = read(&s.path("app.log"));
+    let mut got: Vec<&str> = log.lines().collect();
+    got.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(got, expected);
+}
+
 #[test]
 fn log_facade_records_carry_level_target_file_and_line() {
     let s = Scratch::new("logfacade");

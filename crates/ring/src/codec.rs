@@ -174,7 +174,7 @@ impl<'a> Basic<'a> {
         unsafe {
             copy_small(self.logger, d.add(FIXED_LEN));
             copy_small(self.thread_name, d.add(FIXED_LEN + l));
-            copy_small(self.message, d.add(FIXED_LEN + l + t));
+            copy_text(self.message, d.add(FIXED_LEN + l + t));
         }
     }
 }
@@ -455,6 +455,31 @@ unsafe fn copy_small(src: &[u8], d: *mut u8) {
             copy_ends::<[u128; 4]>(s, d, n)
         } else {
             std::ptr::copy_nonoverlapping(s, d, n)
+        }
+    }
+}
+
+/// [`copy_small`] for a message: tested from the long end, since a
+/// message is mostly longer than a name (a 100 B one takes two tests, not
+/// four).
+///
+/// # Safety
+/// As [`copy_small`].
+#[inline(always)]
+unsafe fn copy_text(src: &[u8], d: *mut u8) {
+    let (n, s) = (src.len(), src.as_ptr());
+    // SAFETY: as in `copy_small`: every access lies within the n bytes.
+    unsafe {
+        if n > 64 {
+            if n <= 128 {
+                copy_ends::<[u128; 4]>(s, d, n)
+            } else {
+                std::ptr::copy_nonoverlapping(s, d, n)
+            }
+        } else if n > 32 {
+            copy_ends::<[u128; 2]>(s, d, n)
+        } else {
+            copy_small(src, d)
         }
     }
 }

@@ -7,7 +7,7 @@
 //! |------|----------|
 //! | 0 | `tag:32 \| len:30 \| state:2`, the only word that changes state (atomic) |
 //! | 1 | the record's claim position (u64) |
-//! | 2 | writer pid (low 32 bits), flags (high 32 bits: [`FLAG_TSC`], and the writer's registration tag from bit [`TAG_SHIFT`]) |
+//! | 2 | writer pid (low 32 bits), flags (high 32 bits: [`FLAG_TSC`], [`FLAG_LANE_THREAD`], and the writer's registration tag from bit [`TAG_SHIFT`]) |
 //! | 3 | timestamp: ns since the Unix epoch, or TSC ticks with [`FLAG_TSC`] |
 //!
 //! `tag` is `(pos >> 3) as u32`: a header is only valid at the position it was
@@ -70,6 +70,11 @@ pub const fn decode_word0(word: u64) -> Option<(u32, u64, State)> {
 
 /// Word 3 holds raw TSC ticks, not realtime ns (see `tsc.rs`).
 pub const FLAG_TSC: u32 = 1;
+
+/// (5.0) A lane record whose payload leaves out thread id and name: they
+/// are its lane's owner's (`LaneOwner::thread_name`), which the flusher
+/// gives it. Set only by the log call's path in a lane.
+pub const FLAG_LANE_THREAD: u32 = 2;
 
 /// (3.0) Flags bits 16..32 hold the writer's registration tag
 /// (`registry::tag`, 0 for a writer that is not registered): the flusher

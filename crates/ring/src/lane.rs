@@ -21,6 +21,10 @@
 //!   chunk: a padding frame fills the rest of a chunk a record does not fit
 //!   in. Frames are the shared ring's (`frame.rs`), tagged with their lane
 //!   position, so the flusher validates them the same way.
+//! - **Thread**: the claim stores the writer's thread id and name in the
+//!   lane's owner block; the log call's records leave them out
+//!   (`frame::FLAG_LANE_THREAD`), so the hot path copies neither. They stay
+//!   until the flusher recycles the lane, after its last record.
 //! - **Writing** (the hot path): bump the writer's own position inside its
 //!   current chunk, store the frame's words and copy the payload with plain
 //!   stores, then publish the new `tail` with one Release store. No CAS, no
@@ -54,8 +58,10 @@
 //!
 //! # Memory-ordering contract (each Release names its Acquire)
 //! - (L1) writer: frame words, payload, table entries (Relaxed or plain),
-//!   then `tail` with **Release** -> (L1') the flusher's **Acquire** load of
-//!   `tail` in [`LaneReader::peek`], before it reads the table or a frame.
+//!   and, at the claim, the owner block's thread id and name, then `tail`
+//!   with **Release** -> (L1') the flusher's **Acquire** load of `tail` in
+//!   [`LaneReader::peek`], before it reads the table, a frame or the
+//!   thread ([`Lanes::thread`]).
 //! - (L2) flusher: zeroing a chunk, then its pool owner word to 0 with
 //!   **Release** -> (L2') the writer's CAS of that word from 0 with
 //!   **Acquire** ([`Lanes::claim`]'s writer, in `alloc_chunk`), before it
@@ -78,7 +84,7 @@
 use std::ops::Deref;
 
 use crate::frame::{self, State, RECORD_HEADER_LEN};
-use crate::layout::{LaneControl, SegmentHeader, MAX_CHUNKS};
+use crate::layout::{LaneControl, LaneOwner, SegmentHeader, MAX_CHUNKS, THREAD_NAME_BYTES};
 use crate::region::Region;
 use crate::ring::{Corruption, Stamp};
 use crate::sync::{AtomicU64, Ordering};
@@ -132,6 +138,43 @@ pub enum LaneFull {
     Share,
     /// The pool has no free chunk right now.
     NoChunk,
+}
+
+/// Whether a lane's owner block holds a thread named `name` (else the
+/// thread's records carry the name themselves).
+pub const fn holds_thread_name(name: &[u8]) -> bool {
+    name.len() <= THREAD_NAME_BYTES
+}
+
+/// Store a claimer's thread name into its lane's owner block: its length,
+/// or 0 when it does not fit.
+fn store_thread_name(owner: &LaneOwner, name: &[u8]) {
+    let held = if holds_thread_name(name) { name } else { &[] };
+    let mut bytes = [0; THREAD_NAME_BYTES];
+    bytes[..held.len()].copy_from_slice(held);
+    for (word, chunk) in owner.thread_name.iter().zip(bytes.chunks_exact(8)) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        word.store(w, Ordering::Relaxed);
+    }
+    owner
+        .thread_name_len
+        .store(held.len() as u64, Ordering::Relaxed);
+}
+
+/// A lane owner's thread as its claim named it ([`Lanes::thread`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneThread {
+    /// Its id (`gettid`).
+    pub id: u64,
+    len: u8,
+    name: [u8; THREAD_NAME_BYTES],
+}
+
+impl LaneThread {
+    /// Its name.
+    pub fn name(&self) -> &[u8] {
+        &self.name[..self.len as usize]
+    }
 }
 
 /// A segment's lanes: their control words in the header, their chunks in
@@ -260,6 +303,27 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
         self.control(lane).owner.thread_id.load(Ordering::Relaxed)
     }
 
+    /// The thread that owns (or last owned) `lane`, id and name as its
+    /// claim stored them: what the lane's records flagged
+    /// [`frame::FLAG_LANE_THREAD`] leave out. Read it after the Acquire of
+    /// the tail that published such a record (L1'): the claim stored it
+    /// before the lane's first record, and nobody changes it until the
+    /// flusher recycles the lane, its every record consumed.
+    pub fn thread(&self, lane: usize) -> LaneThread {
+        let o = &self.control(lane).owner;
+        let mut name = [0; THREAD_NAME_BYTES];
+        for (bytes, word) in name.chunks_exact_mut(8).zip(&o.thread_name) {
+            bytes.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        // A hostile length reads as the whole field, never past it.
+        let len = o.thread_name_len.load(Ordering::Relaxed);
+        LaneThread {
+            id: o.thread_id.load(Ordering::Relaxed),
+            len: len.min(THREAD_NAME_BYTES as u64) as u8,
+            name,
+        }
+    }
+
     /// The published end of `lane`.
     pub fn tail(&self, lane: usize) -> u64 {
         // (L1') Acquire: pairs with the writer's Release (L1).
@@ -287,7 +351,22 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
     /// process never gave another claim, so that a stale release of an
     /// earlier owner cannot free the lane under a later one. `None` when no
     /// lane is free (or the process is not registered: `registration` 0).
+    /// The lane names no thread ([`Lanes::claim_named`] does).
     pub fn claim(&self, registration: u32, claim: u32, thread_id: u64) -> Option<LaneWriter> {
+        self.claim_named(registration, claim, thread_id, &[])
+    }
+
+    /// [`Lanes::claim`] for a thread named `thread_name`, which the lane's
+    /// owner block holds if it fits ([`holds_thread_name`]): the writer's
+    /// records flagged [`frame::FLAG_LANE_THREAD`] then leave their thread
+    /// out, and the flusher gives them the lane's ([`Lanes::thread`]).
+    pub fn claim_named(
+        &self,
+        registration: u32,
+        claim: u32,
+        thread_id: u64,
+        thread_name: &[u8],
+    ) -> Option<LaneWriter> {
         if registration == 0 {
             return None;
         }
@@ -304,7 +383,9 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
                     .compare_exchange(0, word, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
+                // Published with the lane's first record (L1).
                 c.owner.thread_id.store(thread_id, Ordering::Relaxed);
+                store_thread_name(&c.owner, thread_name);
                 let pos = c.tail.tail.load(Ordering::Relaxed);
                 return Some(LaneWriter {
                     lane,
@@ -411,9 +492,10 @@ impl LaneWriter {
     }
 
     /// The log call's path in one step: a record of `len` bytes (header
-    /// included, at least [`RECORD_HEADER_LEN`]) stamped `stamp`, its
-    /// payload written by `fill`, then published, if it fits in the current
-    /// chunk. `false`, with nothing written, when it does not: the caller
+    /// included, at least [`RECORD_HEADER_LEN`]) stamped with header word 2
+    /// `word2` (`frame::encode_word2`, which the caller keeps ready) and
+    /// `timestamp`, its payload written by `fill`, then published, if it
+    /// fits in the current chunk. `false`, with nothing written, when it does not: the caller
     /// takes [`LaneWriter::reserve`]'s path, which moves to a new chunk or
     /// says why it cannot.
     ///
@@ -429,7 +511,7 @@ impl LaneWriter {
         &mut self,
         lanes: &Lanes<H, R>,
         len: usize,
-        stamp: Stamp,
+        (word2, timestamp): (u64, u64),
         fill: impl FnOnce(&mut [u8]),
     ) -> bool
     where
@@ -442,7 +524,6 @@ impl LaneWriter {
             return false;
         }
         let off = self.pos.wrapping_add(self.to_offset) as usize;
-        let word2 = frame::encode_word2(stamp.pid, stamp.flags);
         let word0 = frame::encode_word0(self.pos, len as u64, State::Committed);
         // SAFETY: [off, off + len) lies in the writer's current chunk (pos to
         // end <= chunk_end), a chunk of these lanes' pool (the caller's
@@ -450,11 +531,7 @@ impl LaneWriter {
         // at or beyond the published tail, which only this writer writes.
         unsafe {
             let region = &lanes.region;
-            region.store_words_in_range(
-                off + 8,
-                [self.pos, word2, stamp.timestamp],
-                Ordering::Relaxed,
-            );
+            region.store_words_in_range(off + 8, [self.pos, word2, timestamp], Ordering::Relaxed);
             region.fill(off + RECORD_HEADER_LEN, len - RECORD_HEADER_LEN, fill);
             region.store_words_in_range(off, [word0], Ordering::Relaxed);
         }
@@ -911,6 +988,8 @@ mod tests {
         flags: 0,
         timestamp: 5,
     };
+    /// [`STAMP`] as `append` takes it.
+    const STAMPED: (u64, u64) = (frame::encode_word2(STAMP.pid, STAMP.flags), STAMP.timestamp);
 
     pub(super) fn write(
         w: &mut LaneWriter,
@@ -949,7 +1028,7 @@ mod tests {
         let mut wb = lb.claim(7, 1, 100).unwrap();
         let fill = |b: &mut [u8]| b.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8 + 1);
         // SAFETY: `wb` was claimed from `lb`.
-        let first = unsafe { wb.append(&lb, RECORD_HEADER_LEN + 60, STAMP, fill) };
+        let first = unsafe { wb.append(&lb, RECORD_HEADER_LEN + 60, STAMPED, fill) };
         assert!(!first, "appended before the lane had a chunk");
         let mut appended = 0;
         for len in [60, 61, 3, 100, 64, 90] {
@@ -959,7 +1038,7 @@ mod tests {
             wa.fill(&la, &slot, fill);
             wa.publish(&la, &slot);
             // SAFETY: as above.
-            if !unsafe { wb.append(&lb, total, STAMP, fill) } {
+            if !unsafe { wb.append(&lb, total, STAMPED, fill) } {
                 // Past the chunk: the steps' path moves to the next one.
                 assert!(
                     wb.pos + frame::align(total as u64) > wb.chunk_end,

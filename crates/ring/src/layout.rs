@@ -1,4 +1,4 @@
-//! Shared-memory layout of a ringflush segment, layout version 4.2.
+//! Shared-memory layout of a ringflush segment, layout version 5.0.
 //!
 //! A segment is one POSIX shared-memory object: a [`HEADER_SIZE`]-byte
 //! [`SegmentHeader`] followed by `capacity` data bytes (a power of two): the
@@ -49,6 +49,10 @@
 //!   flusher never raises it, and a 4.1 producer that ignores it can only
 //!   lose the race `closing.rs` closes, so the minor changes; and
 //!   [`SegmentHeader::log_file`], after the pool, in bytes 4.1 left zero.
+//! - 5.0: a lane's owner names its thread once ([`LaneOwner::thread_name`],
+//!   in the control block's padding), and the log call's records in that
+//!   lane leave thread id and name out, flagged `frame::FLAG_LANE_THREAD`.
+//!   A 4.x flusher would write them without a thread, so the major changes.
 
 use crate::sync::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -56,10 +60,10 @@ use crate::sync::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
 /// Layout major version: a segment with another major is refused on open
 /// ([`crate::OpenErrorKind::IncompatibleVersion`]).
-pub const VERSION_MAJOR: u32 = 4;
+pub const VERSION_MAJOR: u32 = 5;
 /// Layout minor version: any minor of the same major is accepted, since a
 /// minor only gives meaning to bytes that older segments leave zero.
-pub const VERSION_MINOR: u32 = 2;
+pub const VERSION_MINOR: u32 = 0;
 /// The packed version as stored in [`Identity::version`].
 pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
 /// Bytes before the data ring; the ring therefore starts page-aligned.
@@ -486,7 +490,17 @@ pub struct LaneOwner {
     /// The pool chunk of each chunk-sized stretch of lane positions:
     /// entry `(position / chunk_size) % MAX_CHUNKS`.
     pub chunks: [AtomicU8; MAX_CHUNKS],
+    /// (5.0) The length of the owning thread's name in `thread_name`: at
+    /// most [`THREAD_NAME_BYTES`], or 0 when the name is longer (its
+    /// records then carry it themselves).
+    pub thread_name_len: AtomicU64,
+    /// (5.0) The owning thread's name, little-endian bytes, written with
+    /// the claim before the lane's first record (so (L1) publishes it).
+    pub thread_name: [AtomicU64; THREAD_NAME_BYTES / 8],
 }
+
+/// (5.0) Bytes of a thread name a lane's owner block holds.
+pub const THREAD_NAME_BYTES: usize = 40;
 
 impl Default for LaneOwner {
     fn default() -> Self {
@@ -494,6 +508,8 @@ impl Default for LaneOwner {
             owner: AtomicU64::default(),
             thread_id: AtomicU64::default(),
             chunks: std::array::from_fn(|_| AtomicU8::default()),
+            thread_name_len: AtomicU64::default(),
+            thread_name: std::array::from_fn(|_| AtomicU64::default()),
         }
     }
 }
@@ -597,6 +613,8 @@ const _: () = {
     assert!(offset_of!(LaneControl, head) == 128);
     assert!(offset_of!(LaneControl, owner) == 256);
     assert!(offset_of!(LaneOwner, chunks) == 16);
+    assert!(offset_of!(LaneOwner, thread_name) == 16 + MAX_CHUNKS + 8);
+    assert!(size_of::<LaneOwner>() == 256);
     assert!(offset_of!(Identity, lanes) == 72);
     assert!(offset_of!(PendingBatch, pending) == 56);
     assert!(offset_of!(Counters, late) == 72);

@@ -403,7 +403,8 @@ pub struct Stamp {
     /// Pid of the writing process.
     pub pid: u32,
     /// [`frame::FLAG_TSC`]: `timestamp` is TSC ticks, else realtime ns;
-    /// from bit [`frame::TAG_SHIFT`], the writer's registration tag.
+    /// [`frame::FLAG_LANE_THREAD`]: the payload leaves its thread to the
+    /// lane; from bit [`frame::TAG_SHIFT`], the writer's registration tag.
     pub flags: u32,
     /// The record's time: realtime ns since the Unix epoch, or raw TSC ticks
     /// when `flags` has [`frame::FLAG_TSC`].
@@ -446,6 +447,10 @@ pub struct RecordRef<'a> {
     pub stamp: Stamp,
     /// The payload bytes, in place in the ring (header excluded, unpadded).
     pub payload: &'a [u8],
+    /// The thread of a lane record flagged [`frame::FLAG_LANE_THREAD`],
+    /// whose payload leaves it out: its lane's owner (`None` for every
+    /// other record).
+    pub thread: Option<crate::lane::LaneThread>,
 }
 
 /// Why a header failed validation.
@@ -647,6 +652,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Consumer<H, R> {
                     pos: next.pos,
                     stamp: next.stamp,
                     payload,
+                    thread: None,
                 })
             })
         }

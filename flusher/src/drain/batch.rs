@@ -145,7 +145,12 @@ impl Batch {
         filled.stop = source.drain(BATCH_BYTES, until, |r, created_ns| {
             let before = bytes.len();
             let decoded = Record::decode(r.payload);
-            if let Ok(record) = decoded {
+            if let Ok(mut record) = decoded {
+                // A lane record of the log call's path: its thread is the lane's.
+                if let Some(thread) = &r.thread {
+                    record.thread_id = thread.id;
+                    record.thread_name = thread.name();
+                }
                 let pid = r.stamp.pid;
                 formatter.format(
                     &Entry {

@@ -33,7 +33,7 @@ use std::collections::BinaryHeap;
 use std::ops::Deref;
 use std::time::Duration;
 
-use ringflush_ring::frame::align;
+use ringflush_ring::frame::{align, FLAG_LANE_THREAD};
 use ringflush_ring::lane::{LaneReader, Lanes, Owner, Peeked};
 use ringflush_ring::{Consumer, Corruption, RecordRef, Region, SegmentHeader, Stamp, Stop};
 
@@ -300,11 +300,13 @@ impl Merge {
     {
         let (p, t) = self.heads[i].take().expect("a first record");
         let r = &mut self.readers[i];
+        let lane = r.lane();
         let taken = r.view(lanes, &p, |payload| {
             let record = RecordRef {
                 pos: p.pos,
                 stamp: p.stamp,
                 payload,
+                thread: (p.stamp.flags & FLAG_LANE_THREAD != 0).then(|| lanes.thread(lane)),
             };
             visit(record, t.ns)
         });

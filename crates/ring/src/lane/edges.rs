@@ -294,3 +294,36 @@ fn a_table_entry_past_the_pool_is_corrupt() {
     h.pool.owners[8].store(lane as u32 + 1, Ordering::Relaxed);
     assert_eq!(read_all(&lanes, lane), [Err(Corruption::BadChunk)]);
 }
+
+/// A claim names its thread in the lane's owner block when the name fits
+/// (exactly [`THREAD_NAME_BYTES`] does, one more does not and leaves it
+/// empty), the next claim of the recycled lane replaces it, and a hostile
+/// length reads as the whole field, never past it.
+#[test]
+fn a_claim_names_its_thread_when_the_name_fits() {
+    let h = header(1, 8);
+    let region = HeapRegion::new(8 * CHUNK);
+    let lanes = Lanes::new(&*h, &region);
+    let (fits, long) = ([b'a'; THREAD_NAME_BYTES], [b'b'; THREAD_NAME_BYTES + 1]);
+    assert!(holds_thread_name(&fits) && !holds_thread_name(&long));
+    let mut names = Vec::new();
+    for (claim, name) in [(1, &fits[..]), (2, &long[..]), (3, b"worker-3")] {
+        let w = lanes
+            .claim_named(7, claim, 40 + claim as u64, name)
+            .unwrap();
+        let t = lanes.thread(w.lane());
+        names.push((t.id, t.name().to_vec()));
+        w.release(&lanes);
+        recycle(&lanes, w.lane());
+    }
+    let expected = [
+        (41, fits.to_vec()),
+        (42, Vec::new()),
+        (43, b"worker-3".to_vec()),
+    ];
+    assert_eq!(names, expected);
+    let owner = &h.lanes[0].owner;
+    owner.thread_name_len.store(u64::MAX, Ordering::Relaxed);
+    let whole = [&b"worker-3"[..], &[0; THREAD_NAME_BYTES - 8]].concat();
+    assert_eq!(lanes.thread(0).name(), whole);
+}
