@@ -400,6 +400,46 @@ impl Producer {
                 .append(l, RECORD_HEADER_LEN + len, stamp, |buf| basic.encode(buf))
         };
         if !appended {
+            return self.log_in_next_chunk(lanes, t, timestamp, level, logger, message);
+        }
+        wait::wake_after_publish(l.header());
+        Some(self.check_segment())
+    }
+
+    /// [`Producer::log_in_lane`] of a record that ends the lane's chunk:
+    /// the lane takes its next chunk here rather than on the general path,
+    /// so that the call pays the pool's CAS and little more. Out of line:
+    /// the common case keeps its values in registers.
+    #[cold]
+    #[inline(never)]
+    fn log_in_next_chunk(
+        &self,
+        lanes: &LaneSet,
+        t: &mut ThreadLane,
+        timestamp: u64,
+        level: u8,
+        logger: &str,
+        message: &str,
+    ) -> Option<Result<(), WriteError>> {
+        let basic = Basic {
+            level,
+            thread_id: 0,
+            thread_name: &[],
+            logger: logger.as_bytes(),
+            message: message.as_bytes(),
+        };
+        let len = RECORD_HEADER_LEN + basic.encoded_len()?;
+        let l = lanes.lanes();
+        // Moves the writer to a new chunk and writes nothing (a padding
+        // frame, if any, goes out with the record); `None` when the lane
+        // can take none: the general path says why.
+        t.writer.reserve(l, len).ok()?;
+        // SAFETY: as in `log_in_lane`.
+        let appended = unsafe {
+            t.writer
+                .append(l, len, (t.word2, timestamp), |buf| basic.encode(buf))
+        };
+        if !appended {
             return None;
         }
         wait::wake_after_publish(l.header());
