@@ -36,7 +36,7 @@ fi
 if [[ $group == lanes || $group == all ]]; then
     fast lanes --workspace --file crates/ring/src/lane.rs --file producer/src/lanes.rs \
         --exclude-re 'tests::' --timeout 10
-    slow lanes -p ringflush --test it -- lanes:: multiprocess:: liveness::
+    slow lanes -p ringflush --test it -- lanes:: thread_lanes:: producer_api:: multiprocess:: liveness::
 fi
 if [[ $group == rotation || $group == all ]]; then
     fast rotation --workspace --file crates/rotation/src/timed.rs --timeout 20

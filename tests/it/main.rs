@@ -23,4 +23,5 @@ mod python_rotation;
 mod requests;
 mod rotation;
 mod shipping;
+mod thread_lanes;
 mod tracing_layer;
