@@ -29,7 +29,21 @@
 //!   current chunk, store the frame's words and copy the payload with plain
 //!   stores, then publish the new `tail` with one Release store. No CAS, no
 //!   fence, no line another writer touches. Moving to a new chunk (once per
-//!   chunk) takes a chunk from the pool with a CAS on its owner word.
+//!   chunk) takes one of the lane's **spares** if the flusher left one,
+//!   with plain loads and a store on the line of the lane's `head` (which
+//!   the move reads anyway), else a chunk from the pool with a CAS on its
+//!   owner word.
+//! - **Spares** (5.1): each time the flusher releases a lane's chunks, it
+//!   fills empty spare slots of the lane with chunks it takes from the
+//!   pool: twice the chunks it just freed (what the writer went through in
+//!   a poll interval) and one, at most [`SPARES`](crate::layout::SPARES), while the lane's
+//!   writer owns it and at least half the pool is free (so spares of idle
+//!   lanes never hold the half a burst needs). Each slot changes hands like
+//!   an SPSC queue of one: the flusher writes it only when it reads 0, the
+//!   writer only when it reads a chunk, so neither needs a
+//!   read-modify-write. This takes the CAS, and the miss on a pool line the
+//!   flusher wrote, out of the writer's chunk switch (1 record in 178 of
+//!   100 B in an 8 MiB segment), which is what a log call's p99.9 is.
 //! - **Draining** (the flusher, the lanes' one consumer): read from its
 //!   position up to `tail` (Acquire), and once the records are in the file,
 //!   zero and free every chunk wholly below the read position and publish
@@ -55,6 +69,9 @@
 //! - Only the owner writes bytes of its chunks, and only at or beyond the
 //!   published `tail`; the flusher reads only below it.
 //! - A free chunk's bytes are zero.
+//! - A lane's spare slot, when not 0, names a zeroed chunk the lane owns
+//!   and no table entry at or beyond `head` names (until the writer takes
+//!   it); no two slots name the same chunk.
 //!
 //! # Memory-ordering contract (each Release names its Acquire)
 //! - (L1) writer: frame words, payload, table entries (Relaxed or plain),
@@ -75,6 +92,12 @@
 //! - (L5) recycling: the flusher stores the lane's new `head` and `tail`,
 //!   then `owner` = 0 with **Release** -> (L5') the claimer's CAS of `owner`
 //!   with **Acquire**, before it reads `tail`.
+//! - (L6) spare: the flusher's CAS of the chunk's owner word (Acquire,
+//!   after (L2) freed it), then a spare slot of the lane with **Release**
+//!   -> (L6') the writer's **Acquire** load of the slot before it writes into
+//!   the chunk, so the zeroing happens-before those writes, as with (L2').
+//!   The writer's store of 0 back is Relaxed: the flusher only reads that
+//!   the slot is empty, nothing the writer wrote.
 //! - Waking the flusher (`wait.rs`, (D3)) is an asymmetric Dekker pair: the
 //!   writer's `tail` store, a compiler fence, and a plain load of
 //!   `flusher.sleeping`, against the flusher's store of `sleeping` and a
@@ -414,6 +437,62 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
         })
     }
 
+    /// The writer's side of (L6'): one of the lane's spare chunks, if the
+    /// flusher left any; its slot is empty after. A value beyond the pool
+    /// (only a hostile process writes one) is left there and never taken.
+    #[inline]
+    fn take_spare(&self, lane: usize) -> Option<usize> {
+        self.control(lane).head.spares.iter().find_map(|slot| {
+            // (L6') Acquire: pairs with the flusher's Release (L6).
+            let c = (slot.load(Ordering::Acquire) as usize).checked_sub(1)?;
+            (c < self.chunk_count).then(|| {
+                slot.store(0, Ordering::Relaxed);
+                c
+            })
+        })
+    }
+
+    /// The flusher's side of (L6): fill up to `want` empty spare slots of
+    /// `lane` with chunks from the pool, for its writer to switch to
+    /// without a CAS, while a writer owns the lane and at least half the
+    /// pool stays free. Returns how many it left.
+    ///
+    /// # Safety
+    /// The caller is the lanes' one consumer (the only writer of a non-zero
+    /// spare).
+    pub unsafe fn offer_spares(&self, lane: usize, want: usize) -> usize {
+        if !matches!(self.owner(lane), Owner::Owned { .. }) {
+            return 0;
+        }
+        let mut free = self.chunk_count - self.chunks_held();
+        let mut left = 0;
+        for slot in &self.control(lane).head.spares {
+            // Half the pool stays free after the offer.
+            if left == want || free.saturating_sub(1) * 2 < self.chunk_count {
+                break;
+            }
+            if slot.load(Ordering::Relaxed) != 0 {
+                continue;
+            }
+            let Some(c) = self.alloc_chunk(lane) else {
+                break;
+            };
+            // (L6) Release: pairs with the writer's Acquire (L6').
+            slot.store(c as u32 + 1, Ordering::Release);
+            (free, left) = (free - 1, left + 1);
+        }
+        left
+    }
+
+    /// The lane's spare chunks (slots holding one).
+    pub fn spares(&self, lane: usize) -> usize {
+        let slots = &self.control(lane).head.spares;
+        slots
+            .iter()
+            .filter(|s| s.load(Ordering::Relaxed) != 0)
+            .count()
+    }
+
     /// Zero chunk `c` and give it back to the pool.
     ///
     /// # Safety
@@ -426,6 +505,18 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
         unsafe { self.region.zero(self.chunk_at(c), size) };
         // (L2) Release: pairs with the allocator's Acquire (L2').
         self.header.pool.owners[c].store(0, Ordering::Release);
+    }
+
+    /// Whether the chunk of `lane`'s stretch of `pos` is the lane's and
+    /// holds a frame starting at `pos` (word 0 tagged with it).
+    fn holds_frame_at(&self, lane: usize, pos: u64) -> bool {
+        self.chunk_of(lane, pos).is_some_and(|c| {
+            let word = self
+                .region
+                .word(self.chunk_at(c) + (pos & self.mask()) as usize);
+            frame::decode_word0(word.load(Ordering::Relaxed))
+                .is_some_and(|(tag, _, _)| tag == frame::tag(pos))
+        })
     }
 
     /// Byte offset of chunk `c` in the region.
@@ -567,7 +658,10 @@ impl LaneWriter {
         if (next >> shift) + 1 - (head >> shift) > lanes.share() {
             return Err(LaneFull::Share);
         }
-        let chunk = lanes.alloc_chunk(self.lane).ok_or(LaneFull::NoChunk)?;
+        let chunk = match lanes.take_spare(self.lane) {
+            Some(spare) => spare,
+            None => lanes.alloc_chunk(self.lane).ok_or(LaneFull::NoChunk)?,
+        };
         // Only with the next chunk in hand: a padding frame left past the
         // tail by a writer that then found none (and went on in the shared
         // ring, or exited) would read as a record it left half-written.
@@ -871,7 +965,9 @@ impl LaneReader {
             return;
         }
         let shift = lanes.chunk_shift;
-        for stretch in self.head >> shift..self.pos >> shift {
+        let stretches = self.head >> shift..self.pos >> shift;
+        let freed = stretches.end - stretches.start;
+        for stretch in stretches {
             if let Some(c) = lanes.chunk_of(self.lane, stretch << shift) {
                 // SAFETY: the stretch lies below the read position, which is
                 // at or past the writer's next chunk: nobody writes it.
@@ -885,11 +981,17 @@ impl LaneReader {
         let head = &lanes.control(self.lane).head.head;
         head.store(self.pos, Ordering::Release);
         self.head = self.pos;
+        // Twice what the writer went through since the last release, and
+        // one more, so that a writer speeding up finds spares too.
+        // SAFETY: this reader is the lane's one consumer (`Lanes::reader`).
+        unsafe { lanes.offer_spares(self.lane, 2 * freed as usize + 1) };
     }
 
     /// After a flusher was killed between freeing a lane's chunks and
     /// storing its head: move the head past the leading stretches whose
-    /// chunks are no longer the lane's (their records were written).
+    /// chunks are no longer the lane's (their records were written). A
+    /// freed chunk the lane took again (as its spare, or from the pool) is
+    /// the lane's, but holds no frame tagged with the head's position.
     pub fn recover_head<H, R>(&mut self, lanes: &Lanes<H, R>)
     where
         H: Deref<Target = SegmentHeader>,
@@ -897,7 +999,7 @@ impl LaneReader {
     {
         let tail = self.tail(lanes);
         let size = lanes.chunk_size();
-        while self.head < tail && lanes.chunk_of(self.lane, self.head).is_none() {
+        while self.head < tail && !lanes.holds_frame_at(self.lane, self.head) {
             self.head = (self.head | (size - 1)) + 1;
         }
         if self.head > tail {
@@ -928,6 +1030,11 @@ impl LaneReader {
         );
         let size = lanes.chunk_size() as usize;
         let current = lanes.chunk_of(self.lane, tail);
+        // Before the chunks: a flusher killed in between recycles the lane
+        // again, and the owner scan frees the spare.
+        for slot in &lanes.control(self.lane).head.spares {
+            slot.store(0, Ordering::Relaxed);
+        }
         let mut dirty = false;
         for c in 0..lanes.chunk_count {
             if lanes.header.pool.owners[c].load(Ordering::Relaxed) != self.lane as u32 + 1 {
@@ -969,6 +1076,7 @@ mod edges;
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::layout::SPARES;
     use crate::HeapRegion;
 
     pub(super) const CHUNK: u64 = 256;
@@ -1077,14 +1185,79 @@ mod tests {
         }
         assert_eq!(lanes.chunks_held(), 5);
         assert_eq!(drain(&mut r, &lanes), [0, 1, 2, 3, 4]);
-        // The chunk being written stays; the others are free and zero.
-        assert_eq!(lanes.chunks_held(), 1);
+        // The chunk being written stays, and the release left spares: nine
+        // for the four chunks it freed, but only while half the pool (4 of
+        // 8) stays free: 3. The others are free and zero.
+        assert_eq!(lanes.spares(w.lane()), 3);
+        assert_eq!(lanes.chunks_held(), 4);
+        let first = &h.lanes[w.lane()].head.spares[0];
+        let offered = first.load(Ordering::Relaxed);
+        assert_ne!(offered, 0);
         assert_eq!(lanes.pending(w.lane()), 0);
+        // The next chunk is a spare: no chunk taken from the pool.
         write(&mut w, &lanes, 5, 100).unwrap();
-        assert_eq!(lanes.chunks_held(), 2);
+        assert_eq!(first.load(Ordering::Relaxed), 0);
+        assert_eq!((lanes.spares(w.lane()), lanes.chunks_held()), (2, 4));
+        let stretch = (lanes.tail(w.lane()) / CHUNK) as usize;
+        let table = &h.lanes[w.lane()].owner.chunks[stretch];
+        assert_eq!(table.load(Ordering::Relaxed) as u32, offered - 1);
         assert_eq!(drain(&mut r, &lanes), [5]);
-        // Freed from a head inside a chunk too.
-        assert_eq!(lanes.chunks_held(), 1);
+        // Freed from a head inside a chunk too, and the spare taken made
+        // good: one chunk freed, three wanted, one before half the pool.
+        assert_eq!((lanes.spares(w.lane()), lanes.chunks_held()), (3, 4));
+    }
+
+    #[test]
+    fn a_lane_holds_at_most_its_spare_slots() {
+        let h = header(1, 64);
+        let region = HeapRegion::new(64 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        let w = lanes.claim(7, 1, 100).unwrap();
+        // SAFETY: the test is the one consumer.
+        assert_eq!(unsafe { lanes.offer_spares(w.lane(), 40) }, SPARES);
+        assert_eq!(lanes.spares(w.lane()), SPARES);
+    }
+
+    #[test]
+    fn spares_are_left_only_for_an_owner_and_while_half_the_pool_is_free() {
+        let h = header(4, 16);
+        let region = HeapRegion::new(16 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        // SAFETY: the test is the one consumer.
+        unsafe {
+            // A free lane gets none.
+            assert_eq!(lanes.offer_spares(3, 1), 0);
+            let w = lanes.claim(7, 1, 100).unwrap();
+            assert_eq!(lanes.offer_spares(w.lane(), 2), 2);
+            assert_eq!(lanes.offer_spares(w.lane(), 1), 1);
+            // Never past half the pool (8 of 16).
+            assert_eq!(lanes.offer_spares(w.lane(), 20), 5);
+            assert_eq!((lanes.spares(w.lane()), lanes.chunks_held()), (8, 8));
+            let other = lanes.claim(7, 2, 101).unwrap();
+            assert_eq!(lanes.offer_spares(other.lane(), 1), 0);
+            // Taken spares are distinct chunks.
+            let mut w = w;
+            let mut taken = std::collections::BTreeSet::new();
+            for i in 0..8 {
+                write(&mut w, &lanes, i, 200).unwrap();
+                let stretch = (lanes.tail(w.lane()) - 1) / CHUNK;
+                taken.insert(
+                    h.lanes[w.lane()].owner.chunks[stretch as usize].load(Ordering::Relaxed),
+                );
+            }
+            assert_eq!((taken.len(), lanes.spares(w.lane())), (8, 0));
+            assert_eq!(lanes.chunks_held(), 8);
+            // A released lane gets none; recycling frees what it holds.
+            assert_eq!(lanes.offer_spares(w.lane(), 3), 0, "half the pool is held");
+            let mut r = lanes.reader(w.lane());
+            // Seven chunks freed: fifteen wanted, seven before half the pool.
+            drain(&mut r, &lanes);
+            assert_eq!(lanes.spares(w.lane()), 7);
+            w.release(&lanes);
+            assert_eq!(lanes.offer_spares(w.lane(), 3), 0);
+            assert!(!r.recycle(&lanes), "spares are no half-written record");
+            assert_eq!((lanes.spares(w.lane()), lanes.chunks_held()), (0, 0));
+        }
     }
 
     #[test]
@@ -1227,5 +1400,33 @@ mod tests {
         next.recover_head(&lanes);
         assert_eq!(next.head(), 2 * CHUNK);
         assert_eq!(drain(&mut next, &lanes), [2]);
+    }
+
+    #[test]
+    fn a_head_behind_a_chunk_the_lane_took_again_is_recovered() {
+        let h = header(1, 4);
+        let region = HeapRegion::new(4 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        let mut w = lanes.claim(7, 1, 100).unwrap();
+        // SAFETY: the test is the one consumer.
+        let mut r = unsafe { lanes.reader(0) };
+        for i in 0..2 {
+            write(&mut w, &lanes, i, 200).unwrap();
+        }
+        // A flusher frees the first chunk (and leaves it as the spare) and
+        // is killed before the head; the writer takes the chunk again.
+        while let Some(p) = r.peek(&lanes).unwrap() {
+            r.advance(&p);
+        }
+        let first = h.lanes[0].owner.chunks[0].load(Ordering::Relaxed);
+        r.release(&lanes);
+        h.lanes[0].head.head.store(0, Ordering::Relaxed);
+        write(&mut w, &lanes, 2, 200).unwrap();
+        assert_eq!(h.lanes[0].owner.chunks[2].load(Ordering::Relaxed), first);
+        // SAFETY: the test is the one consumer.
+        let mut next = unsafe { lanes.reader(0) };
+        next.recover_head(&lanes);
+        assert_eq!(next.head(), CHUNK);
+        assert_eq!(drain(&mut next, &lanes), [1, 2]);
     }
 }

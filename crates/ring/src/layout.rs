@@ -1,4 +1,4 @@
-//! Shared-memory layout of a ringflush segment, layout version 5.0.
+//! Shared-memory layout of a ringflush segment, layout version 5.1.
 //!
 //! A segment is one POSIX shared-memory object: a [`HEADER_SIZE`]-byte
 //! [`SegmentHeader`] followed by `capacity` data bytes (a power of two): the
@@ -53,6 +53,14 @@
 //!   in the control block's padding), and the log call's records in that
 //!   lane leave thread id and name out, flagged `frame::FLAG_LANE_THREAD`.
 //!   A 4.x flusher would write them without a thread, so the major changes.
+//! - 5.1: a lane's spare chunks ([`LaneHead::spares`], in the head block's
+//!   padding), which the flusher takes from the pool for a writer ahead of
+//!   its chunk switches, so that a switch needs no CAS. A 5.0 writer never
+//!   takes them (it takes chunks from the pool as before) and a 5.0
+//!   flusher never offers any, so the minor changes; a 5.0 flusher that
+//!   takes over a 5.1 segment leaves the spares offered before it held
+//!   until a 5.1 flusher recycles the lane (they never hold more than half
+//!   the pool: see `lane.rs`).
 
 use crate::sync::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -63,7 +71,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RNGFLUSH");
 pub const VERSION_MAJOR: u32 = 5;
 /// Layout minor version: any minor of the same major is accepted, since a
 /// minor only gives meaning to bytes that older segments leave zero.
-pub const VERSION_MINOR: u32 = 0;
+pub const VERSION_MINOR: u32 = 1;
 /// The packed version as stored in [`Identity::version`].
 pub const VERSION: u64 = (VERSION_MAJOR as u64) << 32 | VERSION_MINOR as u64;
 /// Bytes before the data ring; the ring therefore starts page-aligned.
@@ -476,7 +484,20 @@ pub struct LaneHead {
     /// Lane position just past the pending batch's last record of this lane
     /// (valid while the lane's bit is set in [`PendingBatch::lanes`]).
     pub batch_end: AtomicU64,
+    /// (5.1) Each 0, or a chunk of the pool plus one that the flusher took
+    /// for the lane's writer, which takes it at a chunk switch and stores 0
+    /// (see `lane.rs`, (L6)).
+    pub spares: [AtomicU32; SPARES],
 }
+
+/// (5.1) Spare chunks a lane holds at most: enough for a writer of 150 MB/s
+/// through 32 KiB chunks (5 a millisecond) for three polls of a busy
+/// flusher (1 ms apart).
+#[cfg(not(loom))]
+pub const SPARES: usize = 16;
+/// Spare chunks a lane holds at most (few under loom).
+#[cfg(loom)]
+pub const SPARES: usize = 2;
 
 /// (4.0) Who owns a lane, and the chunks its positions map to.
 #[repr(C, align(128))]

@@ -188,7 +188,10 @@ fn read_lane(lanes: &TestLanes<'_>, r: &mut LaneReader, total: usize) -> Vec<(u8
 
 /// A writer fills its lane across chunk boundaries while the flusher reads
 /// it: with a share of three chunks, the fourth record must reuse a chunk
-/// the flusher zeroed and freed, never racing with the zeroing (L1-L3).
+/// the flusher zeroed and freed, never racing with the zeroing (L1-L3);
+/// the chunks after the first are spares the flusher's release left, or
+/// the pool's, as the schedule has it (L6: with the spare's load Relaxed,
+/// loom finds the zeroing racing the writer).
 #[test]
 fn lane_writer_reuses_freed_chunks() {
     loom::model(|| {
