@@ -37,8 +37,9 @@
 //!   fills empty spare slots of the lane with chunks it takes from the
 //!   pool: twice the chunks it just freed (what the writer went through in
 //!   a poll interval) and one, at most [`SPARES`](crate::layout::SPARES), while the lane's
-//!   writer owns it and at least half the pool is free (so spares of idle
-//!   lanes never hold the half a burst needs). Each slot changes hands like
+//!   writer owns it and no more than an eighth of the pool (two chunks
+//!   of a small one) is held (so spares, which an idle lane keeps, never
+//!   stand between a busy writer and its seven-eighths share). Each slot changes hands like
 //!   an SPSC queue of one: the flusher writes it only when it reads 0, the
 //!   writer only when it reads a chunk, so neither needs a
 //!   read-modify-write. This takes the CAS, and the miss on a pool line the
@@ -454,8 +455,8 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
 
     /// The flusher's side of (L6): fill up to `want` empty spare slots of
     /// `lane` with chunks from the pool, for its writer to switch to
-    /// without a CAS, while a writer owns the lane and at least half the
-    /// pool stays free. Returns how many it left.
+    /// without a CAS, while a writer owns the lane and all but an eighth
+    /// of the pool stays free. Returns how many it left.
     ///
     /// # Safety
     /// The caller is the lanes' one consumer (the only writer of a non-zero
@@ -464,11 +465,11 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
         if !matches!(self.owner(lane), Owner::Owned { .. }) {
             return 0;
         }
+        let floor = self.spare_floor();
         let mut free = self.chunk_count - self.chunks_held();
         let mut left = 0;
         for slot in &self.control(lane).head.spares {
-            // Half the pool stays free after the offer.
-            if left == want || free.saturating_sub(1) * 2 < self.chunk_count {
+            if left == want || free <= floor {
                 break;
             }
             if slot.load(Ordering::Relaxed) != 0 {
@@ -482,6 +483,15 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
             (free, left) = (free - 1, left + 1);
         }
         left
+    }
+
+    /// The free chunks the flusher leaves in the pool when it offers
+    /// spares: all but an eighth of it (two chunks on a small pool), so
+    /// that spares, which an idle lane keeps, never stand between a busy
+    /// writer and its [`share`](Self::share).
+    fn spare_floor(&self) -> usize {
+        self.chunk_count
+            .saturating_sub((self.chunk_count / 8).max(2))
     }
 
     /// The lane's spare chunks (slots holding one).
@@ -1186,10 +1196,11 @@ mod tests {
         assert_eq!(lanes.chunks_held(), 5);
         assert_eq!(drain(&mut r, &lanes), [0, 1, 2, 3, 4]);
         // The chunk being written stays, and the release left spares: nine
-        // for the four chunks it freed, but only while half the pool (4 of
-        // 8) stays free: 3. The others are free and zero.
-        assert_eq!(lanes.spares(w.lane()), 3);
-        assert_eq!(lanes.chunks_held(), 4);
+        // wanted for the four chunks it freed, but no more than an eighth of
+        // the pool (two chunks of a small one) held: 1. The others are free
+        // and zero.
+        assert_eq!(lanes.spares(w.lane()), 1);
+        assert_eq!(lanes.chunks_held(), 2);
         let first = &h.lanes[w.lane()].head.spares[0];
         let offered = first.load(Ordering::Relaxed);
         assert_ne!(offered, 0);
@@ -1197,20 +1208,21 @@ mod tests {
         // The next chunk is a spare: no chunk taken from the pool.
         write(&mut w, &lanes, 5, 100).unwrap();
         assert_eq!(first.load(Ordering::Relaxed), 0);
-        assert_eq!((lanes.spares(w.lane()), lanes.chunks_held()), (2, 4));
+        assert_eq!((lanes.spares(w.lane()), lanes.chunks_held()), (0, 2));
         let stretch = (lanes.tail(w.lane()) / CHUNK) as usize;
         let table = &h.lanes[w.lane()].owner.chunks[stretch];
         assert_eq!(table.load(Ordering::Relaxed) as u32, offered - 1);
         assert_eq!(drain(&mut r, &lanes), [5]);
         // Freed from a head inside a chunk too, and the spare taken made
-        // good: one chunk freed, three wanted, one before half the pool.
-        assert_eq!((lanes.spares(w.lane()), lanes.chunks_held()), (3, 4));
+        // good: one chunk freed, three wanted, one before the floor.
+        assert_eq!((lanes.spares(w.lane()), lanes.chunks_held()), (1, 2));
     }
 
     #[test]
     fn a_lane_holds_at_most_its_spare_slots() {
-        let h = header(1, 64);
-        let region = HeapRegion::new(64 * CHUNK);
+        // An eighth of 192 chunks is 24, more than the slots.
+        let h = header(1, 192);
+        let region = HeapRegion::new(256 * CHUNK);
         let lanes = Lanes::new(&*h, &region);
         let w = lanes.claim(7, 1, 100).unwrap();
         // SAFETY: the test is the one consumer.
@@ -1219,9 +1231,9 @@ mod tests {
     }
 
     #[test]
-    fn spares_are_left_only_for_an_owner_and_while_half_the_pool_is_free() {
-        let h = header(4, 16);
-        let region = HeapRegion::new(16 * CHUNK);
+    fn spares_are_left_only_for_an_owner_and_while_an_eighth_of_the_pool_is_held() {
+        let h = header(4, 64);
+        let region = HeapRegion::new(64 * CHUNK);
         let lanes = Lanes::new(&*h, &region);
         // SAFETY: the test is the one consumer.
         unsafe {
@@ -1230,7 +1242,7 @@ mod tests {
             let w = lanes.claim(7, 1, 100).unwrap();
             assert_eq!(lanes.offer_spares(w.lane(), 2), 2);
             assert_eq!(lanes.offer_spares(w.lane(), 1), 1);
-            // Never past half the pool (8 of 16).
+            // Never past an eighth of the pool (8 of 64).
             assert_eq!(lanes.offer_spares(w.lane(), 20), 5);
             assert_eq!((lanes.spares(w.lane()), lanes.chunks_held()), (8, 8));
             let other = lanes.claim(7, 2, 101).unwrap();
@@ -1248,9 +1260,13 @@ mod tests {
             assert_eq!((taken.len(), lanes.spares(w.lane())), (8, 0));
             assert_eq!(lanes.chunks_held(), 8);
             // A released lane gets none; recycling frees what it holds.
-            assert_eq!(lanes.offer_spares(w.lane(), 3), 0, "half the pool is held");
+            assert_eq!(
+                lanes.offer_spares(w.lane(), 3),
+                0,
+                "an eighth of the pool is held"
+            );
             let mut r = lanes.reader(w.lane());
-            // Seven chunks freed: fifteen wanted, seven before half the pool.
+            // Seven chunks freed: fifteen wanted, seven before the floor.
             drain(&mut r, &lanes);
             assert_eq!(lanes.spares(w.lane()), 7);
             w.release(&lanes);
@@ -1258,6 +1274,24 @@ mod tests {
             assert!(!r.recycle(&lanes), "spares are no half-written record");
             assert_eq!((lanes.spares(w.lane()), lanes.chunks_held()), (0, 0));
         }
+    }
+
+    #[test]
+    fn an_idle_lanes_spares_leave_a_busy_writer_its_whole_share() {
+        let h = header(2, 64);
+        let region = HeapRegion::new(64 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        let idle = lanes.claim(7, 1, 100).unwrap();
+        // SAFETY: the test is the one consumer.
+        assert_eq!(unsafe { lanes.offer_spares(idle.lane(), 40) }, 8);
+        let mut busy = lanes.claim(7, 2, 101).unwrap();
+        assert_eq!(lanes.share(), 56);
+        for i in 0..56 {
+            write(&mut busy, &lanes, i, 200).unwrap();
+        }
+        // The share, not the pool, stops it: all 64 chunks are held.
+        assert_eq!(write(&mut busy, &lanes, 9, 200), Err(LaneFull::Share));
+        assert_eq!(lanes.chunks_held(), 64);
     }
 
     #[test]

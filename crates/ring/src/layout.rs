@@ -59,8 +59,8 @@
 //!   takes them (it takes chunks from the pool as before) and a 5.0
 //!   flusher never offers any, so the minor changes; a 5.0 flusher that
 //!   takes over a 5.1 segment leaves the spares offered before it held
-//!   until a 5.1 flusher recycles the lane (they never hold more than half
-//!   the pool: see `lane.rs`).
+//!   until a 5.1 flusher recycles the lane (they never hold more than an
+//!   eighth of the pool: see `lane.rs`).
 
 use crate::sync::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
