@@ -1277,6 +1277,28 @@ mod tests {
     }
 
     #[test]
+    fn each_release_offers_twice_the_chunks_it_freed_and_one() {
+        // An eighth of 192 chunks is 24: the floor does not bind here.
+        let h = header(1, 192);
+        let region = HeapRegion::new(256 * CHUNK);
+        let lanes = Lanes::new(&*h, &region);
+        let mut w = lanes.claim(7, 1, 100).unwrap();
+        // SAFETY: the test is the one consumer.
+        let mut r = unsafe { lanes.reader(w.lane()) };
+        // 200-byte payloads: one record per chunk.
+        write(&mut w, &lanes, 0, 200).unwrap();
+        write(&mut w, &lanes, 1, 200).unwrap();
+        assert_eq!(drain(&mut r, &lanes), [0, 1]);
+        // The first chunk freed (the writer is in the second): three.
+        assert_eq!(lanes.spares(w.lane()), 3);
+        write(&mut w, &lanes, 2, 200).unwrap();
+        assert_eq!(lanes.spares(w.lane()), 2);
+        // The second chunk freed: three more.
+        assert_eq!(drain(&mut r, &lanes), [2]);
+        assert_eq!(lanes.spares(w.lane()), 5);
+    }
+
+    #[test]
     fn an_idle_lanes_spares_leave_a_busy_writer_its_whole_share() {
         let h = header(2, 64);
         let region = HeapRegion::new(64 * CHUNK);

@@ -256,30 +256,43 @@ fn a_published_span_longer_than_a_lanes_share_is_corrupt() {
 
 /// A flusher killed between freeing a lane's drained chunks and storing
 /// its head: the next one moves the head past the stretches whose chunks
-/// are gone, to the next chunk the lane holds, or to the tail.
+/// are gone, to the next chunk the lane holds, or to the tail; a head in a
+/// chunk still held (killed before freeing anything) stays where it is.
 #[test]
 fn a_head_left_behind_freed_chunks_moves_to_the_next_held_one() {
-    for freed_both in [false, true] {
+    for (freed, expected) in [(0, 136), (1, CHUNK), (2, 488)] {
         let (h, region) = (header(2, 8), HeapRegion::new(8 * CHUNK));
         let lane = padded(&h, &region, None);
         let lanes = Lanes::new(&*h, &region);
         // The head stored after record 1 (mid-chunk), then the chunks freed.
         lanes.control(lane).head.head.store(136, Ordering::Relaxed);
         let chunks = [0, CHUNK].map(|p| lanes.chunk_of(lane, p).unwrap());
-        for &c in &chunks[..1 + freed_both as usize] {
+        for &c in &chunks[..freed] {
             // SAFETY: the test is the one consumer; nothing writes the lane.
             unsafe { lanes.free_chunk(c) };
         }
         // SAFETY: as above.
         let mut r = unsafe { lanes.reader(lane) };
         r.recover_head(&lanes);
-        let expected = if freed_both { 488 } else { CHUNK };
-        assert_eq!(r.position(), expected, "freed both: {freed_both}");
+        assert_eq!(r.position(), expected, "chunks freed: {freed}");
         assert_eq!(
             lanes.control(lane).head.head.load(Ordering::Relaxed),
             expected
         );
     }
+}
+
+/// A spare slot naming the chunk just past the pool (a clobbered word) is
+/// not taken: the writer takes its chunk from the pool and leaves the slot.
+#[test]
+fn a_spare_slot_past_the_pool_is_not_taken() {
+    let (h, region) = (header(1, 8), HeapRegion::new(16 * CHUNK));
+    let lanes = Lanes::new(&*h, &region);
+    let mut w = lanes.claim(7, 1, 100).unwrap();
+    lanes.control(w.lane()).head.spares[0].store(8 + 1, Ordering::Relaxed);
+    write(&mut w, &lanes, 1, 200).unwrap();
+    assert!(lanes.chunk_of(w.lane(), 0).is_some_and(|c| c < 8));
+    assert_eq!(lanes.spares(w.lane()), 1, "the slot is left as it was");
 }
 
 /// A chunk table entry naming the chunk just past the pool, whose owner
