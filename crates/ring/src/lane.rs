@@ -36,11 +36,11 @@
 //! - **Spares** (5.1): each time the flusher releases a lane's chunks, it
 //!   fills empty spare slots of the lane with chunks it takes from the
 //!   pool: twice the chunks it just freed (what the writer went through in
-//!   a poll interval) and one, at most [`SPARES`](crate::layout::SPARES), while the lane's
-//!   writer owns it and no more than an eighth of the pool (two chunks
-//!   of a small one) is held (so spares, which an idle lane keeps, never
-//!   stand between a busy writer and its seven-eighths share). Each slot changes hands like
-//!   an SPSC queue of one: the flusher writes it only when it reads 0, the
+//!   a poll interval) and one, at most [`SPARES`](crate::layout::SPARES),
+//!   while the lane's writer owns it and no more than an eighth of the
+//!   pool (two chunks of a small one) is held (so spares, which an idle
+//!   lane keeps, never stand between a busy writer and its seven-eighths
+//!   share). Each slot changes hands like an SPSC queue of one: the flusher writes it only when it reads 0, the
 //!   writer only when it reads a chunk, so neither needs a
 //!   read-modify-write. This takes the CAS, and the miss on a pool line the
 //!   flusher wrote, out of the writer's chunk switch (1 record in 178 of
@@ -465,15 +465,22 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
         if !matches!(self.owner(lane), Owner::Owned { .. }) {
             return 0;
         }
+        let slots = &self.control(lane).head.spares;
+        let mut empty = slots
+            .iter()
+            .filter(|s| s.load(Ordering::Relaxed) == 0)
+            .take(want)
+            .peekable();
+        // A lane whose slots are full (a steady writer) costs no pool scan.
+        if empty.peek().is_none() {
+            return 0;
+        }
         let floor = self.spare_floor();
         let mut free = self.chunk_count - self.chunks_held();
         let mut left = 0;
-        for slot in &self.control(lane).head.spares {
-            if left == want || free <= floor {
+        for slot in empty {
+            if free <= floor {
                 break;
-            }
-            if slot.load(Ordering::Relaxed) != 0 {
-                continue;
             }
             let Some(c) = self.alloc_chunk(lane) else {
                 break;
@@ -496,9 +503,7 @@ impl<H: Deref<Target = SegmentHeader>, R: Region> Lanes<H, R> {
 
     /// The lane's spare chunks (slots holding one).
     pub fn spares(&self, lane: usize) -> usize {
-        let slots = &self.control(lane).head.spares;
-        slots
-            .iter()
+        (self.control(lane).head.spares.iter())
             .filter(|s| s.load(Ordering::Relaxed) != 0)
             .count()
     }

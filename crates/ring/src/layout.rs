@@ -632,6 +632,7 @@ const _: () = {
     );
     assert!(offset_of!(SegmentHeader, lanes) == 8 * 128 + 128 + 2 * PRODUCER_SLOTS * 8 + 768);
     assert!(offset_of!(LaneControl, head) == 128);
+    assert!(size_of::<LaneHead>() == 128 && offset_of!(LaneHead, spares) == 16);
     assert!(offset_of!(LaneControl, owner) == 256);
     assert!(offset_of!(LaneOwner, chunks) == 16);
     assert!(offset_of!(LaneOwner, thread_name) == 16 + MAX_CHUNKS + 8);
