@@ -240,11 +240,17 @@ def test_uvicorn_reload_keeps_every_line(app_dir):
     app = FastAPI()
     @app.get("/r/{rid}")
     def route(rid: int):
+        import os
         handle(rid)
-        return {"ok": True}
+        return {"pid": os.getpid()}
     """))
     (app_dir / "log.json").write_text(json.dumps(config()))
     port = free_port()
+
+    def request(rid):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/r/{rid}", timeout=5) as r:
+            return json.load(r)["pid"]
+
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "asgi_app:app", "--reload", "--port", str(port),
          "--log-config", "log.json", "--no-access-log"],
@@ -252,19 +258,20 @@ def test_uvicorn_reload_keeps_every_line(app_dir):
     try:
         wait_ready(port, server)
         sent = hammer(port)
-        # A code change: the server process is replaced.
+        first = request(sent + 1)
+        # A code change: the server process is replaced. Requests go on
+        # until the new one has answered (300 can be done before the
+        # reloader notices the change).
         app.write_text(app.read_text() + "\n# changed\n")
-        more = 0
+        more, pids = 1, {first}
         deadline = time.monotonic() + 60
-        while more < 300 and time.monotonic() < deadline:
+        while (more < 300 or pids == {first}) and time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(
-                        f"http://127.0.0.1:{port}/r/{sent + more + 1}", timeout=5) as r:
-                    r.read()
+                pids.add(request(sent + more + 1))
                 more += 1
             except OSError:
                 time.sleep(0.1)  # restarting
-        assert more == 300
+        assert more >= 300 and pids != {first}, f"{more} requests, server pids {pids}"
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=60)
